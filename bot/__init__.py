@@ -1,0 +1,1 @@
+"""Gương Sáng: the bot's entry point, settings, wiring and channels."""

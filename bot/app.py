@@ -1,0 +1,137 @@
+"""The application object: settings, database, campaigns and the core, wired together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.campaign_file import load_campaigns
+from bot.delivery import Delivery
+from bot.ratelimit import ChannelLimits
+from bot.settings import Settings
+from handlers import queues, reminders, router
+from handlers.services import Services, system_clock
+from handlers.types import Event, Response
+from storage import submissions
+from storage.db import Database
+from templates import chat_texts
+
+log = logging.getLogger(__name__)
+# Reminders need day precision; checking every ten minutes is plenty.
+REMINDER_INTERVAL = 600
+
+
+class GuongSang:
+    """One bot: channels hand it events and render the responses it returns."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] = system_clock) -> None:
+        self.settings = settings
+        self.db = Database(settings.resolved_database_url)
+        tz = ZoneInfo(settings.timezone)
+        today = clock().astimezone(tz).date()
+        # Load before touching the database, so a wrong campaigns file fails at once.
+        campaigns = load_campaigns(settings.config, today)
+        self.services = Services(
+            db=self.db,
+            texts=chat_texts(),
+            campaigns=campaigns,
+            media_dir=settings.media_dir,
+            max_upload_bytes=settings.max_upload_bytes,
+            admins=settings.admin_identities,
+            clock=clock,
+            tz=tz,
+            public_url=settings.public_url,
+        )
+        self.delivery = Delivery(
+            self.services,
+            limits=lambda: ChannelLimits(
+                settings.broadcast_rate,
+                settings.broadcast_chat_rate,
+                settings.broadcast_group_per_minute,
+            ),
+            lease=settings.delivery_lease_seconds,
+        )
+        self._ticker: asyncio.Task[None] | None = None
+        self._stop_ticking = asyncio.Event()
+
+    async def start(self) -> None:
+        """Migrate the database and record the campaigns; call once before handling events."""
+        self.settings.media_dir.mkdir(parents=True, exist_ok=True)
+        await self.db.upgrade()
+        async with self.db.transaction() as session:
+            self.services.campaign_ids = await submissions.sync_campaigns(
+                session, self.services.campaigns
+            )
+        log.info(
+            "ready: %s, %d campaign(s)",
+            self.db.engine.url.render_as_string(hide_password=True),
+            len(self.services.campaigns),
+        )
+
+    async def handle(self, event: Event) -> Response:
+        """Handle one event from any channel."""
+        response = await router.handle(self.services, event)
+        self.delivery.kick()
+        return response
+
+    def start_workers(self) -> None:
+        """Start delivering the outbox and the periodic reminders (idempotent)."""
+        self.delivery.start()
+        if self._ticker is None or self._ticker.done():
+            self._stop_ticking = asyncio.Event()
+            self._ticker = asyncio.get_running_loop().create_task(self._tick_forever())
+
+    async def run_reminders(self) -> int:
+        """Remind whoever a story has waited for too long (at most once a day per story)."""
+        async with self.db.transaction() as session:
+            count = await queues.remind_waiting(session, self.services)
+        self.delivery.kick()
+        return count
+
+    async def run_daily_nudges(self) -> tuple[int, int]:
+        """Quota reminders and reviewers' digests, each at most once a day; returns the counts."""
+        async with self.db.transaction() as session:
+            quota = await reminders.remind_quota(session, self.services)
+            digest = await reminders.digests(session, self.services)
+        self.delivery.kick()
+        return quota, digest
+
+    async def _tick_forever(self) -> None:
+        # Wait first: a restart need not nudge anyone at once, and the day's marks make a
+        # missed tick harmless.
+        while not self._stop_ticking.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_ticking.wait(), REMINDER_INTERVAL)
+            if self._stop_ticking.is_set():
+                return
+            try:
+                await self.run_reminders()
+                await self.run_daily_nudges()
+            except Exception:
+                log.exception("reminders failed")
+
+    async def close(self) -> None:
+        """Stop the workers and release the database (the outbox keeps what is unsent)."""
+        if self._ticker is not None:
+            # Asked, not cancelled: a reminder run is a database transaction.
+            self._stop_ticking.set()
+            await self._ticker
+            self._ticker = None
+        await self.delivery.stop()
+        await self.db.dispose()
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[GuongSang]:
+    """A started application, closed on the way out (the CLI commands' frame)."""
+    app = GuongSang(settings)
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.close()

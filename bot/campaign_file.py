@@ -1,0 +1,168 @@
+"""Reads the campaigns TOML file into validated CampaignSpec objects."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from handlers.campaigns import (
+    FORM_KINDS,
+    LEVELS,
+    REVIEWERS,
+    CampaignSpec,
+    ReviewSpec,
+    builtin_campaign,
+)
+
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{1,79}")
+_REQUIRED = ("slug", "title", "organisation", "opens", "closes")
+_INTS = {
+    "max_words": (1, 100_000),
+    "min_photos": (0, 50),
+    "max_photos": (1, 50),
+    "monthly_quota": (0, 1000),
+    "monthly_deadline_day": (1, 28),
+}
+_KNOWN = {
+    *_REQUIRED, *_INTS, "form", "focus_areas", "require_unit_confirmation", "review",
+    "reminder_days",
+}  # fmt: skip
+_ROUTE = re.compile(r"(telegram|zalo):-?\d{1,20}")
+
+
+class CampaignFileError(ValueError):
+    """The campaigns file is wrong; the message names the key and the problem."""
+
+
+def load_campaigns(path: Path | None, today: date) -> list[CampaignSpec]:
+    """Campaigns from `path`, or the built-in one when there is no file."""
+    if path is None:
+        return [builtin_campaign(today)]
+    try:
+        # utf-8-sig: Notepad's "UTF-8 with BOM" is common on Vietnamese Windows machines.
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError as exc:
+        raise CampaignFileError(f"{path}: không tìm thấy tệp cấu hình chiến dịch") from exc
+    except UnicodeDecodeError as exc:
+        raise CampaignFileError(f"{path}: tệp phải được lưu dạng UTF-8") from exc
+    except OSError as exc:
+        raise CampaignFileError(f"{path}: không đọc được tệp ({exc.strerror})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise CampaignFileError(f"{path}: lỗi cú pháp TOML: {exc}") from exc
+    tables = raw.get("campaigns")
+    if not isinstance(tables, list) or not tables:
+        raise CampaignFileError(f"{path}: cần ít nhất một bảng [[campaigns]]")
+    for i, table in enumerate(tables):
+        if not isinstance(table, dict):
+            raise CampaignFileError(f"{path}: campaigns[{i}]: phải là một bảng [[campaigns]]")
+    specs = [_parse(table, f"{path}: campaigns[{i}]") for i, table in enumerate(tables)]
+    seen: set[str] = set()
+    for i, spec in enumerate(specs):
+        if spec.slug in seen:
+            raise CampaignFileError(f"{path}: campaigns[{i}].slug: '{spec.slug}' bị trùng")
+        seen.add(spec.slug)
+    return specs
+
+
+def _parse(table: dict[str, Any], where: str) -> CampaignSpec:
+    for key in table:
+        if key not in _KNOWN:
+            raise CampaignFileError(f"{where}.{key}: khóa không được hỗ trợ")
+    for key in _REQUIRED:
+        if key not in table:
+            raise CampaignFileError(f"{where}.{key}: thiếu khóa bắt buộc")
+    slug = _text(table, "slug", where)
+    if not _SLUG.fullmatch(slug):
+        raise CampaignFileError(
+            f"{where}.slug: '{slug}' chỉ được gồm chữ thường không dấu, số và dấu gạch ngang"
+        )
+    opens, closes = _date(table, "opens", where), _date(table, "closes", where)
+    if closes < opens:
+        raise CampaignFileError(f"{where}.closes: ngày kết thúc {closes} trước ngày mở {opens}")
+    ints = {key: _int(table, key, where, *bounds) for key, bounds in _INTS.items() if key in table}
+    if ints.get("min_photos", 1) > ints.get("max_photos", 10):
+        raise CampaignFileError(f"{where}.min_photos: lớn hơn max_photos")
+    form = table.get("form", "story")
+    if form not in FORM_KINDS:
+        raise CampaignFileError(
+            f"{where}.form: '{form}' không hợp lệ (chọn một trong: {', '.join(FORM_KINDS)})"
+        )
+    areas = table.get("focus_areas", [])
+    if not isinstance(areas, list) or not all(isinstance(a, str) and a.strip() for a in areas):
+        raise CampaignFileError(f"{where}.focus_areas: phải là danh sách chuỗi không rỗng")
+    confirm = table.get("require_unit_confirmation", True)
+    if not isinstance(confirm, bool):
+        raise CampaignFileError(f"{where}.require_unit_confirmation: phải là true hoặc false")
+    return CampaignSpec(
+        slug=slug,
+        title=_text(table, "title", where),
+        organisation=_text(table, "organisation", where),
+        opens=opens,
+        closes=closes,
+        form=form,
+        focus_areas=tuple(a.strip() for a in areas),
+        require_unit_confirmation=confirm,
+        review=_review(table.get("review", {}), f"{where}.review"),
+        reminder_days=_reminder_days(table.get("reminder_days", [10, 14]), where),
+        **ints,
+    )
+
+
+def _reminder_days(value: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 28 for d in value
+    ):
+        raise CampaignFileError(f"{where}.reminder_days: phải là danh sách ngày từ 1 đến 28")
+    return tuple(sorted(set(value)))
+
+
+def _review(table: Any, where: str) -> ReviewSpec:
+    if not isinstance(table, dict):
+        raise CampaignFileError(f"{where}: phải là một bảng [campaigns.review]")
+    routes = dict.fromkeys(LEVELS, REVIEWERS)
+    for key, value in table.items():
+        if key in LEVELS:
+            if not isinstance(value, str) or not (value == REVIEWERS or _ROUTE.fullmatch(value)):
+                raise CampaignFileError(
+                    f'{where}.{key}: \'{value}\' phải là "reviewers" hoặc "telegram:<mã nhóm>"'
+                )
+            routes[key] = value
+        elif key not in ("resubmit_to", "remind_after_days"):
+            raise CampaignFileError(f"{where}.{key}: khóa không được hỗ trợ")
+    resubmit_to = table.get("resubmit_to", "review")
+    if resubmit_to not in ("review", "unit"):
+        raise CampaignFileError(f'{where}.resubmit_to: chọn "review" hoặc "unit"')
+    days = table.get("remind_after_days", 3)
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 60:
+        raise CampaignFileError(f"{where}.remind_after_days: phải là số nguyên từ 1 đến 60")
+    return ReviewSpec(routes=routes, resubmit_to=resubmit_to, remind_after_days=days)
+
+
+def _text(table: dict[str, Any], key: str, where: str) -> str:
+    value = table[key]
+    if not isinstance(value, str) or not value.strip():
+        raise CampaignFileError(f"{where}.{key}: phải là chuỗi không rỗng")
+    return value.strip()
+
+
+def _date(table: dict[str, Any], key: str, where: str) -> date:
+    value = table[key]
+    # TOML has a native date type; a quoted "2024-04-03" is accepted too.
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise CampaignFileError(f"{where}.{key}: '{value}' không phải ngày dạng YYYY-MM-DD")
+
+
+def _int(table: dict[str, Any], key: str, where: str, low: int, high: int) -> int:
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise CampaignFileError(f"{where}.{key}: phải là số nguyên từ {low} đến {high}")
+    return value

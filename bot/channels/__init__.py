@@ -1,0 +1,1 @@
+"""Channels turn platform updates into the core's Event and render its Reply objects."""

@@ -1,0 +1,1 @@
+"""The offline console channel: the same handlers, in a terminal."""

@@ -1,0 +1,1 @@
+"""The Telegram channel, through python-telegram-bot."""

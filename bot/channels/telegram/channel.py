@@ -1,0 +1,244 @@
+"""Runs the bot on Telegram: long polling through python-telegram-bot, one handler for all."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from telegram import Bot, BotCommand, Update
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.request import HTTPXRequest
+
+from bot.app import GuongSang
+from bot.channels.ordering import ChatLocks
+from bot.channels.telegram.convert import CHANNEL, to_event
+from bot.channels.telegram.render import call_with_retry, edit_reply, send_reply
+from bot.delivery import RetryLater, Undeliverable
+from handlers.types import Event, Reply, Response
+from templates import chat_texts
+
+log = logging.getLogger(__name__)
+
+# Photos of one album arrive as separate updates; wait this long for the rest of the album.
+ALBUM_WAIT = 0.8
+COMMANDS = (
+    "new",
+    "continue",
+    "mine",
+    "profile",
+    "pending",
+    "report",
+    "subscribe",
+    "cancel",
+    "help",
+)
+
+
+class TelegramSender:
+    """Delivers outbox rows through the Bot API; the outbox worker decides about retries."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+        self.photo_ids: dict[str, str] = {}
+        self._uploading: dict[str, asyncio.Lock] = {}
+
+    async def send(self, chat_id: str, reply: Reply) -> list[str]:
+        """Send a reply once, turning Telegram's refusals into the worker's terms."""
+        first_upload = reply.photos and str(reply.photos[0]) not in self.photo_ids
+        if first_upload:
+            # Workers sending the same post at once wait for one upload, then reuse its file id.
+            async with self._uploading.setdefault(str(reply.photos[0]), asyncio.Lock()):
+                return await self._send(chat_id, reply)
+        return await self._send(chat_id, reply)
+
+    async def _send(self, chat_id: str, reply: Reply) -> list[str]:
+        with _as_outbox_errors():
+            ids = await send_reply(self.bot, int(chat_id), reply, self.photo_ids, retry=False)
+        return ids
+
+    async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
+        """Edit a sent message in place."""
+        with _as_outbox_errors():
+            await edit_reply(self.bot, int(chat_id), int(message_id), reply)
+
+    def is_group(self, chat_id: str) -> bool:
+        """Groups and channels have negative ids on Telegram."""
+        return chat_id.startswith("-")
+
+
+async def standalone_sender(token: str, api_root: str) -> tuple[Bot, TelegramSender]:
+    """A connected bot and its sender, without polling (the CLI delivering broadcasts)."""
+    bot = Bot(
+        token,
+        base_url=f"{api_root}/bot",
+        base_file_url=f"{api_root}/file/bot",
+        # The outbox worker sends several messages at once; PTB's default pool holds one.
+        request=HTTPXRequest(connection_pool_size=32),
+    )
+    await bot.initialize()
+    return bot, TelegramSender(bot)
+
+
+@contextlib.contextmanager
+def _as_outbox_errors() -> Iterator[None]:
+    try:
+        yield
+    except ValueError as exc:
+        # A chat id that is no number can never be delivered to.
+        raise Undeliverable(f"bad chat id: {exc}") from exc
+    except RetryAfter as exc:
+        wait = exc.retry_after
+        raise RetryLater(wait.total_seconds() if hasattr(wait, "total_seconds") else wait) from exc
+    except Forbidden as exc:
+        raise Undeliverable(exc.message, blocked=True) from exc
+    except BadRequest as exc:
+        raise Undeliverable(exc.message) from exc
+
+
+@dataclass
+class _Album:
+    event: Event
+    timer: asyncio.TimerHandle | None = None
+    keys: list[str] = field(default_factory=list)
+
+
+class TelegramChannel:
+    """The Telegram side of one bot."""
+
+    def __init__(self, app: GuongSang, token: str, api_root: str, poll_timeout: int = 30) -> None:
+        self.app = app
+        self.poll_timeout = poll_timeout
+        self.locks = ChatLocks()
+        self.albums: dict[str, _Album] = {}
+        self.application: Application = (  # type: ignore[type-arg]
+            ApplicationBuilder()
+            .token(token)
+            .base_url(f"{api_root}/bot")
+            .base_file_url(f"{api_root}/file/bot")
+            .concurrent_updates(True)
+            .get_updates_read_timeout(poll_timeout + 10)
+            .build()
+        )
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+
+    async def start(self) -> str:
+        """Connect, publish the command menu and start polling; returns the bot's username."""
+        await self.application.initialize()
+        bot = self.application.bot
+        await bot.set_my_commands(
+            [BotCommand(c, chat_texts().render(f"commands.{c}")) for c in COMMANDS]
+        )
+        await self.application.start()
+        self.app.services.bot_usernames[CHANNEL] = bot.username
+        self.app.delivery.register(CHANNEL, TelegramSender(bot))
+        self.app.start_workers()
+        assert self.application.updater is not None
+        await self.application.updater.start_polling(
+            timeout=self.poll_timeout, allowed_updates=Update.ALL_TYPES
+        )
+        return bot.username
+
+    async def stop(self) -> None:
+        """Stop polling, finish albums in progress, and disconnect."""
+        self.app.delivery.unregister(CHANNEL)
+        for chat_key in list(self.albums):
+            await self._flush_album(chat_key)
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+
+    async def run_polling(self, on_ready: Callable[[str], None] | None = None) -> None:
+        """Run until cancelled (Ctrl+C)."""
+        username = await self.start()
+        if on_ready:
+            on_ready(username)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+    async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        event = to_event(update, self.application.bot)
+        if event is None:
+            if update.callback_query is not None:
+                await update.callback_query.answer()
+            return
+        message = update.message
+        if message is not None and message.media_group_id and event.kind in ("photo", "document"):
+            self._hold_album(event, message.media_group_id)
+            return
+        await self._flush_album(event.chat_id)
+        async with self.locks.hold(event.chat_id):
+            await self._handle_and_deliver(update, event)
+
+    def _hold_album(self, event: Event, group_id: str) -> None:
+        """Gather an album's photos into one event, so the person gets one answer per album."""
+        album = self.albums.get(event.chat_id)
+        if album is not None and album.keys[0] != group_id:
+            # A different album started before the previous one was flushed.
+            asyncio.get_running_loop().create_task(self._flush_album(event.chat_id))
+            album = None
+        if album is None:
+            album = _Album(event=event, keys=[group_id])
+            self.albums[event.chat_id] = album
+        else:
+            album.event.files.extend(event.files)
+            album.event.update_key = f"{album.event.update_key}+{event.update_key}"[-100:]
+        if album.timer is not None:
+            album.timer.cancel()
+        loop = asyncio.get_running_loop()
+        album.timer = loop.call_later(
+            ALBUM_WAIT, lambda: loop.create_task(self._flush_album(event.chat_id))
+        )
+
+    async def _flush_album(self, chat_id: str) -> None:
+        album = self.albums.pop(chat_id, None)
+        if album is None:
+            return
+        if album.timer is not None:
+            album.timer.cancel()
+        async with self.locks.hold(chat_id):
+            await self._handle_and_deliver(None, album.event)
+
+    async def _handle_and_deliver(self, update: Update | None, event: Event) -> None:
+        try:
+            response = await self.app.handle(event)
+        except Exception:
+            # The transaction was rolled back, so the draft is as it was before this message.
+            log.exception("handling %s/%s failed", event.channel, event.update_key)
+            response = Response(
+                replies=[Reply(chat_texts().render("common.internal_error"))],
+                notice=chat_texts().render("common.internal_error_short"),
+                press_accepted=False,
+            )
+        await self._deliver(update, event, response)
+
+    async def _deliver(self, update: Update | None, event: Event, response: Response) -> None:
+        bot = self.application.bot
+        query = update.callback_query if update is not None else None
+        if query is not None:
+            with contextlib.suppress(TelegramError):
+                # Telegram shows at most 200 characters in a button's answer.
+                await query.answer(response.notice[:200] or None)
+            if response.press_accepted and query.message is not None:
+                # The pressed message's buttons have done their job; remove them.
+                with contextlib.suppress(BadRequest):
+                    await call_with_retry(lambda: query.edit_message_reply_markup(None))
+        for reply in response.replies:
+            try:
+                await send_reply(bot, int(event.chat_id), reply)
+            except TelegramError as exc:
+                # The state is committed; the person sees the current step again on their next
+                # message, so a lost answer is an inconvenience, not a loss.
+                log.warning("reply to %s not delivered: %s", event.chat_id, exc)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("error while handling %r", update, exc_info=context.error)

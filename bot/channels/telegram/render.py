@@ -1,0 +1,180 @@
+"""The core's Reply → Telegram messages: HTML text, inline buttons, reply keyboards, photos."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TypeVar
+
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+)
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+
+from handlers.types import Reply
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_TEXT = 4096
+MAX_CAPTION = 1024
+MAX_ALBUM = 10
+ATTEMPTS = 4
+
+
+async def send_reply(
+    bot: Bot,
+    chat_id: int,
+    reply: Reply,
+    photo_ids: dict[str, str] | None = None,
+    retry: bool = True,
+) -> list[str]:
+    """Send one reply: its photos first, then its text with buttons or keyboard.
+
+    One photo with a short text goes as a single captioned photo (a broadcast post). Returns
+    the ids of the messages; the last one carries the buttons. `photo_ids` remembers Telegram's
+    file id for each photo already uploaded, so a post to thousands uploads its photo once.
+    Without `retry`, errors reach the caller at once (the outbox worker handles them).
+    """
+    markup = _markup(reply)
+    call = call_with_retry if retry else _call_once
+    if len(reply.photos) == 1 and len(reply.text) <= MAX_CAPTION:
+        path = reply.photos[0]
+        cached = (photo_ids or {}).get(str(path))
+        sent = await call(
+            lambda: bot.send_photo(
+                chat_id,
+                cached or path.read_bytes(),
+                caption=reply.text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+            )
+        )
+        if sent is None:
+            return []
+        if photo_ids is not None and sent.photo:
+            photo_ids[str(path)] = sent.photo[-1].file_id
+        return [str(sent.message_id)]
+    if reply.photos:
+        await _send_photos(bot, chat_id, reply.photos)
+    chunks = split_text(reply.text)
+    ids: list[str] = []
+    for i, chunk in enumerate(chunks):
+        last = i == len(chunks) - 1
+        sent = await call(
+            lambda chunk=chunk, last=last: bot.send_message(
+                chat_id, chunk, parse_mode=ParseMode.HTML, reply_markup=markup if last else None
+            )
+        )
+        if sent is not None:
+            ids.append(str(sent.message_id))
+    return ids
+
+
+async def edit_reply(bot: Bot, chat_id: int, message_id: int, reply: Reply) -> None:
+    """Replace a message's text and inline buttons (none when the reply has no choices)."""
+    markup = _markup(reply) if reply.choices else None
+    try:
+        await call_with_retry(
+            lambda: bot.edit_message_text(
+                split_text(reply.text)[0],
+                chat_id=chat_id,
+                message_id=message_id,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,  # type: ignore[arg-type]
+            )
+        )
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():
+            raise
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Split at line breaks (then spaces) so each piece fits Telegram's limit."""
+    pieces: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            cut = line.rfind(" ", 0, limit)
+            cut = cut if cut > 0 else limit
+            pieces, current = _flush(pieces, current), ""
+            pieces.append(line[:cut])
+            line = line[cut:].lstrip()
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            pieces, current = _flush(pieces, current), line
+        else:
+            current = candidate
+    return _flush(pieces, current) or [""]
+
+
+def _flush(pieces: list[str], current: str) -> list[str]:
+    return [*pieces, current] if current.strip() else pieces
+
+
+def _markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+    if reply.choices:
+        rows = [
+            [InlineKeyboardButton(c.label, callback_data=c.payload) for c in reply.choices[i:j]]
+            for i, j in _row_bounds(len(reply.choices), reply.columns)
+        ]
+        return InlineKeyboardMarkup(rows)
+    if reply.ask_contact:
+        return ReplyKeyboardMarkup(
+            [[KeyboardButton(reply.ask_contact, request_contact=True)]],
+            resize_keyboard=True,
+            one_time_keyboard=True,
+        )
+    if reply.menu:
+        return ReplyKeyboardMarkup(reply.menu, resize_keyboard=True, is_persistent=True)
+    return None
+
+
+def _row_bounds(count: int, columns: int) -> list[tuple[int, int]]:
+    # Long labels (campaign titles, focus areas) need a row each; short ones share rows.
+    step = max(1, columns)
+    return [(i, min(i + step, count)) for i in range(0, count, step)]
+
+
+async def _send_photos(bot: Bot, chat_id: int, photos: list[Path]) -> None:
+    for start in range(0, len(photos), MAX_ALBUM):
+        batch = photos[start : start + MAX_ALBUM]
+        if len(batch) == 1:
+            data = batch[0].read_bytes()
+            await call_with_retry(lambda data=data: bot.send_photo(chat_id, data))
+        else:
+            media = [InputMediaPhoto(p.read_bytes()) for p in batch]
+            await call_with_retry(lambda media=media: bot.send_media_group(chat_id, media))
+
+
+async def _call_once(call: Callable[[], Awaitable[T]]) -> T | None:
+    return await call()
+
+
+async def call_with_retry(call: Callable[[], Awaitable[T]]) -> T | None:
+    """Run a Bot API call, waiting out 429s and retrying network faults; None if refused."""
+    delay = 1.0
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return await call()
+        except RetryAfter as exc:
+            wait = exc.retry_after
+            seconds = wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait)
+            await asyncio.sleep(seconds)
+        except (Forbidden, BadRequest):
+            raise
+        except (TimedOut, NetworkError) as exc:
+            if attempt == ATTEMPTS:
+                raise
+            log.warning("telegram call failed (%s), retrying in %.0fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay *= 2
+    return None

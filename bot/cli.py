@@ -1,0 +1,140 @@
+"""The `guongsang` command line (also `python -m bot`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bot import broadcast_command, export_command, report_command, serve_command
+from bot.app import GuongSang, running
+from bot.campaign_file import CampaignFileError
+from bot.settings import Settings
+from templates import Texts, to_plain
+
+log = logging.getLogger("guongsang")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the chosen command; returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.command == "console" else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    texts = Texts("cli", html=False)
+    try:
+        settings = Settings()
+        return asyncio.run(args.func(args, settings, texts))
+    except (CampaignFileError, ValidationError) as exc:
+        print(texts.render("messages.config_error", message=str(exc)), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="guongsang", description="Gương Sáng chat bot")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start every channel that has a token")
+    run.set_defaults(func=_run)
+    console = sub.add_parser("console", help="talk to the bot in this terminal")
+    console.add_argument("--user", default=os.environ.get("USER") or "giaovien")
+    console.set_defaults(func=_console)
+    db = sub.add_parser("db", help="database tasks")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub.add_parser("upgrade", help="migrate to the newest schema").set_defaults(func=_db_upgrade)
+    units = sub.add_parser("units", help="units (schools, unions)")
+    units_sub = units.add_subparsers(dest="units_command", required=True)
+    units_import = units_sub.add_parser("import", help="import units from CSV or XLSX")
+    units_import.add_argument("file", type=Path)
+    units_import.set_defaults(func=_units_import)
+    invite = sub.add_parser("invite", help="make (or revoke) a one-time role invitation")
+    invite.add_argument("--role", choices=("unit_head", "reviewer", "admin"))
+    invite.add_argument("--unit", help="unit name or code (unit_head)")
+    invite.add_argument("--organisation", help="limit a reviewer to one organisation")
+    invite.add_argument("--levels", help="MN,TH,THCS,other (reviewer; default all)")
+    invite.add_argument("--days", type=int, default=7, help="days until the code expires")
+    invite.add_argument("--json", action="store_true", help="print one JSON object")
+    invite.add_argument("--revoke", metavar="CODE", help="revoke an unused code")
+    invite.set_defaults(func=_invite)
+    export_command.add_parser(sub)
+    broadcast_command.add_parser(sub)
+    serve_command.add_parser(sub)
+    report_command.add_parser(sub)
+    return parser
+
+
+async def _run(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
+    if not settings.telegram_token:
+        print(texts.render("messages.no_channels"))
+        if not sys.stdin.isatty():
+            return 2
+        print(texts.render("messages.starting_console"))
+        args.user = os.environ.get("USER") or "giaovien"
+        return await _console(args, settings, texts)
+    from bot.channels.telegram.channel import TelegramChannel
+
+    app = GuongSang(settings)
+    await app.start()
+    channel = TelegramChannel(app, settings.telegram_token, settings.telegram_api_url)
+    try:
+        await channel.run_polling(
+            on_ready=lambda name: log.info(
+                to_plain(texts.render("messages.telegram_running", username=name))
+            )
+        )
+    finally:
+        await app.close()
+    return 0
+
+
+async def _console(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
+    from bot.channels.console.channel import ConsoleChannel
+
+    async with running(settings) as app:
+        await ConsoleChannel(app, args.user).run()
+    return 0
+
+
+async def _db_upgrade(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
+    async with running(settings) as app:
+        url = app.db.engine.url.render_as_string(hide_password=True)
+    print(texts.render("messages.migrated", url=url))
+    return 0
+
+
+async def _invite(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
+    from bot.invite_command import make_or_revoke
+
+    return await make_or_revoke(args, settings, texts)
+
+
+async def _units_import(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
+    from bot.units_file import read_units
+    from storage import units
+
+    if not args.file.is_file():
+        print(texts.render("messages.file_missing", path=args.file), file=sys.stderr)
+        return 2
+    parsed = read_units(args.file)
+    if parsed.errors:
+        print(
+            texts.render("messages.units_errors", path=args.file, errors=parsed.errors),
+            file=sys.stderr,
+        )
+        return 2
+    created = updated = 0
+    async with running(settings) as app, app.db.transaction() as session:
+        for row in parsed.rows:
+            _, is_new = await units.upsert(session, row)
+            created += is_new
+            updated += not is_new
+        total = await units.count(session)
+    print(texts.render("messages.units_imported", created=created, updated=updated, total=total))
+    return 0

@@ -1,0 +1,377 @@
+"""Delivers the outbox: rows are claimed in a short transaction, sent outside any transaction
+under the channel's rate limits, and their outcome recorded in another short transaction.
+
+A crash between sending and recording leaves the row claimed; after the lease it is sent again,
+so the only duplicates a crash can cause are the sends that were in flight at that instant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import func, select, update
+
+from bot.ratelimit import ChannelLimits
+from handlers.services import Services
+from handlers.types import Reply, payload_to_reply
+from storage import outbox
+from storage.models import AudienceMember, Broadcast, OutboxMessage
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+MAX_RETRY_AFTERS = 20
+IDLE_WAIT = 2.0
+PROGRESS_EVERY = 2.0
+PER_CLAIM = 4
+
+
+class Sender(Protocol):
+    """What a channel offers the outbox."""
+
+    async def send(self, chat_id: str, reply: Reply) -> list[str]:
+        """Send a reply; returns the platform message ids, the one with buttons last."""
+        ...
+
+    async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
+        """Replace a sent message's text and buttons."""
+        ...
+
+    def is_group(self, chat_id: str) -> bool:
+        """Whether the chat is a group or channel (stricter limits)."""
+        ...
+
+
+class Undeliverable(Exception):
+    """The platform refused for good: do not retry. `blocked` when the person blocked the bot."""
+
+    def __init__(self, message: str, blocked: bool = False) -> None:
+        super().__init__(message)
+        self.blocked = blocked
+
+
+class RetryLater(Exception):
+    """The platform asked us to wait (HTTP 429); every send on the channel pauses."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+
+@dataclass
+class _Job:
+    id: int
+    channel: str
+    chat_id: str
+    kind: str
+    payload: dict[str, Any]
+    target_message_id: str | None
+    broadcast_id: int | None
+    audience_id: int | None
+    stage: str | None
+
+
+@dataclass
+class _Progress:
+    last_edit: float = 0.0
+    last_check: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+
+
+class Delivery:
+    """The outbox worker: wakes on `kick()` or every few seconds and delivers what is due."""
+
+    def __init__(
+        self,
+        services: Services,
+        limits: Callable[[], ChannelLimits],
+        concurrency: int = 8,
+        lease: float = 30.0,
+    ) -> None:
+        self.services = services
+        self.senders: dict[str, Sender] = {}
+        self.limits: dict[str, ChannelLimits] = {}
+        self._make_limits = limits
+        self.concurrency = concurrency
+        # A claim not refreshed for this long belongs to a worker that died.
+        self.lease = timedelta(seconds=lease)
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+        self._progress: dict[int, _Progress] = {}
+
+    def register(self, channel: str, sender: Sender) -> None:
+        """Let `channel`'s rows be delivered by `sender`."""
+        self.senders[channel] = sender
+        self.limits.setdefault(channel, self._make_limits())
+        self.kick()
+
+    def unregister(self, channel: str) -> None:
+        """The channel is going away: its rows wait in the outbox for its return."""
+        self.senders.pop(channel, None)
+
+    def kick(self) -> None:
+        """Something was queued: deliver now rather than at the next tick."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Run the worker in the background (idempotent)."""
+        if self._task is None or self._task.done():
+            self._stopping = False
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop after the sends under way; rows not yet sent stay queued for the next start.
+
+        Cancelling in the middle of a database transaction leaves SQLite connections to be
+        torn down behind a held lock, so workers are asked to stop and only cancelled if they
+        do not within `grace` seconds.
+        """
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), grace)
+        except TimeoutError:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
+
+    async def recover(self) -> int:
+        """Take back rows claimed by a worker that died (claims older than the lease)."""
+        cutoff = self.services.now() - self.lease
+        async with self.services.db.transaction() as session:
+            result = await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.status == outbox.SENDING, OutboxMessage.claimed_at < cutoff)
+                .values(status=outbox.PENDING, claimed_at=None)
+                .execution_options(synchronize_session=False)
+            )
+        return result.rowcount
+
+    async def run_once(self) -> int:
+        """Deliver everything due now with `concurrency` independent workers; returns the count.
+
+        Each worker claims a few rows at a time, so a row waiting out retries holds up only
+        its own worker, never the rest of a broadcast.
+        """
+        if not self.senders:
+            return 0
+        handled = 0
+        touched: set[int] = set()
+
+        async def worker() -> None:
+            nonlocal handled
+            while not self._stopping and (jobs := await self._claim(PER_CLAIM)):
+                for job in jobs:
+                    await self._deliver(job)
+                handled += len(jobs)
+                touched.update(j.broadcast_id for j in jobs if j.broadcast_id)
+                await self._broadcast_progress(touched, force=False)
+
+        workers = [asyncio.create_task(worker()) for _ in range(self.concurrency)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            # On cancellation (stop), wait for every worker to unwind its database session
+            # before the engine is disposed; gather alone would leave them running.
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+        await self._broadcast_progress(touched, force=True)
+        return handled
+
+    async def drain(self) -> None:
+        """Deliver until nothing is left: rows claimed by a dead worker are waited for until
+        their lease runs out, then delivered (the CLI's `broadcast run`)."""
+        while True:
+            await self.recover()
+            if await self.run_once():
+                continue
+            async with self.services.db.transaction() as session:
+                claimed = await session.scalar(
+                    select(func.count()).where(OutboxMessage.status == outbox.SENDING)
+                )
+            if not claimed:
+                return
+            await asyncio.sleep(min(1.0, self.lease.total_seconds()))
+
+    async def _run(self) -> None:
+        try:
+            await self.recover()
+        except Exception:
+            log.exception("outbox recovery failed")
+        while not self._stopping:
+            try:
+                while not self._stopping and await self.run_once():
+                    pass
+            except Exception:
+                log.exception("outbox delivery failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), IDLE_WAIT)
+            self._wake.clear()
+
+    async def _claim(self, limit: int) -> list[_Job]:
+        now = self.services.now()
+        async with self.services.db.transaction() as session:
+            rows = await outbox.due(session, set(self.senders), now, limit)
+            jobs = []
+            for row in rows:
+                # Compare-and-set, so two workers never claim the same row.
+                claimed = await session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == row.id, OutboxMessage.status == outbox.PENDING)
+                    .values(status=outbox.SENDING, claimed_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                if claimed.rowcount == 1:
+                    jobs.append(
+                        _Job(
+                            row.id,
+                            row.channel,
+                            row.chat_id,
+                            row.kind,
+                            row.payload,
+                            row.target_message_id,
+                            row.broadcast_id,
+                            row.audience_id,
+                            row.stage,
+                        )
+                    )
+        return jobs
+
+    async def _deliver(self, job: _Job) -> None:
+        sender, limits = self.senders.get(job.channel), self.limits[job.channel]
+        if sender is None:
+            await self._release(job)
+            return
+        reply = payload_to_reply(job.payload, self.services.media_dir)
+        error, retry_afters, attempts = "", 0, 0
+        while attempts < MAX_ATTEMPTS:
+            if (self._stopping and (attempts or retry_afters)) or job.channel not in self.senders:
+                # Stopping in the middle of retries: give the row back for the next start.
+                await self._release(job)
+                return
+            await limits.acquire(
+                job.chat_id, sender.is_group(job.chat_id), bulk=job.audience_id is not None
+            )
+            try:
+                if job.kind == "edit":
+                    assert job.target_message_id is not None
+                    await sender.edit(job.chat_id, job.target_message_id, reply)
+                    ids = [job.target_message_id]
+                else:
+                    ids = await sender.send(job.chat_id, reply)
+            except RetryLater as exc:
+                limits.pause(exc.seconds)
+                retry_afters += 1
+                if retry_afters > MAX_RETRY_AFTERS:
+                    error = f"retry-after {retry_afters} times"
+                    break
+                await self._keep_claim(job)
+                continue
+            except Undeliverable as exc:
+                await self._finish(
+                    job, outbox.BLOCKED if exc.blocked else outbox.FAILED, error=str(exc)
+                )
+                return
+            except Exception as exc:
+                attempts += 1
+                error = repr(exc)
+                log.warning("outbox %s attempt %d failed: %r", job.id, attempts, exc)
+                await asyncio.sleep(min(30.0, 0.25 * 2**attempts))
+                await self._keep_claim(job)
+                continue
+            await self._finish(job, outbox.SENT, ids=ids)
+            return
+        await self._finish(job, outbox.FAILED, error=error)
+
+    async def _release(self, job: _Job) -> None:
+        async with self.services.db.transaction() as session:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == job.id, OutboxMessage.status == outbox.SENDING)
+                .values(status=outbox.PENDING, claimed_at=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def _keep_claim(self, job: _Job) -> None:
+        """Refresh the claim while retrying, so no other worker takes the row meanwhile."""
+        async with self.services.db.transaction() as session:
+            await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == job.id, OutboxMessage.status == outbox.SENDING)
+                .values(claimed_at=self.services.now())
+                .execution_options(synchronize_session=False)
+            )
+
+    async def _finish(
+        self, job: _Job, status: str, ids: list[str] | None = None, error: str = ""
+    ) -> None:
+        async with self.services.db.transaction() as session:
+            row = await session.get(OutboxMessage, job.id)
+            if row is None:
+                return
+            row.status = status
+            row.claimed_at = None
+            if status == outbox.SENT:
+                row.sent_at = self.services.now()
+                row.message_ids = {"ids": ids or [], "main": ids[-1] if ids else None}
+            else:
+                row.last_error = error[:500]
+                log.warning(
+                    "outbox %s to %s:%s %s: %s", job.id, job.channel, job.chat_id, status, error
+                )
+            if status == outbox.BLOCKED and job.audience_id:
+                member = await session.get(AudienceMember, job.audience_id)
+                if member is not None:
+                    member.active, member.inactive_reason = False, "blocked"
+            if job.stage == "progress" and job.broadcast_id and ids:
+                broadcast = await session.get(Broadcast, job.broadcast_id)
+                if broadcast is not None:
+                    broadcast.progress_message_id = ids[-1]
+
+    async def _broadcast_progress(self, broadcast_ids: set[int], force: bool) -> None:
+        """Edit each running broadcast's progress message; report once it is finished."""
+        from handlers import broadcast as broadcasting  # late: handlers import this module's types
+
+        for broadcast_id in list(broadcast_ids):
+            state = self._progress.setdefault(broadcast_id, _Progress())
+            if not force and time.monotonic() - state.last_check < PROGRESS_EVERY:
+                continue
+            state.last_check = time.monotonic()
+            async with self.services.db.transaction() as session:
+                row = await session.get(Broadcast, broadcast_id)
+                if row is None:
+                    continue
+                counts = await status_counts(session, broadcast_id)
+                done = not counts.get(outbox.PENDING) and not counts.get(outbox.SENDING)
+                if done and row.finished_at is None:
+                    row.finished_at = self.services.now()
+                due = done or time.monotonic() - state.last_edit >= PROGRESS_EVERY
+                target = (row.progress_channel, row.progress_chat_id, row.progress_message_id)
+            if not (due and all(target)) or target[0] not in self.senders:
+                continue
+            state.last_edit = time.monotonic()
+            text = broadcasting.progress_text(self.services, row, counts, done)
+            with contextlib.suppress(Exception):
+                await self.senders[target[0]].edit(str(target[1]), str(target[2]), Reply(text))
+
+
+async def status_counts(session: Any, broadcast_id: int) -> dict[str, int]:
+    """How many of a broadcast's deliveries are in each status (progress messages excluded)."""
+    rows = await session.execute(
+        select(OutboxMessage.status, func.count())
+        .where(OutboxMessage.broadcast_id == broadcast_id, OutboxMessage.audience_id.is_not(None))
+        .group_by(OutboxMessage.status)
+    )
+    return {status: count for status, count in rows}

@@ -1,0 +1,179 @@
+"""`guongsang export …`: the lists and documents offices file.
+
+- `summary`: letter 000's summary list of honoured exemplars, as XLSX or DOCX;
+- `submissions`: one campaign's submitted stories, an internal office report, as XLSX or CSV;
+- `docx`: one story as a Word document to print and bind, with the principal's confirmation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.app import running
+from bot.settings import Settings
+from handlers.exports import (
+    export_texts,
+    summary_docx,
+    summary_rows,
+    summary_title,
+    summary_xlsx,
+)
+from handlers.registration_exports import registration_rows, registrations_xlsx
+from handlers.story_exports import (
+    MissingPhoto,
+    campaign_exists,
+    story_document,
+    story_docx,
+    submission_rows,
+    submissions_csv,
+    submissions_xlsx,
+)
+from storage.models import Campaign
+from templates import Texts
+
+FORMATS = ("xlsx", "docx")
+SUBMISSION_FORMATS = ("xlsx", "csv")
+
+
+def add_parser(sub: Any) -> None:
+    """Register `export summary [--campaign SLUG] --format xlsx|docx --output PATH` on `sub`.
+
+    `sub` is the object `ArgumentParser.add_subparsers()` returned (argparse keeps its class
+    private, hence `Any`).
+    """
+    export = sub.add_parser("export", help="export lists and reports")
+    export_sub = export.add_subparsers(dest="export_command", required=True)
+    summary = export_sub.add_parser(
+        "summary",
+        help="summary list of honoured exemplars (letter 000's 'danh sách trích ngang')",
+    )
+    summary.add_argument("--campaign", metavar="SLUG", help="only this campaign (default: all)")
+    summary.add_argument("--format", choices=FORMATS, required=True, help="Excel or Word")
+    summary.add_argument(
+        "--output", type=Path, required=True, metavar="PATH", help="file to write (replaced)"
+    )
+    summary.set_defaults(func=_summary)
+
+    listing = export_sub.add_parser(
+        "submissions", help="every submitted story of a campaign (internal: has authors' phones)"
+    )
+    listing.add_argument("--campaign", metavar="SLUG", required=True, help="the campaign")
+    listing.add_argument("--format", choices=SUBMISSION_FORMATS, required=True, help="Excel or CSV")
+    listing.add_argument(
+        "--output", type=Path, required=True, metavar="PATH", help="file to write (replaced)"
+    )
+    listing.set_defaults(func=_submissions)
+
+    registrations = export_sub.add_parser(
+        "registrations", help="letter 003's list of registered models and exemplars (Excel)"
+    )
+    registrations.add_argument("--campaign", metavar="SLUG", required=True, help="the campaign")
+    registrations.add_argument(
+        "--output", type=Path, required=True, metavar="PATH", help="file to write (replaced)"
+    )
+    registrations.set_defaults(func=_registrations)
+
+    story = export_sub.add_parser(
+        "docx", help="one story as a Word document to print and bind (letter 001)"
+    )
+    story.add_argument("code", metavar="CODE", help="the story's code, e.g. GS-2024-0001")
+    story.add_argument(
+        "--output", type=Path, required=True, metavar="PATH", help="file to write (replaced)"
+    )
+    story.set_defaults(func=_story_docx)
+
+
+async def _summary(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
+    """Write the summary list to `args.output`; returns the exit status."""
+    # `texts` is the cli area's renderer; this command's words live with the export's own.
+    words = export_texts()
+    async with running(settings) as app, app.db.transaction() as session:
+        campaign_title = None
+        if args.campaign:
+            campaign = await session.scalar(select(Campaign).where(Campaign.slug == args.campaign))
+            if campaign is None:
+                return await _unknown_campaign(session, args.campaign, words)
+            campaign_title = campaign.title
+        rows = await summary_rows(session, args.campaign)
+    title = summary_title(campaign_title)
+    data = summary_xlsx(rows, title) if args.format == "xlsx" else summary_docx(rows, title)
+    if not _write(args.output, data):
+        return 2
+    print(words.render("summary.exported", count=len(rows), path=args.output))
+    return 0
+
+
+async def _submissions(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
+    """Write the campaign's submitted stories to `args.output`; returns the exit status."""
+    words = export_texts()
+    async with running(settings) as app, app.db.transaction() as session:
+        if not await campaign_exists(session, args.campaign):
+            return await _unknown_campaign(session, args.campaign, words)
+        rows = await submission_rows(session, app.services, args.campaign)
+    data = submissions_xlsx(rows) if args.format == "xlsx" else submissions_csv(rows)
+    if not _write(args.output, data):
+        return 2
+    print(words.render("submissions.exported", count=len(rows), path=args.output))
+    return 0
+
+
+async def _registrations(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
+    """Write a registration campaign's entries in letter 003's table shape."""
+    words = export_texts()
+    async with running(settings) as app, app.db.transaction() as session:
+        campaign = await session.scalar(select(Campaign).where(Campaign.slug == args.campaign))
+        if campaign is None:
+            return await _unknown_campaign(session, args.campaign, words)
+        rows = await registration_rows(session, args.campaign)
+        title = words.render(
+            "registrations.title", campaign_title=campaign.title, year=campaign.opens.year
+        )
+    if not _write(args.output, registrations_xlsx(rows, title)):
+        return 2
+    print(words.render("registrations.exported", count=len(rows), path=args.output))
+    return 0
+
+
+async def _story_docx(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
+    """Write one story as a Word document to `args.output`; returns the exit status."""
+    words = export_texts()
+    async with running(settings) as app, app.db.transaction() as session:
+        story = await story_document(session, app.services, args.code)
+    if story is None:
+        print(words.render("story.unknown_code", code=args.code.strip()), file=sys.stderr)
+        return 2
+    try:
+        data = story_docx(story)
+    except MissingPhoto as exc:
+        print(words.render("story.missing_photo", code=story.code, path=exc.path), file=sys.stderr)
+        return 2
+    if not _write(args.output, data):
+        return 2
+    print(words.render("story.exported", code=story.code, path=args.output))
+    return 0
+
+
+async def _unknown_campaign(session: AsyncSession, slug: str, words: Texts) -> int:
+    """Say which campaigns exist; the exit status for an unknown one."""
+    known = list(await session.scalars(select(Campaign.slug).order_by(Campaign.slug)))
+    print(words.render("summary.unknown_campaign", slug=slug, known=known), file=sys.stderr)
+    return 2
+
+
+def _write(path: Path, data: bytes) -> bool:
+    """Write a file built in memory (so a failure never leaves half a file); False if it failed."""
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        print(
+            export_texts().render("summary.write_failed", path=path, reason=reason), file=sys.stderr
+        )
+        return False
+    return True

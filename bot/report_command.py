@@ -1,0 +1,132 @@
+"""`guongsang campaigns` and `guongsang report monthly`: the figures offices file."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from pathlib import Path
+
+from bot.app import running
+from bot.settings import Settings
+from handlers import reports
+from templates import Texts
+
+FORMATS = ("table", "csv", "xlsx")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register the campaigns and report commands."""
+    sub.add_parser("campaigns", help="campaigns, their dates and counts").set_defaults(
+        func=_campaigns
+    )
+    report = sub.add_parser("report", help="reports")
+    report_sub = report.add_subparsers(dest="report_command", required=True)
+    monthly = report_sub.add_parser("monthly", help="per-unit monthly quota")
+    monthly.add_argument("--campaign", required=True, help="campaign slug")
+    monthly.add_argument("--month", required=True, help="YYYY-MM")
+    monthly.add_argument("--format", choices=FORMATS, default="table")
+    monthly.add_argument("--output", type=Path, help="file to write (csv, xlsx)")
+    monthly.set_defaults(func=_monthly)
+
+
+async def _campaigns(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
+    async with running(settings) as app, app.db.transaction() as session:
+        today = app.services.today()
+        rows = [
+            (
+                c,
+                c.is_open(today),
+                await reports.campaign_counts(session, app.services.campaign_ids[c.slug]),
+            )
+            for c in app.services.campaigns
+        ]
+    print(texts.render("reports.campaigns", rows=rows))
+    return 0
+
+
+async def _monthly(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
+    month = reports.parse_month(args.month)
+    if month is None:
+        print(texts.render("reports.bad_month", raw=args.month), file=sys.stderr)
+        return 2
+    if args.format != "table" and args.output is None:
+        print(texts.render("reports.needs_output", format=args.format), file=sys.stderr)
+        return 2
+    async with running(settings) as app:
+        campaign = app.services.campaign(args.campaign)
+        if campaign is None:
+            print(
+                texts.render(
+                    "reports.unknown_campaign",
+                    slug=args.campaign,
+                    known=[c.slug for c in app.services.campaigns],
+                ),
+                file=sys.stderr,
+            )
+            return 2
+        async with app.db.transaction() as session:
+            rows = await reports.monthly(
+                session, campaign, app.services.campaign_ids[campaign.slug], month, app.services.tz
+            )
+    headers = texts.render("reports.headers").split("|")
+    table = [
+        [
+            r.unit.name,
+            r.unit.level,
+            r.submitted,
+            r.on_time,
+            r.confirmed,
+            r.approved,
+            r.honoured,
+            texts.render("reports.met", met=r.met),
+        ]
+        for r in rows
+    ]
+    if args.format == "table":
+        print(
+            texts.render(
+                "reports.table",
+                campaign=campaign,
+                month=month,
+                headers=headers,
+                table=table,
+                met=sum(r.met for r in rows),
+            )
+        )
+        return 0
+    if args.format == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(headers)
+        writer.writerows(table)
+        # A BOM so Excel on Vietnamese Windows reads UTF-8 rather than the ANSI code page.
+        args.output.write_text(buffer.getvalue(), encoding="utf-8-sig")
+    else:
+        args.output.write_bytes(
+            _xlsx(headers, table, texts.render("reports.title", campaign=campaign, month=month))
+        )
+    print(texts.render("reports.written", path=args.output, count=len(table)))
+    return 0
+
+
+def _xlsx(headers: list[str], table: list[list[object]], title: str) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = "Bao cao thang"
+    sheet.append([title])
+    sheet["A1"].font = Font(bold=True, size=13)
+    sheet.append(headers)
+    for cell in sheet[2]:
+        cell.font = Font(bold=True)
+    for row in table:
+        sheet.append(row)
+    sheet.freeze_panes = "A3"
+    sheet.column_dimensions["A"].width = 40
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

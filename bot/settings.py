@@ -1,0 +1,78 @@
+"""Settings from the environment (prefix GUONGSANG_) and an optional .env file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ADMIN_CHANNELS = ("telegram", "zalo", "console")
+
+
+class Settings(BaseSettings):
+    """Everything the bot reads from its environment; defaults run with nothing set."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GUONGSANG_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    telegram_token: str | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    # For invite links made without a token at hand (the CLI asks Telegram's getMe otherwise).
+    telegram_bot_username: str | None = None
+    config: Path | None = None
+    admins: str = ""
+    # Files larger than this are refused before they are downloaded.
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    timezone: str = "Asia/Ho_Chi_Minh"
+    # Where the web app is reachable from outside: links in posts, photo URLs, webhooks.
+    public_url: str = "http://127.0.0.1:8080"
+    # Signs photo URLs; set a long random value in production (the default is for trying out).
+    secret_key: str = "guongsang-development-secret-change-me"
+    # Broadcast limits: messages per second overall, per second per chat, per minute per group.
+    broadcast_rate: float = Field(default=25.0, gt=0)
+    broadcast_chat_rate: float = Field(default=1.0, gt=0)
+    broadcast_group_per_minute: int = Field(default=20, gt=0)
+    # Seconds after which a delivery claimed by a worker that stopped answering is taken back.
+    delivery_lease_seconds: float = Field(default=30.0, gt=0)
+
+    @field_validator("telegram_api_url", "public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("admins")
+    @classmethod
+    def _check_admins(cls, value: str) -> str:
+        for item in _split(value):
+            channel, sep, ident = item.partition(":")
+            if not sep or channel not in ADMIN_CHANNELS or not ident:
+                raise ValueError(
+                    f"GUONGSANG_ADMINS: '{item}' phải có dạng telegram:<id>, zalo:<id> "
+                    "hoặc console:<tên>"
+                )
+        return value
+
+    @property
+    def admin_identities(self) -> set[tuple[str, str]]:
+        """The (channel, id) pairs named in GUONGSANG_ADMINS."""
+        return {tuple(item.split(":", 1)) for item in _split(self.admins)}  # type: ignore[misc]
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file under the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'guongsang.db').resolve()}"
+
+    @property
+    def media_dir(self) -> Path:
+        """Where stored copies of photos and documents live."""
+        return self.data_dir / "media"
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]

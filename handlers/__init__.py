@@ -1,0 +1,1 @@
+"""What the bot does, independent of any chat platform."""

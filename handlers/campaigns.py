@@ -1,0 +1,86 @@
+"""A campaign: what it collects, when, under which limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+FORM_KINDS = ("story", "registration")
+
+
+LEVELS = ("MN", "TH", "THCS", "other")
+REVIEWERS = "reviewers"
+
+
+@dataclass(frozen=True)
+class ReviewSpec:
+    """`[campaigns.review]`: where each school level's stories go, and the review's timing.
+
+    A route is "reviewers" (everyone with the reviewer role for that level) or a chat,
+    "telegram:<chat id>", where the notification goes to a review group instead.
+    """
+
+    routes: dict[str, str] = field(default_factory=lambda: dict.fromkeys(LEVELS, REVIEWERS))
+    resubmit_to: str = "review"
+    remind_after_days: int = 3
+
+    def route(self, level: str) -> str:
+        """The route for a unit level."""
+        return self.routes.get(level, REVIEWERS)
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    """One `[[campaigns]]` table of the campaigns file, validated."""
+
+    slug: str
+    title: str
+    organisation: str
+    opens: date
+    closes: date
+    form: str = "story"
+    max_words: int = 2000
+    min_photos: int = 1
+    max_photos: int = 10
+    focus_areas: tuple[str, ...] = ()
+    require_unit_confirmation: bool = True
+    monthly_quota: int = 1
+    monthly_deadline_day: int = 15
+    reminder_days: tuple[int, ...] = (10, 14)
+    review: ReviewSpec = field(default_factory=lambda: ReviewSpec())
+
+    def is_open(self, today: date) -> bool:
+        """Whether submissions are accepted on `today` (both ends included)."""
+        return self.opens <= today <= self.closes
+
+
+# Focus areas named by letter 001 (Thanh Xuân education office, 2023).
+LETTER_001_FOCUS_AREAS = (
+    "Đổi mới công tác lãnh đạo, chỉ đạo, điều hành",
+    "Đẩy mạnh cải cách hành chính",
+    "Xây dựng nếp sống thanh lịch, văn minh người Hà Nội",
+    "An toàn thực phẩm",
+    "An toàn trường học",
+    "Chuyển đổi số trong lĩnh vực giáo dục",
+)
+
+
+def builtin_campaign(today: date) -> CampaignSpec:
+    """The campaign used when no file is given, modelled on letter 001.
+
+    The letter's contest runs 20/9 to 03/4; the built-in one takes the school year's window
+    that has not yet closed on `today`, so a fresh install has a campaign that is open during
+    the school year.
+    """
+    start_year = today.year if today > date(today.year, 4, 3) else today.year - 1
+    return CampaignSpec(
+        slug=f"nguoi-tot-viec-tot-{start_year}-{start_year + 1}",
+        title=(
+            "Cuộc thi viết về gương điển hình tiên tiến, người tốt, việc tốt "
+            f"năm học {start_year}–{start_year + 1}"
+        ),
+        organisation="Phòng GDĐT quận Thanh Xuân",
+        opens=date(start_year, 9, 20),
+        closes=date(start_year + 1, 4, 3),
+        focus_areas=LETTER_001_FOCUS_AREAS,
+    )

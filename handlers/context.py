@@ -1,0 +1,85 @@
+"""The per-event context handlers work with: who, where, the conversation and the response."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.services import Services
+from handlers.types import Choice, Event, Reply, Response
+from storage.models import Conversation, Person
+
+
+class Ctx:
+    """One event being handled inside one database transaction."""
+
+    def __init__(
+        self,
+        services: Services,
+        session: AsyncSession,
+        event: Event,
+        conv: Conversation,
+        person: Person | None,
+    ) -> None:
+        self.services = services
+        self.session = session
+        self.event = event
+        self.conv = conv
+        self.person = person
+        self.response = Response()
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The conversation's working data (read-only view; change it with `update`)."""
+        return self.conv.data
+
+    def text(self, name: str, /, **values: Any) -> str:
+        """A rendered text from templates/chat."""
+        return self.services.texts.render(name, **values)
+
+    def say(
+        self,
+        name: str,
+        /,
+        *,
+        choices: list[Choice] | None = None,
+        columns: int = 1,
+        menu: list[list[str]] | None = None,
+        ask_contact: str = "",
+        photos: list[Any] | None = None,
+        **values: Any,
+    ) -> Reply:
+        """Render `name` and queue it as a reply to this chat."""
+        reply = Reply(
+            text=self.text(name, **values),
+            choices=choices or [],
+            columns=columns,
+            menu=menu,
+            ask_contact=ask_contact,
+            photos=photos or [],
+        )
+        self.response.replies.append(reply)
+        return reply
+
+    def notice(self, name: str, /, **values: Any) -> None:
+        """A short answer shown where a button was pressed."""
+        self.response.notice = self.text(name, **values)
+
+    def button(self, name: str, payload: str, /, **values: Any) -> Choice:
+        """A choice whose label comes from templates/chat/buttons.j2."""
+        return Choice(self.text(f"buttons.{name}", **values), payload)
+
+    def goto(self, step: str, /, **data: Any) -> None:
+        """Move the conversation to `step` with fresh working data."""
+        self.conv.step = step
+        self.conv.data = data
+
+    def update(self, **data: Any) -> None:
+        """Change some working data (reassigned so the JSON column is written)."""
+        self.conv.data = {**self.conv.data, **data}
+
+    @property
+    def is_admin(self) -> bool:
+        """Whether the sender is named in GUONGSANG_ADMINS."""
+        return (self.event.channel, self.event.user_id) in self.services.admins

@@ -1,0 +1,402 @@
+"""How each kind of form field asks for its answer and takes it, whatever the form."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from handlers import files
+from handlers.context import Ctx
+from handlers.forms import FieldKind, FormField
+from handlers.text_rules import (
+    clean_line,
+    count_words,
+    fold,
+    has_letter,
+    normalise,
+    normalise_phone,
+)
+from handlers.types import Choice
+from storage import submissions as submissions_repo
+from storage import units as units_repo
+from storage.models import Attachment, Submission
+
+UNIT_MATCHES = 8
+_STORY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+@dataclass
+class FieldCtx:
+    """A field being filled: its current value and its own working state (persisted by caller)."""
+
+    ctx: Ctx
+    field: FormField
+    value: Any
+    state: dict[str, Any] = field(default_factory=dict)
+    editing: bool = False
+    submission: Submission | None = None
+
+
+@dataclass
+class Outcome:
+    """What an input did: `done` moves on, `changed` stores `value`, `reprompt` asks again."""
+
+    done: bool = False
+    changed: bool = False
+    value: Any = None
+    reprompt: bool = False
+
+
+def ask(fc: FieldCtx) -> None:
+    """Queue the question for this field, with its buttons."""
+    ctx, f = fc.ctx, fc.field
+    common = {"field": f, "value": fc.value, "editing": fc.editing}
+    match f.kind:
+        case FieldKind.SHORT_TEXT:
+            choices = [ctx.button("keep", "keep")] if fc.editing and fc.value else []
+            if not f.required:
+                choices.append(ctx.button("skip", "skip"))
+            ctx.say(f"fields.ask_{f.key}", choices=choices, **common)
+        case FieldKind.CHOICE:
+            if fc.state.get("other"):
+                ctx.say("fields.ask_other", **common)
+                return
+            options = [Choice(option, f"opt:{i}") for i, option in enumerate(f.options)]
+            if f.allow_other:
+                options.append(ctx.button("other", "other"))
+            ctx.say(f"fields.ask_{f.key}", choices=options, **common)
+        case FieldKind.UNIT:
+            ctx.say("fields.ask_unit", **common)
+        case FieldKind.PHONE:
+            ctx.say("fields.ask_phone", ask_contact=ctx.text("buttons.share_phone"), **common)
+        case FieldKind.LONG_TEXT:
+            words = count_words(fc.value or "")
+            ctx.say(
+                f"fields.ask_{f.key}",
+                choices=_story_buttons(fc) if fc.value else _keep_button(fc),
+                words=words,
+                **common,
+            )
+        case FieldKind.PHOTOS:
+            count = _photo_count(fc)
+            ctx.say(
+                "fields.ask_photos",
+                choices=_photo_buttons(fc, count),
+                count=count,
+                **common,
+            )
+
+
+async def take(fc: FieldCtx) -> Outcome:
+    """Take the event as the answer to this field, telling the person what happened."""
+    event = fc.ctx.event
+    if event.kind == "button" and event.button == "keep" and fc.editing:
+        if "previous" in fc.state:
+            return Outcome(done=True, changed=True, value=fc.state["previous"])
+        return Outcome(done=True)
+    if event.kind == "button" and event.button == "skip" and not fc.field.required:
+        return Outcome(done=True, changed=True, value="")
+    match fc.field.kind:
+        case FieldKind.SHORT_TEXT:
+            return _take_short_text(fc)
+        case FieldKind.CHOICE:
+            return _take_choice(fc)
+        case FieldKind.UNIT:
+            return await _take_unit(fc)
+        case FieldKind.PHONE:
+            return _take_phone(fc)
+        case FieldKind.LONG_TEXT:
+            return await _take_long_text(fc)
+        case FieldKind.PHOTOS:
+            return await _take_photos(fc)
+    raise AssertionError(fc.field.kind)
+
+
+def wrong_kind(fc: FieldCtx) -> Outcome:
+    """Explain that this step wants something else; the draft is untouched."""
+    event = fc.ctx.event
+    fc.ctx.say(
+        "common.wrong_kind",
+        got=event.unsupported or event.kind,
+        expected=fc.field.kind.value,
+        file_kind=event.files[0].kind if event.files else "",
+    )
+    return Outcome(reprompt=True)
+
+
+def check_short_text(fc: FieldCtx, raw: str) -> str | None:
+    """The cleaned text if it fits the field, else None after saying what is wrong."""
+    f, text = fc.field, clean_line(raw)
+    if not text:
+        fc.ctx.say("common.empty_text")
+        return None
+    if len(text) > f.max_length:
+        fc.ctx.say("common.too_long", length=len(text), limit=f.max_length)
+        return None
+    if len(text) < f.min_length or not has_letter(text):
+        fc.ctx.say("common.too_short", limit=f.min_length)
+        return None
+    return text
+
+
+def _take_short_text(fc: FieldCtx) -> Outcome:
+    if fc.ctx.event.kind != "text":
+        return wrong_kind(fc)
+    text = check_short_text(fc, fc.ctx.event.text)
+    if text is None:
+        return Outcome(reprompt=True)
+    return Outcome(done=True, changed=True, value=text)
+
+
+def _take_choice(fc: FieldCtx) -> Outcome:
+    event, f = fc.ctx.event, fc.field
+    if event.kind == "button":
+        if event.button == "other" and f.allow_other:
+            fc.state["other"] = True
+            return Outcome(reprompt=True)
+        if event.button.startswith("opt:"):
+            index = int(event.button[4:]) if event.button[4:].isdigit() else -1
+            if 0 <= index < len(f.options):
+                return Outcome(done=True, changed=True, value=f.options[index])
+        return _unknown_button(fc)
+    if event.kind != "text":
+        return wrong_kind(fc)
+    if fc.state.get("other"):
+        text = check_short_text(fc, event.text)
+        if text is None:
+            return Outcome(reprompt=True)
+        return Outcome(done=True, changed=True, value=text)
+    typed = fold(event.text)
+    for option in f.options:
+        if fold(option) == typed:
+            return Outcome(done=True, changed=True, value=option)
+    fc.ctx.say("common.pick_from_list")
+    return Outcome(reprompt=True)
+
+
+async def _take_unit(fc: FieldCtx) -> Outcome:
+    ctx, event = fc.ctx, fc.ctx.event
+    if event.kind == "button":
+        unit_id = event.button[5:] if event.button.startswith("unit:") else ""
+        unit = await units_repo.get(ctx.session, int(unit_id)) if unit_id.isdigit() else None
+        if unit is None:
+            return _unknown_button(fc)
+        return Outcome(done=True, changed=True, value=unit.id)
+    if event.kind != "text":
+        return wrong_kind(fc)
+    query = clean_line(event.text)
+    if len(fold(query)) < 2:
+        ctx.say("fields.unit_query_short")
+        return Outcome()
+    found = await units_repo.search(ctx.session, query, UNIT_MATCHES + 1)
+    if not found:
+        ctx.say("fields.unit_none", query=query, total=await units_repo.count(ctx.session))
+        return Outcome()
+    shown = found[:UNIT_MATCHES]
+    ctx.say(
+        "fields.unit_matches",
+        choices=[Choice(u.name, f"unit:{u.id}") for u in shown],
+        query=query,
+        more=len(found) > UNIT_MATCHES,
+    )
+    return Outcome()
+
+
+def _take_phone(fc: FieldCtx) -> Outcome:
+    event = fc.ctx.event
+    if event.kind == "contact":
+        if not event.contact_is_own:
+            fc.ctx.say("fields.phone_not_own")
+            return Outcome(reprompt=True)
+        raw = event.contact_phone
+    elif event.kind == "text":
+        raw = event.text
+    else:
+        return wrong_kind(fc)
+    phone = normalise_phone(raw)
+    if phone is None:
+        fc.ctx.say("fields.phone_invalid", raw=clean_line(raw)[:40])
+        return Outcome(reprompt=True)
+    return Outcome(done=True, changed=True, value=phone)
+
+
+def clean_story(text: str) -> str:
+    """NFC, control characters dropped, line ends unified, outer blank space trimmed."""
+    text = normalise(text).replace("\r\n", "\n").replace("\r", "\n")
+    return _STORY_CONTROL.sub("", text).strip()
+
+
+async def _take_long_text(fc: FieldCtx) -> Outcome:
+    ctx, event, f = fc.ctx, fc.ctx.event, fc.field
+    current: str = fc.value or ""
+    if event.kind == "button":
+        if event.button == "done":
+            if not current.strip():
+                ctx.say("fields.story_empty")
+                return Outcome(reprompt=True)
+            return Outcome(done=True)
+        if event.button == "restart":
+            if fc.editing and "previous" not in fc.state:
+                fc.state["previous"] = current
+            ctx.say("fields.story_cleared", choices=_keep_button(fc))
+            return Outcome(changed=True, value="")
+        return _unknown_button(fc)
+    if event.kind == "text":
+        part, replace = clean_story(event.text), False
+    elif event.kind == "document":
+        text = await _read_story_document(fc)
+        if text is None:
+            return Outcome()
+        part, replace = text, True
+    else:
+        return wrong_kind(fc)
+    if not part:
+        ctx.say("common.empty_text")
+        return Outcome()
+    # When editing, the first part replaces the old story, which is kept until "done" or "keep".
+    if fc.editing and "previous" not in fc.state:
+        fc.state["previous"] = current
+        replace = True
+    combined = part if replace or not current else f"{current}\n\n{part}"
+    words, limit = count_words(combined), f.max_words
+    if words > limit:
+        ctx.say(
+            "fields.story_over_limit",
+            choices=_story_buttons(fc) if current else [],
+            words=words,
+            limit=limit,
+            over=words - limit,
+            current=count_words(current),
+            part_words=count_words(part),
+            replace=replace,
+        )
+        return Outcome()
+    ctx.say(
+        "fields.story_progress",
+        choices=_story_buttons(fc),
+        words=words,
+        limit=limit,
+        from_document=event.kind == "document",
+        replaced=replace and bool(current),
+    )
+    return Outcome(changed=True, value=combined)
+
+
+async def _read_story_document(fc: FieldCtx) -> str | None:
+    ctx, incoming = fc.ctx, fc.ctx.event.files[0]
+    kind = files.document_type(incoming)
+    if kind == "image":
+        ctx.say("fields.story_wants_text")
+        return None
+    if kind is None:
+        ctx.say("fields.story_bad_document", name=incoming.file_name or "")
+        return None
+    try:
+        data = await files.download(incoming, ctx.services.max_upload_bytes)
+    except files.FileTooLarge as exc:
+        ctx.say("common.file_too_large", size=exc.size, limit=ctx.services.max_upload_bytes)
+        return None
+    text = files.read_story(data, kind)
+    if text is None or not clean_story(text):
+        ctx.say("fields.story_unreadable", name=incoming.file_name or "")
+        return None
+    return clean_story(text)
+
+
+async def _take_photos(fc: FieldCtx) -> Outcome:
+    ctx, event, f = fc.ctx, fc.ctx.event, fc.field
+    count = _photo_count(fc)
+    if event.kind == "button":
+        if event.button == "done":
+            if count < f.min_count:
+                ctx.say("fields.photos_too_few", count=count, minimum=f.min_count)
+                return Outcome(reprompt=True)
+            return Outcome(done=True)
+        if event.button == "clear" and fc.submission is not None:
+            removed = await submissions_repo.remove_attachments(ctx.session, fc.submission, "photo")
+            ctx.say("fields.photos_cleared", removed=removed)
+            return Outcome(reprompt=True)
+        return _unknown_button(fc)
+    if event.kind not in ("photo", "document") or not event.files:
+        return wrong_kind(fc)
+    notes: list[str] = []
+    for incoming in event.files:
+        count = _photo_count(fc)
+        if count >= f.max_count:
+            notes.append(ctx.text("fields.photo_over_max", maximum=f.max_count))
+            break
+        notes.append(await _store_photo(fc, incoming))
+    count = _photo_count(fc)
+    full = count >= f.max_count
+    ctx.say(
+        "fields.photos_progress",
+        choices=[] if full else _photo_buttons(fc, count),
+        notes=notes,
+        count=count,
+        field=f,
+        full=full,
+    )
+    return Outcome(done=full)
+
+
+async def _store_photo(fc: FieldCtx, incoming: Any) -> str:
+    """Download, check and attach one photo; returns a line saying what became of it."""
+    ctx, submission = fc.ctx, fc.submission
+    assert submission is not None
+    if incoming.kind == "document" and files.document_type(incoming) != "image":
+        return ctx.text("fields.photo_not_image", name=incoming.file_name or "")
+    try:
+        data = await files.download(incoming, ctx.services.max_upload_bytes)
+    except files.FileTooLarge as exc:
+        return ctx.text("common.file_too_large", size=exc.size, limit=ctx.services.max_upload_bytes)
+    extension = files.image_format(data)
+    if extension is None:
+        return ctx.text("fields.photo_not_image", name=incoming.file_name or "")
+    stored = files.store(ctx.services.media_dir, data, extension, f"image/{extension}")
+    if any(a.kind == "photo" and a.sha256 == stored.sha256 for a in submission.attachments):
+        return ctx.text("fields.photo_duplicate")
+    attachment = Attachment(
+        kind="photo",
+        channel=ctx.event.channel,
+        platform_file_id=incoming.file_id,
+        stored_path=str(stored.path.relative_to(ctx.services.media_dir)),
+        sha256=stored.sha256,
+        size=stored.size,
+        mime_type=stored.mime_type,
+        file_name=incoming.file_name,
+    )
+    submission.attachments.append(attachment)
+    await ctx.session.flush()
+    return ctx.text("fields.photo_received")
+
+
+def _photo_count(fc: FieldCtx) -> int:
+    if fc.submission is None:
+        return 0
+    return sum(1 for a in fc.submission.attachments if a.kind == "photo")
+
+
+def _photo_buttons(fc: FieldCtx, count: int) -> list[Choice]:
+    buttons = [fc.ctx.button("photos_done", "done", count=count)]
+    if count:
+        buttons.append(fc.ctx.button("photos_clear", "clear"))
+    return buttons
+
+
+def _story_buttons(fc: FieldCtx) -> list[Choice]:
+    return [
+        fc.ctx.button("story_done", "done"),
+        fc.ctx.button("story_restart", "restart"),
+        *_keep_button(fc),
+    ]
+
+
+def _keep_button(fc: FieldCtx) -> list[Choice]:
+    return [fc.ctx.button("keep", "keep")] if fc.editing else []
+
+
+def _unknown_button(fc: FieldCtx) -> Outcome:
+    fc.ctx.notice("common.button_not_here")
+    fc.ctx.response.press_accepted = False
+    return Outcome(reprompt=True)

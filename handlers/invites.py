@@ -1,0 +1,200 @@
+"""Roles by invitation: admins create one-time codes; invitees redeem them with /start or /join."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers import fields
+from handlers.context import Ctx
+from handlers.forms import FieldKind, FormField
+from handlers.services import Services
+from storage import events, roles
+from storage import invites as repo
+from storage.models import Invite, Person
+
+ROLE_STEP, UNIT_STEP, LEVELS_STEP = "invite_role", "invite_unit", "invite_levels"
+STEPS = (ROLE_STEP, UNIT_STEP, LEVELS_STEP)
+DEFAULT_DAYS = 7
+LEVEL_CHOICES = ("MN", "TH,THCS", "MN,TH,THCS,other")
+_UNIT_FIELD = FormField("unit", FieldKind.UNIT)
+
+
+async def create(
+    session: AsyncSession,
+    services: Services,
+    role: str,
+    *,
+    unit_id: int | None = None,
+    organisation_id: int | None = None,
+    levels: str | None = None,
+    created_by_id: int | None = None,
+    days: int = DEFAULT_DAYS,
+) -> Invite:
+    """A new one-time invite (used by the CLI and by /invite)."""
+    now = services.now()
+    return await repo.create(
+        session,
+        Invite(
+            role=role,
+            unit_id=unit_id,
+            organisation_id=organisation_id,
+            levels=levels,
+            created_by_id=created_by_id,
+            created_at=now,
+            expires_at=now + timedelta(days=days),
+        ),
+    )
+
+
+def deep_link(services: Services, code: str) -> str | None:
+    """https://t.me/<bot>?start=<code>, when the Telegram bot's username is known."""
+    username = services.bot_usernames.get("telegram")
+    return f"https://t.me/{username}?start={code}" if username else None
+
+
+async def is_admin(ctx: Ctx) -> bool:
+    """Named in GUONGSANG_ADMINS, or granted the admin role."""
+    if ctx.is_admin:
+        return True
+    if ctx.person is None:
+        return False
+    return any(g.role == roles.ADMIN for g in await roles.of(ctx.session, ctx.person.id))
+
+
+async def start(ctx: Ctx) -> None:
+    """/invite: admins choose the role, then the unit or levels."""
+    if not await is_admin(ctx):
+        ctx.say("invites.admins_only")
+        return
+    ctx.goto(ROLE_STEP)
+    ctx.say(
+        "invites.ask_role",
+        choices=[ctx.button("role", f"role:{r}", role=r) for r in roles.ROLES],
+    )
+
+
+async def on_role(ctx: Ctx) -> None:
+    """The role chosen for a new invite."""
+    event = ctx.event
+    role = event.button[5:] if event.kind == "button" and event.button.startswith("role:") else ""
+    if role == roles.UNIT_HEAD:
+        ctx.goto(UNIT_STEP)
+        fields.ask(fields.FieldCtx(ctx=ctx, field=_UNIT_FIELD, value=None))
+    elif role == roles.REVIEWER:
+        ctx.goto(LEVELS_STEP)
+        ctx.say(
+            "invites.ask_levels",
+            choices=[ctx.button("levels", f"lv:{lv}", levels=lv) for lv in LEVEL_CHOICES],
+        )
+    elif role == roles.ADMIN:
+        await _made(ctx, roles.ADMIN)
+    else:
+        ctx.say("common.use_buttons")
+        await start(ctx)
+
+
+async def on_unit(ctx: Ctx) -> None:
+    """The unit a unit-head invite is for."""
+    outcome = await fields.take(fields.FieldCtx(ctx=ctx, field=_UNIT_FIELD, value=None))
+    if outcome.done:
+        await _made(ctx, roles.UNIT_HEAD, unit_id=int(outcome.value))
+    elif outcome.reprompt:
+        fields.ask(fields.FieldCtx(ctx=ctx, field=_UNIT_FIELD, value=None))
+
+
+async def on_levels(ctx: Ctx) -> None:
+    """The school levels a reviewer invite covers."""
+    event = ctx.event
+    levels = event.button[3:] if event.kind == "button" and event.button.startswith("lv:") else ""
+    if levels in LEVEL_CHOICES:
+        await _made(ctx, roles.REVIEWER, levels=levels)
+    else:
+        ctx.say("common.use_buttons")
+        ctx.goto(ROLE_STEP)
+        ctx.event.button = f"role:{roles.REVIEWER}"
+        await on_role(ctx)
+
+
+async def resume(ctx: Ctx) -> None:
+    """Start the invite questions again."""
+    await start(ctx)
+
+
+async def _made(ctx: Ctx, role: str, **scope: object) -> None:
+    invite = await create(
+        ctx.session,
+        ctx.services,
+        role,
+        created_by_id=ctx.person.id if ctx.person else None,
+        **scope,  # type: ignore[arg-type]
+    )
+    ctx.goto("idle")
+    ctx.say(
+        "invites.made", invite=invite, link=deep_link(ctx.services, invite.code), days=DEFAULT_DAYS
+    )
+
+
+async def redeem(ctx: Ctx, raw_code: str) -> None:
+    """/start <code> or /join <code>: check the code, grant its role, record it."""
+    from handlers.registration import ensure_person  # late: registration imports submission
+
+    code = repo.normalise_code(raw_code)
+    invite = await repo.get(ctx.session, code) if code else None
+    now = ctx.services.now()
+    problem = _problem(invite, now)
+    if problem:
+        ctx.say("invites.problem", problem=problem, code=raw_code.strip()[:40])
+        return
+    assert invite is not None
+    person = await ensure_person(ctx)
+    if not await repo.redeem(ctx.session, code, person.id, now):
+        ctx.say("invites.problem", problem="used", code=code)
+        return
+    await roles.grant(
+        ctx.session,
+        person.id,
+        invite.role,
+        unit_id=invite.unit_id,
+        organisation_id=invite.organisation_id,
+        levels=invite.levels,
+    )
+    _fill_profile(ctx, person, invite)
+    await events.record(
+        ctx.session,
+        at=ctx.services.now(),
+        subject="person",
+        subject_id=person.id,
+        action="role_granted",
+        actor_id=person.id,
+        channel=ctx.event.channel,
+        data={
+            "role": invite.role,
+            "unit_id": invite.unit_id,
+            "levels": invite.levels,
+            "invite": invite.code,
+            "invited_by": invite.created_by_id,
+        },
+    )
+    ctx.say("invites.redeemed", invite=invite, person=person)
+
+
+def _problem(invite: Invite | None, now: object) -> str:
+    if invite is None:
+        return "unknown"
+    if invite.revoked_at is not None:
+        return "revoked"
+    if invite.redeemed_at is not None:
+        return "used"
+    if invite.expires_at <= now:  # type: ignore[operator]
+        return "expired"
+    return ""
+
+
+def _fill_profile(ctx: Ctx, person: Person, invite: Invite) -> None:
+    # Reviewers and admins need no school unit or phone; a name to sign decisions with is enough.
+    if not person.full_name:
+        person.full_name = (ctx.event.user_name or "").strip()[:100] or None
+    if invite.role == roles.UNIT_HEAD and person.unit_id is None:
+        person.unit_id = invite.unit_id

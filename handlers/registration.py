@@ -1,0 +1,153 @@
+"""Registration on first contact, and /profile to change name, unit or phone."""
+
+from __future__ import annotations
+
+from handlers import fields
+from handlers.context import Ctx
+from handlers.forms import PROFILE_FORM
+from handlers.menu import main_menu
+from storage import events, people
+from storage import units as units_repo
+from storage.models import Person
+
+STEP = "profile"
+MENU_STEP = "profile_menu"
+
+
+async def ensure_person(ctx: Ctx) -> Person:
+    """The sender as a person, created with their channel identity on first contact."""
+    if ctx.person is None:
+        event = ctx.event
+        ctx.person = await people.create_with_identity(
+            ctx.session, event.channel, event.user_id, event.chat_id, event.user_name
+        )
+    return ctx.person
+
+
+async def start(ctx: Ctx, then: str | None = None) -> None:
+    """Begin registration; `then` names a command to carry on with afterwards."""
+    await ensure_person(ctx)
+    ctx.goto(STEP, index=0, values={}, then=then, editing=False, field_state={})
+    ctx.say("profile.welcome", name=ctx.event.user_name)
+    await _ask(ctx)
+
+
+async def on_step(ctx: Ctx) -> None:
+    """Take an answer for the profile field being asked."""
+    data = ctx.data
+    index, values = data["index"], dict(data["values"])
+    fc = await _field_ctx(ctx, index, values)
+    outcome = await fields.take(fc)
+    if outcome.changed:
+        values[fc.field.key] = outcome.value
+    if not outcome.done:
+        ctx.update(values=values, field_state=fc.state)
+        if outcome.reprompt:
+            fields.ask(fc)
+        return
+    if data.get("editing"):
+        await _save(ctx, values, action="profile_changed")
+        await show(ctx, saved=True)
+        return
+    if index + 1 < len(PROFILE_FORM.fields):
+        ctx.update(index=index + 1, values=values, field_state={})
+        await _ask(ctx)
+        return
+    await _save(ctx, values, action="registered")
+    then = data.get("then")
+    ctx.goto("idle")
+    person = ctx.person
+    assert person is not None
+    ctx.say("profile.registered", person=person, menu=main_menu(ctx))
+    # Offered once, right after registration; /subscribe and /unsubscribe work at any time.
+    ctx.say("broadcast.offer", choices=[ctx.button("subscribe", "!sub:on")])
+    if then == "new":
+        from handlers import submission  # late: submission imports registration
+
+        await submission.start_new(ctx)
+
+
+async def resume(ctx: Ctx) -> None:
+    """Ask the current profile question again."""
+    await _ask(ctx)
+
+
+async def show(ctx: Ctx, saved: bool = False) -> None:
+    """/profile: show what we know, with a button per field to change it."""
+    person = await ensure_person(ctx)
+    if not person.registered:
+        await start(ctx)
+        return
+    ctx.goto(MENU_STEP)
+    choices = [
+        ctx.button("edit_field", f"edit:{f.key}", key=f.key) for f in PROFILE_FORM.fields
+    ] + [ctx.button("close", "close")]
+    ctx.say("profile.show", person=person, saved=saved, choices=choices, columns=3)
+
+
+async def on_menu(ctx: Ctx) -> None:
+    """A press on the /profile menu."""
+    event = ctx.event
+    if event.kind == "button" and event.button.startswith("edit:"):
+        key = event.button[5:]
+        field = PROFILE_FORM.get(key)
+        if field is not None:
+            person = ctx.person
+            assert person is not None
+            values = {"full_name": person.full_name, "unit": person.unit_id, "phone": person.phone}
+            ctx.goto(
+                STEP,
+                index=PROFILE_FORM.index(key),
+                values=values,
+                editing=True,
+                then=None,
+                field_state={},
+            )
+            await _ask(ctx)
+            return
+    if event.kind == "button" and event.button == "close":
+        ctx.goto("idle")
+        ctx.say("common.ok", menu=main_menu(ctx))
+        return
+    ctx.say("common.use_buttons")
+    await show(ctx)
+
+
+async def _ask(ctx: Ctx) -> None:
+    data = ctx.data
+    fields.ask(await _field_ctx(ctx, data["index"], dict(data["values"])))
+
+
+async def _field_ctx(ctx: Ctx, index: int, values: dict[str, object]) -> fields.FieldCtx:
+    field = PROFILE_FORM.fields[index]
+    return fields.FieldCtx(
+        ctx=ctx,
+        field=field,
+        value=values.get(field.key),
+        state=dict(ctx.data.get("field_state") or {}),
+        editing=bool(ctx.data.get("editing")),
+    )
+
+
+async def _save(ctx: Ctx, values: dict[str, object], action: str) -> None:
+    person = ctx.person
+    assert person is not None
+    before = {"full_name": person.full_name, "unit": person.unit_id, "phone": person.phone}
+    person.full_name = str(values["full_name"])
+    unit_id = values["unit"]
+    unit = await units_repo.get(ctx.session, int(unit_id)) if unit_id is not None else None
+    person.unit_id = unit.id if unit else None
+    person.unit = unit
+    person.phone = str(values["phone"])
+    person.updated_at = ctx.services.now()
+    changed = sorted(k for k in before if before[k] != values.get(k))
+    await events.record(
+        ctx.session,
+        at=ctx.services.now(),
+        subject="person",
+        subject_id=person.id,
+        action=action,
+        actor_id=person.id,
+        channel=ctx.event.channel,
+        data={"changed": changed},
+    )

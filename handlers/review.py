@@ -1,0 +1,468 @@
+"""Stage 1 (the unit head confirms) and stage 2 (reviewers decide), with one decision winning.
+
+Card buttons carry "!<stage>:<action>:<submission id>:<version>" and are checked on the server
+against the presser's roles, the story's status and its version; nothing else is trusted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.campaigns import REVIEWERS, CampaignSpec
+from handlers.context import Ctx
+from handlers.fields import clean_story
+from handlers.forms import FieldKind, form_for
+from handlers.notify import Notifier
+from handlers.services import Services
+from handlers.types import Choice, Reply
+from storage import conversations, events, roles
+from storage import submissions as repo
+from storage.models import Person, RoleGrant, Submission, Unit
+
+UNIT, REVIEW = "u", "r"
+STAGE_NAMES = {UNIT: "unit", REVIEW: "review"}
+NOTE_STEP = "review_note"
+NOTE_MIN, NOTE_MAX = 3, 1000
+OPENING_WORDS = 80
+# What each decision needs: the status it starts from, where it goes, and whether it asks why.
+DECISIONS: dict[tuple[str, str], tuple[str, str, bool]] = {
+    (UNIT, "ok"): (repo.SUBMITTED, repo.IN_REVIEW, False),
+    (UNIT, "rt"): (repo.SUBMITTED, repo.RETURNED, True),
+    (REVIEW, "ok"): (repo.IN_REVIEW, repo.APPROVED, False),
+    (REVIEW, "ch"): (repo.IN_REVIEW, repo.CHANGES_REQUESTED, True),
+    (REVIEW, "rj"): (repo.IN_REVIEW, repo.REJECTED, True),
+}
+
+
+@dataclass(frozen=True)
+class Press:
+    """A parsed card button."""
+
+    stage: str
+    action: str
+    submission_id: int
+    version: int
+
+    @classmethod
+    def parse(cls, payload: str) -> Press | None:
+        """The press behind "!r:ok:12:2", or None for anything malformed."""
+        parts = payload.lstrip("!").split(":")
+        if len(parts) != 4 or parts[0] not in (UNIT, REVIEW):
+            return None
+        if not (parts[2].isdigit() and parts[3].isdigit()):
+            return None
+        return cls(parts[0], parts[1], int(parts[2]), int(parts[3]))
+
+    def data(self) -> str:
+        """The callback data for this press (well within Telegram's 64 bytes)."""
+        return f"!{self.stage}:{self.action}:{self.submission_id}:{self.version}"
+
+
+def campaign_of(services: Services, sub: Submission) -> CampaignSpec:
+    """The campaign a submission belongs to, as configured; if the campaign has since left the
+    campaigns file, as last stored, so its stories stay usable with their limits."""
+    spec = services.campaign_by_id(sub.campaign_id)
+    if spec is not None:
+        return spec
+    stored = sub.campaign
+    return CampaignSpec(
+        slug=stored.slug,
+        title=stored.title,
+        organisation=stored.organisation or "",
+        opens=stored.opens,
+        closes=stored.closes,
+        form=stored.form,
+        max_words=stored.settings.get("max_words", 2000),
+        min_photos=stored.settings.get("min_photos", 1),
+        max_photos=stored.settings.get("max_photos", 10),
+        focus_areas=tuple(stored.settings.get("focus_areas", ())),
+    )
+
+
+async def send_for_review(
+    session: AsyncSession, services: Services, sub: Submission, reminder: int = 0
+) -> None:
+    """Notify whoever must act next: the unit heads (or admins), or the reviewers' route.
+
+    With `reminder` (days waited) the same people get the card again, marked as a reminder.
+    """
+    notifier = Notifier(session, services)
+    unit = sub.unit_id and await session.get(Unit, sub.unit_id)
+    if sub.status == repo.SUBMITTED:
+        heads = await roles.unit_heads(session, sub.unit_id) if sub.unit_id else []
+        if heads:
+            reply = await card(session, services, sub, UNIT, reminder=reminder)
+            for head in heads:
+                await notifier.to_person(
+                    head, reply, submission_id=sub.id, stage=UNIT, version=sub.version
+                )
+            return
+        reply = await card(session, services, sub, UNIT, no_unit_head=True, reminder=reminder)
+        await notifier.to_admins(reply, submission_id=sub.id, stage=UNIT, version=sub.version)
+        return
+    if sub.status != repo.IN_REVIEW:
+        return
+    level = unit.level if unit else "other"
+    route = campaign_of(services, sub).review.route(level)
+    reply = await card(session, services, sub, REVIEW, reminder=reminder)
+    if route != REVIEWERS:
+        channel, _, chat_id = route.partition(":")
+        await notifier.to_chat(
+            channel, chat_id, reply, submission_id=sub.id, stage=REVIEW, version=sub.version
+        )
+        return
+    people = await roles.reviewers(session, level, unit.organisation_id if unit else None)
+    for person in people:
+        await notifier.to_person(
+            person, reply, submission_id=sub.id, stage=REVIEW, version=sub.version
+        )
+    if not people and not reminder:
+        warning = Reply(services.texts.render("review.no_reviewers", code=sub.code, level=level))
+        await notifier.to_admins(warning)
+
+
+async def card(
+    session: AsyncSession,
+    services: Services,
+    sub: Submission,
+    stage: str,
+    *,
+    outcome: str = "",
+    no_unit_head: bool = False,
+    reminder: int = 0,
+) -> Reply:
+    """The notification for a stage: summary, changes since the last version, and buttons."""
+    author = await session.get(Person, sub.author_id)
+    unit = await session.get(Unit, sub.unit_id) if sub.unit_id else None
+    changes = await _changes(session, services, sub)
+    words = sub.values.get("story", "").split()
+    form = form_for(campaign_of(services, sub))
+    shown = [
+        (f.key, sub.values.get(f.key) or "—")
+        for f in form.fields
+        if f.kind not in (FieldKind.LONG_TEXT, FieldKind.PHOTOS) and f.key != "title"
+    ]
+    text = services.texts.render(
+        "review.card",
+        sub=sub,
+        stage=stage,
+        campaign=campaign_of(services, sub),
+        author=sub.values.get("_author", {}).get("full_name") or (author and author.full_name),
+        unit=unit,
+        opening=" ".join(words[:OPENING_WORDS]) + (" …" if len(words) > OPENING_WORDS else ""),
+        photos=sum(1 for a in sub.attachments if a.kind == "photo"),
+        changes=changes,
+        outcome=outcome,
+        no_unit_head=no_unit_head,
+        reminder=reminder,
+        rows=shown,
+        is_story=form.name == "story",
+    )
+    if outcome:
+        return Reply(text)
+    actions = ("ok", "rt") if stage == UNIT else ("ok", "ch", "rj")
+    choices = [
+        Choice(
+            services.texts.render(f"buttons.card_{stage}_{a}"),
+            Press(stage, a, sub.id, sub.version).data(),
+        )
+        for a in (*actions, "tx", "ph")
+    ]
+    return Reply(text, choices=choices, columns=2 if stage == UNIT else 3)
+
+
+async def _changes(
+    session: AsyncSession, services: Services, sub: Submission
+) -> dict[str, object] | None:
+    """What the author changed since the version reviewers saw last."""
+    if sub.version <= 1:
+        return None
+    before = await repo.version(session, sub.id, sub.version - 1)
+    if before is None:
+        return None
+    form = form_for(campaign_of(services, sub))
+    changed = [
+        f.key
+        for f in form.fields
+        if f.key != "photos" and before.values.get(f.key) != sub.values.get(f.key)
+    ]
+    photos_now = sum(1 for a in sub.attachments if a.kind == "photo")
+    if photos_now != before.photo_count:
+        changed.append("photos")
+    return {
+        "fields": changed,
+        "words_before": before.word_count,
+        "words_after": sub.word_count,
+        "version": sub.version,
+    }
+
+
+async def on_press(ctx: Ctx) -> None:
+    """A card button: view the story, or decide, after checking who pressed it."""
+    press = Press.parse(ctx.event.button)
+    if press is None or (press.stage, press.action) not in {
+        *DECISIONS,
+        (UNIT, "tx"),
+        (UNIT, "ph"),
+        (REVIEW, "tx"),
+        (REVIEW, "ph"),
+    }:
+        _refuse(ctx, "review.bad_button")
+        return
+    sub = await repo.get(ctx.session, press.submission_id)
+    if sub is None or sub.code is None:
+        _refuse(ctx, "review.bad_button")
+        return
+    allowed, on_behalf = await may_act(ctx, sub, press.stage)
+    if not allowed:
+        _refuse(ctx, "review.not_allowed", stage=press.stage, code=sub.code)
+        return
+    await leave_note_step(ctx, keep=press)
+    if press.action == "tx":
+        await _send_full_text(ctx, sub)
+        return
+    if press.action == "ph":
+        await _send_photos(ctx, sub)
+        return
+    if not await _still_open(ctx, sub, press):
+        return
+    if DECISIONS[(press.stage, press.action)][2]:
+        await _ask_note(ctx, sub, press)
+        return
+    await decide(ctx, sub, press, note=None, on_behalf=on_behalf)
+
+
+async def may_act(ctx: Ctx, sub: Submission, stage: str) -> tuple[bool, bool]:
+    """(allowed, on the unit's behalf): unit heads of the unit or admins confirm; reviewers
+    whose levels and organisation cover the unit, or admins, review."""
+    person = ctx.person
+    if person is None:
+        return False, False
+    grants = await roles.of(ctx.session, person.id)
+    return await allowed(ctx.session, grants, ctx.is_admin, sub, stage)
+
+
+async def allowed(
+    session: AsyncSession, grants: list[RoleGrant], named_admin: bool, sub: Submission, stage: str
+) -> tuple[bool, bool]:
+    """`may_act` for given role grants, with or without a chat event (digests use it too)."""
+    admin = named_admin or any(g.role == roles.ADMIN for g in grants)
+    if stage == UNIT:
+        head = any(g.role == roles.UNIT_HEAD and g.unit_id == sub.unit_id for g in grants)
+        return head or admin, admin and not head
+    unit = await session.get(Unit, sub.unit_id) if sub.unit_id else None
+    level = unit.level if unit else "other"
+    organisation = unit.organisation_id if unit else None
+    reviewer = any(
+        g.role == roles.REVIEWER
+        and roles.covers_level(g, level)
+        and g.organisation_id in (None, organisation)
+        for g in grants
+    )
+    return reviewer or admin, False
+
+
+async def _still_open(ctx: Ctx, sub: Submission, press: Press) -> bool:
+    """Whether the press is for the story's current version and stage; if not, say why."""
+    expected = DECISIONS[(press.stage, press.action)][0]
+    if sub.version != press.version:
+        _refuse(ctx, "review.old_version", code=sub.code, version=sub.version)
+        return False
+    if sub.status != expected:
+        await _already_decided(ctx, sub)
+        return False
+    return True
+
+
+async def _already_decided(ctx: Ctx, sub: Submission) -> None:
+    who = await ctx.session.get(Person, sub.decided_by_id) if sub.decided_by_id else None
+    when = ctx.services.local(sub.decided_at) if sub.decided_at else None
+    _refuse(
+        ctx,
+        "review.already_decided",
+        code=sub.code,
+        status=sub.status,
+        who=who.full_name if who else "",
+        when=when,
+    )
+    ctx.say(
+        "review.already_decided",
+        code=sub.code,
+        status=sub.status,
+        who=who.full_name if who else "",
+        when=when,
+    )
+
+
+async def _ask_note(ctx: Ctx, sub: Submission, press: Press) -> None:
+    """Ask for the comment or reason in the presser's private chat."""
+    event = ctx.event
+    private = event.chat_id == event.user_id
+    step_data = {
+        "submission_id": sub.id,
+        "version": press.version,
+        "stage": press.stage,
+        "action": press.action,
+    }
+    prompt_name = f"review.ask_note_{press.stage}_{press.action}"
+    if private:
+        ctx.goto(NOTE_STEP, **step_data)
+        ctx.say(prompt_name, code=sub.code, choices=[ctx.button("cancel_note", "cancel")])
+        return
+    conv = await conversations.load(ctx.session, event.channel, event.user_id)
+    conv.step, conv.data = NOTE_STEP, step_data
+    await Notifier(ctx.session, ctx.services).to_chat(
+        event.channel, event.user_id, Reply(ctx.text(prompt_name, code=sub.code))
+    )
+    ctx.notice("review.note_in_private", code=sub.code)
+
+
+async def on_note(ctx: Ctx) -> None:
+    """The comment or reason, typed after pressing "request changes", "reject" or "return"."""
+    data = ctx.data
+    event = ctx.event
+    if event.kind == "button" and event.button == "cancel":
+        ctx.goto("idle")
+        ctx.say("review.note_cancelled")
+        return
+    if event.kind != "text":
+        ctx.say("review.note_wants_text")
+        await resume_note(ctx)
+        return
+    note = clean_story(event.text)
+    if len(note) < NOTE_MIN or len(note) > NOTE_MAX:
+        ctx.say("review.note_length", length=len(note), low=NOTE_MIN, high=NOTE_MAX)
+        return
+    sub = await repo.get(ctx.session, data["submission_id"])
+    ctx.goto("idle")
+    if sub is None:
+        return
+    press = Press(data["stage"], data["action"], sub.id, data["version"])
+    allowed, on_behalf = await may_act(ctx, sub, press.stage)
+    if not allowed:
+        ctx.say("review.not_allowed", stage=press.stage, code=sub.code)
+        return
+    if await _still_open(ctx, sub, press):
+        await decide(ctx, sub, press, note=note, on_behalf=on_behalf)
+
+
+async def resume_note(ctx: Ctx) -> None:
+    """Ask again for the note being waited for."""
+    data = ctx.data
+    sub = await repo.get(ctx.session, data["submission_id"])
+    code = sub.code if sub else ""
+    ctx.say(
+        f"review.ask_note_{data['stage']}_{data['action']}",
+        code=code,
+        choices=[ctx.button("cancel_note", "cancel")],
+    )
+
+
+async def leave_note_step(ctx: Ctx, keep: Press | None = None) -> None:
+    """Another card was pressed while a note was awaited: say the note is no longer expected."""
+    if ctx.conv.step != NOTE_STEP:
+        return
+    data = ctx.data
+    if (
+        keep
+        and keep.submission_id == data.get("submission_id")
+        and keep.action == data.get("action")
+    ):
+        return
+    sub = await repo.get(ctx.session, data["submission_id"])
+    ctx.goto("idle")
+    ctx.say("review.note_dropped", code=sub.code if sub else "")
+
+
+async def decide(
+    ctx: Ctx, sub: Submission, press: Press, note: str | None, on_behalf: bool
+) -> None:
+    """Apply a decision with compare-and-set; the loser of a race is told who won."""
+    start, target, _ = DECISIONS[(press.stage, press.action)]
+    person = ctx.person
+    assert person is not None
+    now = ctx.services.now()
+    won = await repo.transition(
+        ctx.session, sub, (start,), target, press.version, now, decided_by_id=person.id
+    )
+    if not won:
+        await _already_decided(ctx, sub)
+        return
+    action = {
+        (UNIT, "ok"): "unit_confirmed",
+        (UNIT, "rt"): "returned",
+        (REVIEW, "ok"): "approved",
+        (REVIEW, "ch"): "changes_requested",
+        (REVIEW, "rj"): "rejected",
+    }[(press.stage, press.action)]
+    await events.record(
+        ctx.session,
+        at=ctx.services.now(),
+        subject="submission",
+        subject_id=sub.id,
+        action=action,
+        actor_id=person.id,
+        channel=ctx.event.channel,
+        from_status=start,
+        to_status=target,
+        reason=note,
+        data={"version": press.version, "on_behalf_of_unit": on_behalf},
+    )
+    when = ctx.services.local(now)
+    outcome = ctx.text(
+        "review.outcome",
+        action=action,
+        who=person.full_name,
+        when=when,
+        note=note,
+        on_behalf=on_behalf,
+    )
+    notifier = Notifier(ctx.session, ctx.services)
+    await notifier.edit_cards(
+        sub.id,
+        press.stage,
+        await card(ctx.session, ctx.services, sub, press.stage, outcome=outcome),
+    )
+    ctx.notice("review.done", action=action, code=sub.code)
+    ctx.response.press_accepted = True
+    ctx.say("review.done", action=action, code=sub.code)
+    editable = target in (repo.RETURNED, repo.CHANGES_REQUESTED)
+    tell = Reply(
+        ctx.text("review.to_author", action=action, sub=sub, note=note, who=person.full_name),
+        choices=[Choice(ctx.text("buttons.edit_story"), f"!ed:{sub.id}")] if editable else [],
+    )
+    await notifier.to_chat(sub.channel, sub.chat_id, tell)
+    if target == repo.IN_REVIEW:
+        await send_for_review(ctx.session, ctx.services, sub)
+
+
+async def _send_full_text(ctx: Ctx, sub: Submission) -> None:
+    target = _private_chat(ctx)
+    reply = Reply(ctx.text("review.full_text", sub=sub, story=sub.values.get("story", "")))
+    await _to_presser(ctx, target, reply)
+
+
+async def _send_photos(ctx: Ctx, sub: Submission) -> None:
+    photos = [ctx.services.media_dir / a.stored_path for a in sub.attachments if a.kind == "photo"]
+    reply = Reply(ctx.text("review.photos", sub=sub, count=len(photos)), photos=photos)
+    await _to_presser(ctx, _private_chat(ctx), reply)
+
+
+def _private_chat(ctx: Ctx) -> str:
+    return ctx.event.user_id
+
+
+async def _to_presser(ctx: Ctx, chat_id: str, reply: Reply) -> None:
+    if chat_id == ctx.event.chat_id:
+        ctx.response.replies.append(reply)
+    else:
+        await Notifier(ctx.session, ctx.services).to_chat(ctx.event.channel, chat_id, reply)
+        ctx.notice("review.sent_in_private")
+    ctx.response.press_accepted = False  # the card keeps its buttons: viewing decides nothing
+
+
+def _refuse(ctx: Ctx, name: str, **values: object) -> None:
+    ctx.notice(name, **values)
+    ctx.response.press_accepted = False

@@ -1,0 +1,298 @@
+"""The core's entry: one event in, one response out, inside one database transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.exc import IntegrityError
+
+from handlers import admin, broadcast, invites, queues, registration, review, submission
+from handlers.context import Ctx
+from handlers.menu import command_for, main_menu
+from handlers.services import Services
+from handlers.text_rules import fold
+from handlers.types import Choice, Event, Response
+from storage import conversations, people, roles, updates
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Ctx], Awaitable[None]]
+
+STEPS: dict[str, tuple[Handler, Handler]] = {
+    # step: (take an input, ask again)
+    registration.STEP: (registration.on_step, registration.resume),
+    registration.MENU_STEP: (registration.on_menu, registration.show),
+    submission.CAMPAIGN_STEP: (submission.on_pick_campaign, submission.resume),
+    submission.FORM_STEP: (submission.on_form, submission.resume),
+    submission.PREVIEW_STEP: (submission.on_preview, submission.resume),
+    submission.EDIT_STEP: (submission.on_edit_menu, submission.resume),
+    submission.DISCARD_STEP: (submission.on_discard, submission.resume),
+    submission.NEW_STEP: (submission.on_keep_draft, submission.resume),
+    submission.DRAFTS_STEP: (submission.on_drafts, submission.resume),
+    review.NOTE_STEP: (review.on_note, review.resume_note),
+    invites.ROLE_STEP: (invites.on_role, invites.resume),
+    invites.UNIT_STEP: (invites.on_unit, invites.resume),
+    invites.LEVELS_STEP: (invites.on_levels, invites.resume),
+    broadcast.NUMBER_STEP: (broadcast.on_number, broadcast.resume),
+    broadcast.DATE_STEP: (broadcast.on_date, broadcast.resume),
+    broadcast.SUMMARY_STEP: (broadcast.on_summary, broadcast.resume),
+    broadcast.CONFIRM_STEP: (broadcast.on_confirm, broadcast.resume),
+}
+# Steps people with a role but no registration (reviewers, admins) can be in.
+ROLE_COMMANDS = (
+    "pending", "history", "invite", "join", "honour", "subscribe", "unsubscribe", "report",
+    "campaigns",
+)  # fmt: skip
+NO_REGISTRATION = (registration.STEP, review.NOTE_STEP, *invites.STEPS, *broadcast.STEPS)
+
+
+async def handle(services: Services, event: Event) -> Response:
+    """Handle one event; the step and draft are committed before the response is returned."""
+    await _prefetch(event, services.max_upload_bytes)
+    try:
+        async with services.db.transaction() as session:
+            if event.update_key and await updates.seen(session, event.channel, event.update_key):
+                log.info("duplicate update %s/%s ignored", event.channel, event.update_key)
+                return Response()
+            conv = await conversations.load(session, event.channel, event.chat_id)
+            person = await people.by_identity(session, event.channel, event.user_id)
+            ctx = Ctx(services, session, event, conv, person)
+            step_before, seq_before = conv.step, conv.prompt_seq
+            await _dispatch(ctx)
+            _number_choices(ctx, step_changed=conv.step != step_before, seq=seq_before)
+            if event.update_key:
+                await updates.mark(session, event.channel, event.update_key)
+    except IntegrityError:
+        if event.update_key:
+            # Another worker handled the same update at the same moment and committed first.
+            log.info("update %s/%s handled concurrently", event.channel, event.update_key)
+            return Response()
+        raise
+    return ctx.response
+
+
+async def _prefetch(event: Event, max_bytes: int) -> None:
+    """Download files before the transaction, so no database lock is held during network I/O.
+
+    Files over the limit are left alone: the handler refuses them without downloading.
+    """
+    for incoming in event.files:
+        if incoming.size is not None and incoming.size > max_bytes:
+            continue
+        try:
+            data = await incoming.fetch()
+        except Exception:  # the handler fetches again and reports the failure
+            log.warning("prefetch of %s failed", incoming.file_id, exc_info=True)
+            continue
+
+        async def cached(data: bytes = data) -> bytes:
+            return data
+
+        incoming.fetch = cached
+
+
+async def _dispatch(ctx: Ctx) -> None:
+    event = ctx.event
+    if event.kind == "text" and not event.has_buttons:
+        _numbered_answer(ctx)
+    if event.kind == "button" and event.button.startswith("!"):
+        await _global_button(ctx)
+        return
+    if event.kind == "button" and not _unwrap_button(ctx):
+        ctx.notice("common.stale_button")
+        ctx.response.press_accepted = False
+        await _resume(ctx, stale=True)
+        return
+    if event.kind == "text":
+        command = command_for(ctx, event.text)
+        if command:
+            event.kind, event.command, event.args = "command", command, ""
+    if event.kind == "command":
+        await _command(ctx)
+        return
+    if await _must_register(ctx):
+        await registration.start(ctx)
+        return
+    handlers = STEPS.get(ctx.conv.step)
+    if handlers is None:
+        await _idle(ctx)
+        return
+    await handlers[0](ctx)
+
+
+async def _must_register(ctx: Ctx) -> bool:
+    """Newcomers register first; people given a role by invitation need not (until /new)."""
+    if _registered(ctx) or ctx.conv.step in NO_REGISTRATION:
+        return False
+    return ctx.person is None or not await roles.of(ctx.session, ctx.person.id)
+
+
+async def _global_button(ctx: Ctx) -> None:
+    """Buttons that act on a story rather than on this chat's current step ("!…")."""
+    kind, _, rest = ctx.event.button[1:].partition(":")
+    if kind in (review.UNIT, review.REVIEW):
+        await review.on_press(ctx)
+    elif kind == "pd" and rest.isdigit():
+        await queues.pending(ctx, int(rest))
+    elif kind == "op" and rest.isdigit():
+        await queues.open_card(ctx, int(rest))
+    elif kind == "sub" and rest in ("on", "off"):
+        await broadcast.subscribe(ctx, rest == "on")
+    elif kind == "ed" and rest.isdigit():
+        await review.leave_note_step(ctx)
+        await submission.open_for_changes(ctx, int(rest))
+    else:
+        ctx.notice("review.bad_button")
+        ctx.response.press_accepted = False
+
+
+async def _command(ctx: Ctx) -> None:
+    command, step, args = ctx.event.command, ctx.conv.step, ctx.event.args
+    registered = _registered(ctx)
+    if command in ("start", "join") and args:
+        await invites.redeem(ctx, args)
+        return
+    if command in ROLE_COMMANDS:
+        await _role_command(ctx, command, args)
+        return
+    if command == "help":
+        ctx.say("common.help", campaigns=ctx.services.open_campaigns(), menu=main_menu(ctx))
+        if step in STEPS:
+            await _resume(ctx)
+        return
+    if command == "cancel":
+        if step in (review.NOTE_STEP, *invites.STEPS, *broadcast.STEPS):
+            ctx.goto("idle")
+            ctx.say("common.cancelled", menu=main_menu(ctx) if registered else None)
+        elif step == registration.STEP and not registered:
+            ctx.goto("idle")
+            ctx.say("profile.cancelled")
+        elif step in (registration.STEP, registration.MENU_STEP):
+            ctx.goto("idle")
+            ctx.say("common.cancelled", menu=main_menu(ctx))
+        elif not await submission.cancel(ctx):
+            ctx.goto("idle")
+            ctx.say("common.nothing_to_cancel", menu=main_menu(ctx))
+        return
+    if command in ("start", "new", "continue", "mine", "profile") and not registered:
+        if step == registration.STEP:
+            ctx.say("profile.finish_first")
+            await registration.resume(ctx)
+        else:
+            await registration.start(ctx, then="new" if command == "new" else None)
+        return
+    match command:
+        case "start":
+            ctx.say("common.welcome_back", person=ctx.person, menu=main_menu(ctx))
+            if step in STEPS:
+                await _resume(ctx)
+        case "new":
+            await submission.new(ctx)
+        case "continue":
+            await submission.continue_drafts(ctx)
+        case "mine":
+            await submission.mine(ctx)
+            if step in STEPS:
+                await _resume(ctx)
+        case "profile":
+            await registration.show(ctx)
+        case _:
+            ctx.say("common.unknown_command", command=command)
+            if step in STEPS:
+                await _resume(ctx)
+
+
+async def _role_command(ctx: Ctx, command: str, args: str) -> None:
+    match command:
+        case "pending":
+            await queues.pending(ctx)
+        case "history":
+            await queues.history(ctx, args)
+        case "invite":
+            await invites.start(ctx)
+        case "join":
+            ctx.say("invites.join_needs_code")
+        case "honour":
+            await broadcast.start_honour(ctx, args)
+        case "subscribe" | "unsubscribe":
+            await broadcast.subscribe(ctx, command == "subscribe")
+        case "report":
+            await admin.report(ctx, args)
+        case "campaigns":
+            await admin.campaigns(ctx)
+
+
+async def _idle(ctx: Ctx) -> None:
+    event = ctx.event
+    if event.kind == "button":
+        ctx.notice("common.stale_button")
+        ctx.response.press_accepted = False
+    if event.kind in ("photo", "document"):
+        ctx.say("common.idle_file", menu=main_menu(ctx))
+    else:
+        ctx.say("common.idle", menu=main_menu(ctx))
+
+
+async def _resume(ctx: Ctx, stale: bool = False) -> None:
+    handlers = STEPS.get(ctx.conv.step)
+    if handlers is None:
+        if stale:
+            ctx.say("common.idle", menu=main_menu(ctx))
+        return
+    if await _must_register(ctx):
+        await registration.start(ctx)
+        return
+    await handlers[1](ctx)
+
+
+def _registered(ctx: Ctx) -> bool:
+    return ctx.person is not None and ctx.person.registered
+
+
+def _unwrap_button(ctx: Ctx) -> bool:
+    """Check the press belongs to the newest buttons shown in this chat, and strip its number.
+
+    Every set of buttons carries the conversation's prompt number, so a press on an older
+    message (or forged data) is recognised instead of being taken for the current step.
+    """
+    seq, sep, payload = ctx.event.button.partition("|")
+    if not sep or not seq.isdigit() or int(seq) != ctx.conv.prompt_seq:
+        return False
+    ctx.event.button = payload
+    return True
+
+
+def _numbered_answer(ctx: Ctx) -> None:
+    """On channels without buttons, "2" or an option's text picks from the last numbered list."""
+    shown = ctx.conv.data.get("_choices") or []
+    typed = ctx.event.text.strip()
+    chosen = None
+    if typed.isdigit() and 1 <= int(typed) <= len(shown):
+        chosen = shown[int(typed) - 1][1]
+    else:
+        folded = fold(typed)
+        chosen = next((payload for label, payload in shown if fold(label) == folded), None)
+    if chosen is not None:
+        ctx.event.kind, ctx.event.button = "button", chosen
+
+
+def _number_choices(ctx: Ctx, step_changed: bool, seq: int) -> None:
+    """Stamp new buttons with a fresh prompt number and remember them for numbered answers."""
+    with_choices = [r for r in ctx.response.replies if r.choices]
+    conv = ctx.conv
+    if not with_choices:
+        if step_changed:
+            # Buttons shown for the previous step must not act on the new one.
+            conv.prompt_seq = seq + 1
+            conv.data = {k: v for k, v in conv.data.items() if k != "_choices"}
+        return
+    conv.prompt_seq = seq + 1
+    for reply in with_choices:
+        # "!" buttons act on a story, not on this chat's step, and stay valid on old messages.
+        reply.choices = [
+            c if c.payload.startswith("!") else Choice(c.label, f"{conv.prompt_seq}|{c.payload}")
+            for c in reply.choices
+        ]
+    last = with_choices[-1].choices
+    conv.data = {**conv.data, "_choices": [[c.label, c.payload] for c in last]}

@@ -1,0 +1,62 @@
+"""What handlers need from the outside world, handed in by the application."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from handlers.campaigns import CampaignSpec
+from storage.db import Database
+from templates import Texts
+
+
+def system_clock() -> datetime:
+    """The real current time, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Services:
+    """Shared, long-lived parts: database, texts, campaigns, limits and the clock."""
+
+    db: Database
+    texts: Texts
+    campaigns: list[CampaignSpec]
+    media_dir: Path
+    max_upload_bytes: int = 20 * 1024 * 1024
+    admins: set[tuple[str, str]] = field(default_factory=set)
+    clock: Callable[[], datetime] = system_clock
+    tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Ho_Chi_Minh"))
+    campaign_ids: dict[str, int] = field(default_factory=dict)
+    public_url: str = "http://127.0.0.1:8080"
+    # Set by channels when they connect: the bot's own username per channel, for deep links.
+    bot_usernames: dict[str, str] = field(default_factory=dict)
+
+    def now(self) -> datetime:
+        """The current time, aware, in UTC."""
+        return self.clock()
+
+    def today(self) -> date:
+        """Today's date where the users are."""
+        return self.clock().astimezone(self.tz).date()
+
+    def local(self, moment: datetime) -> datetime:
+        """`moment` in the users' time zone, for display."""
+        return moment.astimezone(self.tz)
+
+    def campaign(self, slug: str) -> CampaignSpec | None:
+        """The campaign with this slug, if configured."""
+        return next((c for c in self.campaigns if c.slug == slug), None)
+
+    def campaign_by_id(self, campaign_id: int) -> CampaignSpec | None:
+        """The configured campaign stored under this database id."""
+        slug = next((s for s, i in self.campaign_ids.items() if i == campaign_id), None)
+        return self.campaign(slug) if slug else None
+
+    def open_campaigns(self) -> list[CampaignSpec]:
+        """Campaigns accepting submissions today."""
+        today = self.today()
+        return [c for c in self.campaigns if c.is_open(today)]

@@ -1,0 +1,544 @@
+"""The story form: new draft, the wizard, preview, edits, discard, submit; /continue and /mine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers import fields, review
+from handlers.campaigns import CampaignSpec
+from handlers.context import Ctx
+from handlers.forms import FieldKind, Form, form_for
+from handlers.menu import main_menu
+from handlers.text_rules import count_words
+from storage import events
+from storage import submissions as repo
+from storage import units as units_repo
+from storage.models import Submission
+
+FORM_STEP = "form"
+PREVIEW_STEP = "preview"
+EDIT_STEP = "edit_menu"
+DISCARD_STEP = "confirm_discard"
+NEW_STEP = "confirm_new"
+CAMPAIGN_STEP = "pick_campaign"
+DRAFTS_STEP = "drafts"
+# Steps in which the conversation holds a draft in `data["submission_id"]`.
+DRAFT_STEPS = (FORM_STEP, PREVIEW_STEP, EDIT_STEP, DISCARD_STEP)
+OPENING_WORDS = 60
+
+
+async def new(ctx: Ctx) -> None:
+    """/new: start a story, first asking what to do with a draft in progress."""
+    if ctx.conv.step in DRAFT_STEPS:
+        draft = await _current(ctx)
+        if draft is not None:
+            ctx.goto(NEW_STEP, submission_id=draft.id)
+            ctx.say(
+                "form.ask_keep_draft",
+                title=_title(draft),
+                choices=[
+                    ctx.button("continue_draft", "continue"),
+                    ctx.button("keep_and_new", "keep_new"),
+                    ctx.button("discard_and_new", "discard_new"),
+                ],
+            )
+            return
+    await start_new(ctx)
+
+
+async def start_new(ctx: Ctx) -> None:
+    """Open a new draft in the open campaign, asking which one when several are open."""
+    open_now = ctx.services.open_campaigns()
+    if not open_now:
+        ctx.goto("idle")
+        ctx.say("form.no_open_campaign", campaigns=ctx.services.campaigns, menu=main_menu(ctx))
+        return
+    if len(open_now) == 1:
+        await _create_draft(ctx, open_now[0])
+        return
+    ctx.goto(CAMPAIGN_STEP)
+    ctx.say(
+        "form.pick_campaign",
+        campaigns=open_now,
+        choices=[ctx.button("campaign", f"camp:{c.slug}", campaign=c) for c in open_now],
+    )
+
+
+async def on_pick_campaign(ctx: Ctx) -> None:
+    """A press choosing the campaign for a new story."""
+    event = ctx.event
+    if event.kind == "button" and event.button.startswith("camp:"):
+        campaign = ctx.services.campaign(event.button[5:])
+        if campaign is not None and campaign.is_open(ctx.services.today()):
+            await _create_draft(ctx, campaign)
+            return
+        ctx.say("form.campaign_closed_now")
+    else:
+        ctx.say("common.use_buttons")
+    await start_new(ctx)
+
+
+async def on_keep_draft(ctx: Ctx) -> None:
+    """The answer to "you have a draft in progress" after a second /new."""
+    draft = await _current(ctx)
+    choice = ctx.event.button if ctx.event.kind == "button" else ""
+    if draft is None or choice == "keep_new":
+        if draft is not None:
+            ctx.say("form.draft_kept", title=_title(draft))
+        await start_new(ctx)
+    elif choice == "continue":
+        await open_draft(ctx, draft)
+    elif choice == "discard_new":
+        await _discard(ctx, draft)
+        await start_new(ctx)
+    else:
+        ctx.say("common.use_buttons")
+        ctx.goto(FORM_STEP, submission_id=draft.id)
+        await new(ctx)
+
+
+async def _create_draft(ctx: Ctx, campaign: CampaignSpec) -> None:
+    person = ctx.person
+    assert person is not None
+    draft = Submission(
+        campaign_id=ctx.services.campaign_ids[campaign.slug],
+        author_id=person.id,
+        unit_id=person.unit_id,
+        status=repo.DRAFT,
+        values={},
+        channel=ctx.event.channel,
+        chat_id=ctx.event.chat_id,
+        attachments=[],
+    )
+    ctx.session.add(draft)
+    await ctx.session.flush()
+    await _log(ctx, draft, "created", None, repo.DRAFT)
+    ctx.say("form.intro", campaign=campaign, steps=len(form_for(campaign).fields))
+    await _goto_field(ctx, draft, 0, editing=False)
+
+
+async def on_form(ctx: Ctx) -> None:
+    """An answer to the form field being asked."""
+    draft = await _current(ctx)
+    if draft is None:
+        return
+    _, form = _form_of(ctx, draft)
+    index, editing = ctx.data["index"], bool(ctx.data.get("editing"))
+    fc = _field_ctx(ctx, draft, form, index, editing)
+    outcome = await fields.take(fc)
+    if outcome.changed:
+        _set_value(ctx, draft, fc.field.key, outcome.value)
+    if not outcome.done:
+        ctx.update(field_state=fc.state)
+        if outcome.reprompt:
+            fields.ask(fc)
+        return
+    reached = max(int(draft.values.get("_reached", -1)), index)
+    _set_value(ctx, draft, "_reached", reached)
+    if editing:
+        await show_preview(ctx, draft)
+        return
+    next_index = _first_unfinished(ctx, draft, form, start=index + 1)
+    if next_index is None:
+        await show_preview(ctx, draft)
+    else:
+        await _goto_field(ctx, draft, next_index, editing=False)
+
+
+async def show_preview(ctx: Ctx, draft: Submission) -> None:
+    """Every field, the word count and the photos, with submit / edit / later / discard."""
+    campaign, form = _form_of(ctx, draft)
+    ctx.goto(PREVIEW_STEP, submission_id=draft.id)
+    ctx.say(
+        "form.preview",
+        rows=await _rows(ctx, draft, form),
+        words=draft.word_count,
+        limit=campaign.max_words,
+        campaign=campaign,
+        photos=[ctx.services.media_dir / a.stored_path for a in _photos(draft)],
+        choices=_preview_buttons(ctx),
+        columns=2,
+    )
+
+
+async def on_preview(ctx: Ctx) -> None:
+    """A press on the preview's buttons."""
+    draft = await _current(ctx)
+    if draft is None:
+        return
+    choice = ctx.event.button if ctx.event.kind == "button" else ""
+    if choice == "submit":
+        await _submit(ctx, draft)
+    elif choice == "edit":
+        _, form = _form_of(ctx, draft)
+        ctx.goto(EDIT_STEP, submission_id=draft.id)
+        ctx.say(
+            "form.edit_menu",
+            choices=[ctx.button("edit_field", f"edit:{f.key}", key=f.key) for f in form.fields]
+            + [ctx.button("back_to_preview", "back")],
+            columns=2,
+        )
+    elif choice == "later":
+        ctx.goto("idle")
+        ctx.say("form.saved_for_later", title=_title(draft), menu=main_menu(ctx))
+    elif choice == "discard":
+        ctx.goto(DISCARD_STEP, submission_id=draft.id)
+        ctx.say(
+            "form.ask_discard",
+            title=_title(draft),
+            choices=[ctx.button("discard_yes", "yes"), ctx.button("discard_no", "no")],
+        )
+    else:
+        ctx.say("form.preview_use_buttons", choices=_preview_buttons(ctx), columns=2)
+
+
+async def on_edit_menu(ctx: Ctx) -> None:
+    """A press choosing which field to change."""
+    draft = await _current(ctx)
+    if draft is None:
+        return
+    _, form = _form_of(ctx, draft)
+    event = ctx.event
+    if event.kind == "button" and event.button.startswith("edit:") and form.get(event.button[5:]):
+        await _goto_field(ctx, draft, form.index(event.button[5:]), editing=True)
+    elif event.kind == "button" and event.button == "back":
+        await show_preview(ctx, draft)
+    else:
+        ctx.say("common.use_buttons")
+        ctx.goto(PREVIEW_STEP, submission_id=draft.id)
+        ctx.event.button = "edit"
+        await on_preview(ctx)
+
+
+async def on_discard(ctx: Ctx) -> None:
+    """The answer to "discard this draft?"."""
+    draft = await _current(ctx)
+    if draft is None:
+        return
+    if ctx.event.kind == "button" and ctx.event.button == "yes":
+        await _discard(ctx, draft)
+        ctx.goto("idle")
+        ctx.say("form.discarded", title=_title(draft), menu=main_menu(ctx))
+    else:
+        await show_preview(ctx, draft)
+
+
+async def resume(ctx: Ctx) -> None:
+    """Ask again whatever the conversation is waiting for in the story form."""
+    step = ctx.conv.step
+    if step == CAMPAIGN_STEP:
+        await start_new(ctx)
+        return
+    if step == DRAFTS_STEP:
+        await continue_drafts(ctx)
+        return
+    draft = await _current(ctx)
+    if draft is None:
+        return
+    if step == FORM_STEP:
+        _, form = _form_of(ctx, draft)
+        fields.ask(_field_ctx(ctx, draft, form, ctx.data["index"], bool(ctx.data.get("editing"))))
+    elif step == NEW_STEP:
+        ctx.goto(FORM_STEP, submission_id=draft.id)
+        await new(ctx)
+    else:
+        await show_preview(ctx, draft)
+
+
+async def continue_drafts(ctx: Ctx) -> None:
+    """/continue: reopen the draft in progress, or list the person's drafts."""
+    person = ctx.person
+    assert person is not None
+    drafts = await repo.drafts_of(ctx.session, person.id)
+    if not drafts:
+        ctx.goto("idle")
+        ctx.say("form.no_drafts", menu=main_menu(ctx))
+        return
+    if len(drafts) == 1:
+        await open_draft(ctx, drafts[0])
+        return
+    ctx.goto(DRAFTS_STEP)
+    ctx.say(
+        "form.drafts",
+        drafts=[(d, _title(d), ctx.services.local(d.updated_at)) for d in drafts[:10]],
+        choices=[
+            ctx.button("open_draft", f"open:{d.id}", title=_title(d), n=i + 1)
+            for i, d in enumerate(drafts[:10])
+        ],
+    )
+
+
+async def on_drafts(ctx: Ctx) -> None:
+    """A press choosing a draft from the /continue list."""
+    event = ctx.event
+    if event.kind == "button" and event.button.startswith("open:") and event.button[5:].isdigit():
+        draft = await repo.get(ctx.session, int(event.button[5:]))
+        person = ctx.person
+        if draft and person and draft.author_id == person.id and draft.status == repo.DRAFT:
+            await open_draft(ctx, draft)
+            return
+        ctx.say("form.draft_gone")
+    else:
+        ctx.say("common.use_buttons")
+    await continue_drafts(ctx)
+
+
+async def open_for_changes(ctx: Ctx, submission_id: int) -> None:
+    """The author opens a story sent back to them ("✏️ Sửa bài" or /mine) at its preview."""
+    draft = await repo.get(ctx.session, submission_id)
+    person = ctx.person
+    if draft is None or person is None or draft.author_id != person.id:
+        ctx.notice("form.not_yours")
+        ctx.response.press_accepted = False
+        return
+    if draft.status not in repo.EDITABLE:
+        ctx.notice("form.not_editable", status=draft.status)
+        ctx.say("form.not_editable", status=draft.status)
+        ctx.response.press_accepted = False
+        return
+    ctx.say("form.editing_returned", code=draft.code, title=_title(draft))
+    await show_preview(ctx, draft)
+
+
+async def open_draft(ctx: Ctx, draft: Submission) -> None:
+    """Resume a draft at its first unanswered field, or at the preview when it is complete."""
+    _, form = _form_of(ctx, draft)
+    ctx.say("form.resuming", title=_title(draft))
+    index = _first_unfinished(ctx, draft, form, start=0)
+    if index is None:
+        await show_preview(ctx, draft)
+    else:
+        await _goto_field(ctx, draft, index, editing=False)
+
+
+async def mine(ctx: Ctx) -> None:
+    """/mine: the person's submissions with their status, and how many drafts wait."""
+    person = ctx.person
+    assert person is not None
+    sent = await repo.sent_by(ctx.session, person.id)
+    drafts = await repo.drafts_of(ctx.session, person.id)
+    editable = [s for s in sent if s.status in repo.EDITABLE]
+    ctx.say(
+        "form.mine",
+        sent=[(s, _title(s), ctx.services.local(s.submitted_at or s.created_at)) for s in sent],
+        drafts=len(drafts),
+        choices=[ctx.button("edit_sent", f"!ed:{s.id}", code=s.code) for s in editable],
+    )
+
+
+async def cancel(ctx: Ctx) -> bool:
+    """/cancel inside the form: leave it, keeping the draft. False when not in the form."""
+    if ctx.conv.step not in (*DRAFT_STEPS, NEW_STEP):
+        return False
+    draft = await _current(ctx, quiet=True)
+    ctx.goto("idle")
+    ctx.say("form.cancelled", title=_title(draft) if draft else "", menu=main_menu(ctx))
+    return True
+
+
+async def _submit(ctx: Ctx, draft: Submission) -> None:
+    campaign, form = _form_of(ctx, draft)
+    missing = _first_unfinished(ctx, draft, form, start=0, strict=True)
+    if missing is not None:
+        ctx.say("form.missing_field", key=form.fields[missing].key)
+        await _goto_field(ctx, draft, missing, editing=True)
+        return
+    today = ctx.services.today()
+    if not campaign.is_open(today):
+        ctx.say("form.campaign_not_open", campaign=campaign, today=today)
+        await show_preview(ctx, draft)
+        return
+    person = ctx.person
+    assert person is not None
+    now = ctx.services.now()
+    first = draft.status == repo.DRAFT
+    before = draft.status
+    if first:
+        draft.code = await repo.next_code(ctx.session, ctx.services.local(now).year)
+        draft.submitted_at = now
+        draft.unit_id = person.unit_id
+    else:
+        draft.version += 1
+    draft.status = _status_after_submit(campaign, before)
+    draft.status_since = now
+    draft.channel, draft.chat_id = ctx.event.channel, ctx.event.chat_id
+    unit = person.unit
+    _set_value(
+        ctx,
+        draft,
+        "_author",
+        {
+            "full_name": person.full_name,
+            "phone": person.phone,
+            "unit": unit.name if unit else None,
+            "unit_id": person.unit_id,
+        },
+    )
+    await ctx.session.flush()
+    await repo.snapshot(ctx.session, draft)
+    await _log(
+        ctx,
+        draft,
+        "submitted" if first else "resubmitted",
+        before,
+        draft.status,
+        data={"code": draft.code, "version": draft.version},
+    )
+    await review.send_for_review(ctx.session, ctx.services, draft)
+    ctx.goto("idle")
+    ctx.say(
+        "form.submitted",
+        code=draft.code,
+        title=_title(draft),
+        campaign=campaign,
+        version=draft.version,
+        to_unit=draft.status == repo.SUBMITTED,
+        menu=main_menu(ctx),
+    )
+
+
+def _status_after_submit(campaign: CampaignSpec, before: str) -> str:
+    """Where a (re)submitted story goes: the unit head first, or straight to review."""
+    if not campaign.require_unit_confirmation:
+        return repo.IN_REVIEW
+    if before == repo.CHANGES_REQUESTED and campaign.review.resubmit_to == "review":
+        return repo.IN_REVIEW
+    return repo.SUBMITTED
+
+
+async def _discard(ctx: Ctx, draft: Submission) -> None:
+    before = draft.status
+    draft.status = repo.DISCARDED
+    draft.status_since = ctx.services.now()
+    repo.touch(draft, ctx.services.now())
+    await _log(ctx, draft, "discarded", before, repo.DISCARDED)
+
+
+async def _current(ctx: Ctx, quiet: bool = False) -> Submission | None:
+    """The draft this conversation is working on; if it is gone, say so and go idle."""
+    submission_id = ctx.data.get("submission_id")
+    draft = await repo.get(ctx.session, submission_id) if submission_id else None
+    person = ctx.person
+    if draft and person and draft.author_id == person.id and draft.status in repo.EDITABLE:
+        return draft
+    ctx.goto("idle")
+    if not quiet:
+        ctx.say("form.draft_gone", menu=main_menu(ctx))
+    return None
+
+
+async def _goto_field(ctx: Ctx, draft: Submission, index: int, editing: bool) -> None:
+    ctx.goto(FORM_STEP, submission_id=draft.id, index=index, editing=editing, field_state={})
+    _, form = _form_of(ctx, draft)
+    fields.ask(_field_ctx(ctx, draft, form, index, editing))
+
+
+def _field_ctx(
+    ctx: Ctx, draft: Submission, form: Form, index: int, editing: bool
+) -> fields.FieldCtx:
+    field = form.fields[index]
+    return fields.FieldCtx(
+        ctx=ctx,
+        field=field,
+        value=draft.values.get(field.key),
+        state=dict(ctx.data.get("field_state") or {}),
+        editing=editing,
+        submission=draft,
+    )
+
+
+def _form_of(ctx: Ctx, draft: Submission) -> tuple[CampaignSpec, Form]:
+    campaign = review.campaign_of(ctx.services, draft)
+    return campaign, form_for(campaign)
+
+
+def _set_value(ctx: Ctx, draft: Submission, key: str, value: Any) -> None:
+    # Reassigned, not mutated, so SQLAlchemy writes the JSON column.
+    draft.values = {**draft.values, key: value}
+    if key == "story":
+        draft.word_count = count_words(value or "")
+    repo.touch(draft, ctx.services.now())
+
+
+def _photos(draft: Submission) -> list[Any]:
+    return [a for a in draft.attachments if a.kind == "photo"]
+
+
+def _first_unfinished(
+    ctx: Ctx, draft: Submission, form: Form, start: int, strict: bool = False
+) -> int | None:
+    """The first field from `start` that is unanswered (or never reached, unless `strict`)."""
+    reached = int(draft.values.get("_reached", -1))
+    for index in range(start, len(form.fields)):
+        field = form.fields[index]
+        if field.kind == FieldKind.PHOTOS:
+            done = len(_photos(draft)) >= field.min_count
+        elif not field.required:
+            done = index <= reached
+        else:
+            done = bool(draft.values.get(field.key))
+        if not done or (not strict and index > reached):
+            return index
+    return None
+
+
+async def _rows(ctx: Ctx, draft: Submission, form: Form) -> list[tuple[str, Any]]:
+    """(field key, shown value) pairs for the preview."""
+    rows: list[tuple[str, Any]] = []
+    if form.name == "registration":
+        # Letter 003 registers models per unit: the unit is the author's, shown, not asked.
+        unit = await units_repo.get(ctx.session, draft.unit_id) if draft.unit_id else None
+        rows.append(("unit", unit.name if unit else None))
+    for field in form.fields:
+        value = draft.values.get(field.key)
+        if field.kind == FieldKind.LONG_TEXT:
+            value = _opening(value or "")
+        elif field.kind == FieldKind.PHOTOS:
+            value = len(_photos(draft))
+        elif field.kind == FieldKind.UNIT and value:
+            unit = await units_repo.get(ctx.session, int(value))
+            value = unit.name if unit else value
+        rows.append((field.key, value))
+    return rows
+
+
+def _opening(story: str) -> str:
+    words = story.split()
+    opening = " ".join(words[:OPENING_WORDS])
+    return opening + (" …" if len(words) > OPENING_WORDS else "")
+
+
+def _title(draft: Submission) -> str:
+    values = draft.values
+    return str(values.get("title") or values.get("exemplar_name") or values.get("model_name") or "")
+
+
+def _preview_buttons(ctx: Ctx) -> list[Any]:
+    return [
+        ctx.button("submit", "submit"),
+        ctx.button("edit", "edit"),
+        ctx.button("later", "later"),
+        ctx.button("discard", "discard"),
+    ]
+
+
+async def _log(
+    ctx: Ctx,
+    draft: Submission,
+    action: str,
+    from_status: str | None,
+    to_status: str | None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    await events.record(
+        ctx.session,
+        at=ctx.services.now(),
+        subject="submission",
+        subject_id=draft.id,
+        action=action,
+        actor_id=ctx.person.id if ctx.person else None,
+        channel=ctx.event.channel,
+        from_status=from_status,
+        to_status=to_status,
+        data=data,
+    )

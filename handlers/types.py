@@ -1,0 +1,103 @@
+"""The one Event type channels hand to the core, and the Reply types the core hands back."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+EventKind = Literal["text", "command", "button", "photo", "document", "contact", "unsupported"]
+
+
+@dataclass
+class IncomingFile:
+    """A photo or document someone sent; `fetch` downloads its bytes from the platform."""
+
+    kind: Literal["photo", "document"]
+    file_id: str
+    fetch: Callable[[], Awaitable[bytes]]
+    size: int | None = None
+    file_name: str | None = None
+    mime_type: str | None = None
+
+
+@dataclass
+class Event:
+    """Something a person did in a chat, in platform-neutral terms."""
+
+    channel: str
+    chat_id: str
+    user_id: str
+    kind: EventKind
+    user_name: str = ""
+    update_key: str | None = None
+    text: str = ""
+    command: str = ""
+    args: str = ""
+    button: str = ""
+    files: list[IncomingFile] = field(default_factory=list)
+    contact_phone: str = ""
+    contact_is_own: bool = True
+    # What an unsupported message was: "sticker", "voice", "location", "video", …
+    unsupported: str = ""
+    # Channels without buttons (console, Zalo) show choices as numbered lines.
+    has_buttons: bool = True
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One option offered to a person: a button, or a numbered line where buttons do not exist."""
+
+    label: str
+    payload: str
+
+
+@dataclass
+class Reply:
+    """One message to the chat the event came from.
+
+    `text` is in the HTML subset of templates/ (user input already escaped).
+    `menu` replaces the persistent keyboard under the input field; `ask_contact` offers
+    a share-my-phone button there instead.
+    """
+
+    text: str
+    choices: list[Choice] = field(default_factory=list)
+    columns: int = 1
+    menu: list[list[str]] | None = None
+    ask_contact: str = ""
+    photos: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class Response:
+    """All the core says back to one event."""
+
+    replies: list[Reply] = field(default_factory=list)
+    # A short answer shown where the pressed button was (a toast on Telegram).
+    notice: str = ""
+    # False when a pressed button was stale or refused: its message keeps its buttons.
+    press_accepted: bool = True
+
+
+def reply_to_payload(reply: Reply, media_dir: Path) -> dict[str, object]:
+    """A reply as JSON for the outbox (photo paths relative to the media folder)."""
+    return {
+        "text": reply.text,
+        "choices": [[c.label, c.payload] for c in reply.choices],
+        "columns": reply.columns,
+        "photos": [str(p.relative_to(media_dir)) for p in reply.photos],
+    }
+
+
+def payload_to_reply(payload: dict[str, object], media_dir: Path) -> Reply:
+    """The reply an outbox row holds."""
+    choices = payload.get("choices") or []
+    photos = payload.get("photos") or []
+    return Reply(
+        text=str(payload.get("text", "")),
+        choices=[Choice(str(label), str(data)) for label, data in choices],  # type: ignore[attr-defined]
+        columns=int(payload.get("columns", 1)),  # type: ignore[arg-type]
+        photos=[media_dir / str(p) for p in photos],  # type: ignore[attr-defined]
+    )

@@ -1,0 +1,53 @@
+"""The append-only event log: every state change, with who, when, from where and why."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Event, utcnow
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    subject: str,
+    subject_id: int,
+    action: str,
+    actor_id: int | None,
+    channel: str | None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> Event:
+    """Append one event, at `at` (the app's clock). Nothing updates or deletes these rows."""
+    event = Event(
+        at=at or utcnow(),
+        subject=subject,
+        subject_id=subject_id,
+        action=action,
+        actor_id=actor_id,
+        channel=channel,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason,
+        data=data or {},
+    )
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def history(session: AsyncSession, subject: str, subject_id: int) -> list[Event]:
+    """Every event of one subject, oldest first."""
+    rows = await session.scalars(
+        select(Event)
+        .where(Event.subject == subject, Event.subject_id == subject_id)
+        .order_by(Event.id)
+    )
+    return list(rows)

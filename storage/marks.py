@@ -1,0 +1,23 @@
+"""Things done at most once a day (reminders), remembered across restarts and workers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import DailyMark
+
+
+async def once(session: AsyncSession, kind: str, key: str, day: date, now: datetime) -> bool:
+    """Record (kind, key, day); False when it was recorded before, by anyone."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    result = await session.execute(
+        insert(DailyMark)
+        .values(kind=kind, key=key, day=day, at=now)
+        .on_conflict_do_nothing()
+        .returning(DailyMark.key)
+    )
+    return result.scalar() is not None

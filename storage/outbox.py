@@ -1,0 +1,93 @@
+"""The outbox: messages decided inside a transaction, delivered after it commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import OutboxMessage
+
+PENDING, SENDING, SENT = "pending", "sending", "sent"
+FAILED, BLOCKED, CANCELLED = "failed", "blocked", "cancelled"
+
+
+async def enqueue(
+    session: AsyncSession,
+    channel: str,
+    chat_id: str,
+    payload: dict[str, Any],
+    *,
+    submission_id: int | None = None,
+    stage: str | None = None,
+    version: int | None = None,
+    kind: str = "send",
+    target_message_id: str | None = None,
+    broadcast_id: int | None = None,
+    now: datetime,
+) -> OutboxMessage:
+    """Queue one message (or one edit of `target_message_id`), due at `now`."""
+    row = OutboxMessage(
+        created_at=now,
+        next_attempt_at=now,
+        channel=channel,
+        chat_id=chat_id,
+        kind=kind,
+        payload=payload,
+        submission_id=submission_id,
+        stage=stage,
+        version=version,
+        target_message_id=target_message_id,
+        broadcast_id=broadcast_id,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def due(
+    session: AsyncSession, channels: set[str], now: datetime, limit: int
+) -> list[OutboxMessage]:
+    """Pending rows whose time has come, oldest first, for channels that are running."""
+    rows = await session.scalars(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.status == PENDING,
+            OutboxMessage.next_attempt_at <= now,
+            OutboxMessage.channel.in_(channels),
+        )
+        .order_by(OutboxMessage.priority, OutboxMessage.id)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def cards(session: AsyncSession, submission_id: int, stage: str) -> list[OutboxMessage]:
+    """Every notification of one stage of a submission, sent or not."""
+    rows = await session.scalars(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.submission_id == submission_id,
+            OutboxMessage.stage == stage,
+            OutboxMessage.kind == "send",
+        )
+        .order_by(OutboxMessage.id)
+    )
+    return list(rows)
+
+
+async def cancel_pending(session: AsyncSession, submission_id: int, stage: str) -> None:
+    """Drop unsent notifications of a stage that has just been decided."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.submission_id == submission_id,
+            OutboxMessage.stage == stage,
+            OutboxMessage.status == PENDING,
+            OutboxMessage.kind == "send",
+        )
+        .values(status=CANCELLED)
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,91 @@
+"""Role grants and who holds them: unit heads, reviewers by level, admins."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Identity, Person, RoleGrant
+
+UNIT_HEAD = "unit_head"
+REVIEWER = "reviewer"
+ADMIN = "admin"
+ROLES = (UNIT_HEAD, REVIEWER, ADMIN)
+
+
+async def grant(
+    session: AsyncSession,
+    person_id: int,
+    role: str,
+    unit_id: int | None = None,
+    organisation_id: int | None = None,
+    levels: str | None = None,
+) -> RoleGrant:
+    """Give a person a role (kept alongside the roles they already hold)."""
+    row = RoleGrant(
+        person_id=person_id,
+        role=role,
+        unit_id=unit_id,
+        organisation_id=organisation_id,
+        levels=levels,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def of(session: AsyncSession, person_id: int) -> list[RoleGrant]:
+    """Every role a person holds."""
+    return list(await session.scalars(select(RoleGrant).where(RoleGrant.person_id == person_id)))
+
+
+def covers_level(grant_row: RoleGrant, level: str) -> bool:
+    """Whether a reviewer grant covers a school level (no levels means all)."""
+    if not grant_row.levels:
+        return True
+    return level in grant_row.levels.split(",")
+
+
+async def holders(session: AsyncSession, role: str) -> list[tuple[RoleGrant, Person]]:
+    """Every grant of `role` with its person."""
+    rows = await session.execute(
+        select(RoleGrant, Person)
+        .join(Person, Person.id == RoleGrant.person_id)
+        .where(RoleGrant.role == role)
+        .order_by(RoleGrant.id)
+    )
+    return [(g, p) for g, p in rows]
+
+
+async def unit_heads(session: AsyncSession, unit_id: int) -> list[Person]:
+    """The heads of one unit."""
+    return [p for g, p in await holders(session, UNIT_HEAD) if g.unit_id == unit_id]
+
+
+async def reviewers(session: AsyncSession, level: str, organisation_id: int | None) -> list[Person]:
+    """Reviewers whose levels and organisation cover a unit."""
+    found: dict[int, Person] = {}
+    for g, p in await holders(session, REVIEWER):
+        same_org = g.organisation_id is None or g.organisation_id == organisation_id
+        if same_org and covers_level(g, level):
+            found[p.id] = p
+    return list(found.values())
+
+
+async def identities(session: AsyncSession, person_id: int) -> list[Identity]:
+    """The channel accounts through which a person can be reached."""
+    rows = await session.scalars(
+        select(Identity).where(Identity.person_id == person_id, Identity.chat_id.is_not(None))
+    )
+    return list(rows)
+
+
+async def person_by_identity_pair(
+    session: AsyncSession, channel: str, external_id: str
+) -> Person | None:
+    """The person behind (channel, id), as named in GUONGSANG_ADMINS."""
+    return await session.scalar(
+        select(Person)
+        .join(Identity, Identity.person_id == Person.id)
+        .where(Identity.channel == channel, Identity.external_id == external_id)
+    )

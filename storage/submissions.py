@@ -1,0 +1,181 @@
+"""Submissions, their attachments and their codes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.campaigns import CampaignSpec
+from storage.models import Attachment, Campaign, CodeCounter, Submission, SubmissionVersion
+
+DRAFT = "draft"
+SUBMITTED = "submitted"  # waiting for the unit head's confirmation
+RETURNED = "returned"  # sent back to the author by the unit head
+IN_REVIEW = "in_review"
+CHANGES_REQUESTED = "changes_requested"
+APPROVED = "approved"
+REJECTED = "rejected"
+DISCARDED = "discarded"
+HONOURED = "honoured"
+# Statuses in which the author may change the fields.
+EDITABLE = (DRAFT, RETURNED, CHANGES_REQUESTED)
+
+
+async def sync_campaigns(session: AsyncSession, specs: list[CampaignSpec]) -> dict[str, int]:
+    """Write the campaigns file into the database; returns slug → id."""
+    ids: dict[str, int] = {}
+    for spec in specs:
+        row = await session.scalar(select(Campaign).where(Campaign.slug == spec.slug))
+        if row is None:
+            row = Campaign(slug=spec.slug)
+            session.add(row)
+        row.title = spec.title
+        row.organisation = spec.organisation
+        row.opens = spec.opens
+        row.closes = spec.closes
+        row.form = spec.form
+        row.settings = {
+            "max_words": spec.max_words,
+            "min_photos": spec.min_photos,
+            "max_photos": spec.max_photos,
+            "focus_areas": list(spec.focus_areas),
+            "require_unit_confirmation": spec.require_unit_confirmation,
+            "monthly_quota": spec.monthly_quota,
+            "monthly_deadline_day": spec.monthly_deadline_day,
+        }
+        await session.flush()
+        ids[spec.slug] = row.id
+    return ids
+
+
+async def get(session: AsyncSession, submission_id: int) -> Submission | None:
+    """A submission by id."""
+    return await session.get(Submission, submission_id)
+
+
+async def by_code(session: AsyncSession, code: str) -> Submission | None:
+    """A submission by its code (GS-2024-0007)."""
+    return await session.scalar(select(Submission).where(Submission.code == code.upper()))
+
+
+async def drafts_of(session: AsyncSession, author_id: int) -> list[Submission]:
+    """The person's unfinished drafts, most recently touched first."""
+    rows = await session.scalars(
+        select(Submission)
+        .where(Submission.author_id == author_id, Submission.status == DRAFT)
+        .order_by(Submission.updated_at.desc(), Submission.id.desc())
+    )
+    return list(rows)
+
+
+async def sent_by(session: AsyncSession, author_id: int, limit: int = 20) -> list[Submission]:
+    """The person's submissions past the draft stage, newest first."""
+    rows = await session.scalars(
+        select(Submission)
+        .where(Submission.author_id == author_id, Submission.status.not_in([DRAFT, DISCARDED]))
+        .order_by(Submission.submitted_at.desc(), Submission.id.desc())
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def next_code(session: AsyncSession, year: int) -> str:
+    """The next GS-<year>-<NNNN> code, from one atomic upsert of the year's counter."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = (
+        insert(CodeCounter)
+        .values(year=year, last=1)
+        .on_conflict_do_update(
+            index_elements=[CodeCounter.year], set_={"last": CodeCounter.last + 1}
+        )
+        .returning(CodeCounter.last)
+    )
+    last = (await session.execute(stmt)).scalar_one()
+    return f"GS-{year}-{last:04d}"
+
+
+async def add_attachment(session: AsyncSession, attachment: Attachment) -> None:
+    """Store an attachment row."""
+    session.add(attachment)
+    await session.flush()
+
+
+async def remove_attachments(session: AsyncSession, submission: Submission, kind: str) -> int:
+    """Detach every attachment of `kind`; stored files stay on disk (content-addressed)."""
+    doomed = [a for a in submission.attachments if a.kind == kind]
+    for attachment in doomed:
+        submission.attachments.remove(attachment)
+        await session.delete(attachment)
+    await session.flush()
+    return len(doomed)
+
+
+def touch(submission: Submission, now: datetime) -> None:
+    """Mark the submission as changed now (drafts are listed by it)."""
+    submission.updated_at = now
+
+
+async def transition(
+    session: AsyncSession,
+    submission: Submission,
+    from_statuses: tuple[str, ...],
+    to_status: str,
+    version: int,
+    now: datetime,
+    decided_by_id: int | None = None,
+) -> bool:
+    """Compare-and-set the status: only one of several concurrent decisions succeeds."""
+    values: dict[str, object] = {"status": to_status, "status_since": now, "updated_at": now}
+    if decided_by_id is not None:
+        values |= {"decided_by_id": decided_by_id, "decided_at": now}
+    result = await session.execute(
+        update(Submission)
+        .where(
+            Submission.id == submission.id,
+            Submission.status.in_(from_statuses),
+            Submission.version == version,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    await session.refresh(submission)
+    return result.rowcount == 1
+
+
+async def snapshot(session: AsyncSession, submission: Submission) -> SubmissionVersion:
+    """Keep the fields as sent for review under the submission's current version."""
+    row = SubmissionVersion(
+        submission_id=submission.id,
+        version=submission.version,
+        values=dict(submission.values),
+        word_count=submission.word_count,
+        photo_count=sum(1 for a in submission.attachments if a.kind == "photo"),
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def version(
+    session: AsyncSession, submission_id: int, number: int
+) -> SubmissionVersion | None:
+    """One kept version of a submission."""
+    return await session.scalar(
+        select(SubmissionVersion).where(
+            SubmissionVersion.submission_id == submission_id, SubmissionVersion.version == number
+        )
+    )
+
+
+async def waiting(session: AsyncSession, statuses: tuple[str, ...]) -> list[Submission]:
+    """Submissions in these statuses, longest waiting first."""
+    rows = await session.scalars(
+        select(Submission)
+        .where(Submission.status.in_(statuses))
+        .order_by(Submission.status_since, Submission.id)
+    )
+    return list(rows)

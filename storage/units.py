@@ -1,0 +1,85 @@
+"""Organisations and units: import, lookup and accent-free search."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.text_rules import fold
+from storage.models import Organisation, Unit
+
+LEVELS = ("MN", "TH", "THCS", "other")
+
+
+@dataclass(frozen=True)
+class UnitRow:
+    """One row of a units file."""
+
+    name: str
+    level: str
+    code: str | None = None
+    organisation: str | None = None
+
+
+async def organisation(session: AsyncSession, name: str) -> Organisation:
+    """The organisation called `name`, created if new."""
+    org = await session.scalar(select(Organisation).where(Organisation.name == name))
+    if org is None:
+        org = Organisation(name=name)
+        session.add(org)
+        await session.flush()
+    return org
+
+
+async def upsert(session: AsyncSession, row: UnitRow) -> tuple[Unit, bool]:
+    """Insert or update a unit, matched by code, else by name. Returns (unit, created)."""
+    unit = None
+    if row.code:
+        unit = await session.scalar(select(Unit).where(Unit.code == row.code))
+    if unit is None:
+        unit = await session.scalar(
+            select(Unit).where(Unit.search_key == fold(row.name)).order_by(Unit.id).limit(1)
+        )
+    created = unit is None
+    if unit is None:
+        unit = Unit()
+        session.add(unit)
+    unit.name = row.name
+    unit.search_key = fold(row.name)
+    unit.level = row.level
+    if row.code:
+        unit.code = row.code
+    if row.organisation:
+        unit.organisation_id = (await organisation(session, row.organisation)).id
+    await session.flush()
+    return unit, created
+
+
+async def search(session: AsyncSession, query: str, limit: int) -> list[Unit]:
+    """Units whose name holds every word of `query`, accents ignored; best matches first."""
+    words = fold(query).split()
+    if not words:
+        return []
+    stmt = select(Unit)
+    for word in words:
+        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(Unit.search_key.like(f"%{escaped}%", escape="\\"))
+    code_match = await session.scalar(select(Unit).where(func.lower(Unit.code) == query.lower()))
+    rows = list(
+        await session.scalars(stmt.order_by(func.length(Unit.name), Unit.name).limit(limit))
+    )
+    if code_match is not None and code_match not in rows:
+        rows = [code_match, *rows][:limit]
+    return rows
+
+
+async def get(session: AsyncSession, unit_id: int) -> Unit | None:
+    """A unit by id."""
+    return await session.get(Unit, unit_id)
+
+
+async def count(session: AsyncSession) -> int:
+    """How many units there are."""
+    return await session.scalar(select(func.count()).select_from(Unit)) or 0

@@ -1,0 +1,85 @@
+"""Building the real application for tests: a settable clock and a started app."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from bot.app import GuongSang
+from bot.settings import Settings
+from bot.units_file import read_units
+from storage import units
+
+FIXTURES = Path(__file__).parent / "fixtures"
+UNITS_CSV = FIXTURES / "units-thanh-xuan.csv"
+
+
+class Clock:
+    """A clock tests can set; the app reads it for "today" and timestamps."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+
+async def start_app(settings: Settings, clock: Clock, with_units: bool = True) -> GuongSang:
+    """The real application, migrated, with the sample units imported."""
+    app = GuongSang(settings, clock=clock)
+    await app.start()
+    if with_units:
+        async with app.db.transaction() as session:
+            for row in read_units(UNITS_CSV).rows:
+                await units.upsert(session, row)
+    return app
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _cli_environment(env: dict[str, str]) -> dict[str, str]:
+    inherited = {k: v for k, v in os.environ.items() if k != "GUONGSANG_TELEGRAM_TOKEN"}
+    return {**inherited, **env}
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `python -m bot ARGS` in a child process with these GUONGSANG_ settings, no token.
+
+    Blocks the caller: use `run_cli_beside` while an app is running in this event loop.
+    """
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=_cli_environment(env),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def run_cli_beside(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`run_cli` without blocking the event loop, for a CLI run beside a live app.
+
+    A blocking call would freeze the app mid-transaction and hold SQLite's write lock
+    until the child gave up with "database is locked".
+    """
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env=_cli_environment(env),
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(child.communicate(), timeout=60)
+    assert child.returncode is not None
+    return subprocess.CompletedProcess(
+        list(args), child.returncode, out.decode("utf-8"), err.decode("utf-8")
+    )

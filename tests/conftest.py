@@ -1,0 +1,105 @@
+"""Shared fixtures: a real database (SQLite file, or PostgreSQL when reachable), the real
+application, and a fake Telegram Bot API server on 127.0.0.1 that the real channel talks to."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.app import GuongSang
+from bot.channels.telegram.channel import TelegramChannel
+from bot.settings import Settings
+from tests.apps import FIXTURES, Clock, start_app
+from tests.backends import PG_ADMIN_DSN
+from tests.fakes.telegram_server import FakeTelegram
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """10 January 2024, 10:00 in Hà Nội: inside letter 001's contest window."""
+    return Clock(datetime(2024, 1, 10, 3, 0, tzinfo=UTC))
+
+
+@pytest.fixture(params=["sqlite"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database backend; tests that must also run on PostgreSQL parametrize it."""
+    return request.param
+
+
+@pytest.fixture
+async def database_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A fresh, empty database of the chosen backend."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'guongsang.db'}"
+        return
+    import asyncpg
+
+    name = f"gs_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    yield f"{base}/{name}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Settings for one test: its own data dir and database, the letter-001 campaign."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        config=FIXTURES / "campaigns.toml",
+        admins="telegram:999",
+    )
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: Clock) -> AsyncIterator[GuongSang]:
+    """The real application on a fresh database."""
+    application = await start_app(settings, clock)
+    yield application
+    await application.close()
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    """A fake Telegram Bot API server on 127.0.0.1."""
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def channel(app: GuongSang, telegram: FakeTelegram) -> AsyncIterator[TelegramChannel]:
+    """The real Telegram channel, polling the fake server."""
+    tg = TelegramChannel(app, telegram.token, telegram.api_root, poll_timeout=1)
+    await tg.start()
+    yield tg
+    await asyncio.wait_for(tg.stop(), timeout=15)
+
+
+@pytest.fixture(scope="session")
+def sample_story() -> str:
+    """The 370-word sample story (title line and five paragraphs)."""
+    return (FIXTURES / "story-co-giao-lan.txt").read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_proxy() -> Iterator[None]:
+    # httpx would route 127.0.0.1 through a proxy set in the environment.
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.lower().endswith("_proxy")}
+    yield
+    os.environ.update(saved)

@@ -1,0 +1,134 @@
+"""Drive a person's chat with the real bot through the fake Telegram server."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from tests.fakes.telegram_server import FakeUser, SentMessage
+
+
+def jpeg(seed: int, size: tuple[int, int] = (64, 48)) -> bytes:
+    """A small, valid JPEG whose bytes differ by `seed`."""
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (seed * 37 % 256, seed * 91 % 256, seed * 13 % 256)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def text_of(messages: list[SentMessage]) -> str:
+    """All the plain text of some messages, joined."""
+    return "\n".join(m.plain_text or m.caption or "" for m in messages)
+
+
+class Chat:
+    """A person in a private chat: each action waits for the bot's answers and returns them."""
+
+    def __init__(self, user: FakeUser) -> None:
+        self.user = user
+        self.last: list[SentMessage] = []
+
+    async def replies(self, min_count: int = 1) -> list[SentMessage]:
+        """The bot's answer: new messages until it falls quiet."""
+        self.last = await self.user.messages_until_idle(idle=0.25, timeout=15, min_count=min_count)
+        return self.last
+
+    async def send(self, text: str) -> str:
+        """Send text (or a /command) and return the answer's text."""
+        if text.startswith("/"):
+            await self.user.send_command(text)
+        else:
+            await self.user.send_text(text)
+        return text_of(await self.replies())
+
+    async def press(self, label: str, message: SentMessage | None = None) -> str:
+        """Press the button containing `label` on `message` (default: the newest with buttons)."""
+        target = message or self.with_buttons()
+        await self.user.press(target, label)
+        return text_of(await self.replies())
+
+    async def press_raw(self, data: str, message_id: int = 1) -> str:
+        """Press a button with arbitrary (forged or stale) data; returns the button's answer."""
+        server = self.user.server
+        start = len(server.calls)
+        await self.user.press_data(message_id, data)
+        call = await server.wait_for_call("answerCallbackQuery", start=start)
+        return str(call.params.get("text", ""))
+
+    def with_buttons(self) -> SentMessage:
+        """The newest message in this chat that still has inline buttons."""
+        for message in reversed(self.user.messages()):
+            if message.buttons():
+                return message
+        raise AssertionError("no message with buttons in this chat")
+
+    async def photo(self, data: bytes, media_group_id: str | None = None) -> None:
+        """Send a photo without waiting (albums send several)."""
+        await self.user.send_photo(data, media_group_id=media_group_id)
+
+
+async def register(chat: Chat, name: str = "Nguyễn Thị Hoa") -> None:
+    """Walk registration: name, unit found without accents, phone shared as a contact."""
+    await chat.send("/start")
+    await chat.send(name)
+    text = await chat.send("thcs le quy don")
+    assert "Trường THCS Lê Quý Đôn" in chat.with_buttons().buttons(), text
+    await chat.press("Trường THCS Lê Quý Đôn")
+    await chat.user.send_contact("+84 912 345 678")
+    text = text_of(await chat.replies())
+    assert "Đã lưu thông tin" in text, text
+
+
+async def fill_until_story(chat: Chat) -> str:
+    """From /new to the story step; returns the story prompt."""
+    text = await chat.send("/new")
+    assert "Bước 1" in text, text
+    await chat.send("Nguyễn Thị Lan")
+    await chat.send("Trường Tiểu học Kim Giang, quận Thanh Xuân, Hà Nội")
+    await chat.press("An toàn trường học")
+    return await chat.send("Cô giáo của những buổi chiều thứ Bảy")
+
+
+async def submit_story(chat: Chat, title: str = "Cô giáo của những buổi chiều thứ Bảy") -> str:
+    """A registered person sends a short complete story; returns its code."""
+    await chat.send("/new")
+    await chat.send("Nguyễn Thị Lan")
+    await chat.send("Trường Tiểu học Kim Giang, quận Thanh Xuân, Hà Nội")
+    await chat.press("An toàn trường học")
+    await chat.send(title)
+    await chat.send("Cô Lan mở lớp học miễn phí vào chiều thứ Bảy cho học sinh khó khăn.")
+    await chat.press("Xong phần bài viết")
+    await chat.photo(jpeg(len(title)))
+    await chat.replies()
+    await chat.press("Xong phần ảnh")
+    text = await chat.press("Gửi bài")
+    code = next(word for word in text.split() if word.startswith("GS-"))
+    return code
+
+
+async def invite_code(
+    app: object, role: str, unit_name: str | None = None, levels: str | None = None
+) -> str:
+    """A fresh invite made the way /invite and the CLI make them."""
+    from sqlalchemy import select
+
+    from handlers import invites
+    from storage.models import Unit
+
+    async with app.db.transaction() as session:  # type: ignore[attr-defined]
+        unit_id = None
+        if unit_name:
+            unit_id = await session.scalar(select(Unit.id).where(Unit.name == unit_name))
+        invite = await invites.create(
+            session,
+            app.services,
+            role,
+            unit_id=unit_id,
+            levels=levels,  # type: ignore[attr-defined]
+        )
+        return invite.code
+
+
+async def join(chat: Chat, code: str, via_start: bool = True) -> str:
+    """Redeem an invite with the deep link's /start CODE or with /join CODE."""
+    return await chat.send(f"/start {code}" if via_start else f"/join {code}")

@@ -1,0 +1,249 @@
+"""The offline console, run as a subprocess exactly as a person runs it in a terminal.
+
+The console uses the real clock, so the campaign file written here is open today. The script
+is interactive: the numbers to type depend on what the bot prints (unit search results come
+back in the order the database gives), so each answer is chosen from the output that came
+before it, read up to the "> " prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+UNITS_CSV = REPO / "tests" / "fixtures" / "units-thanh-xuan.csv"
+HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
+# Every tag of the templates' HTML subset, and the entities html escaping produces.
+HTML_TAG = re.compile(r"</?(?:b|i|u|s|code|pre|a)(?:\s[^>]*)?>")
+HTML_ENTITY = re.compile(r"&(?:#\d+|#x[0-9a-f]+|lt|gt|amp|quot|apos);", re.IGNORECASE)
+CHOICE_LINE = re.compile(r"^  (\d+)\. (.+)$", re.MULTILINE)
+STEP_TIMEOUT = 30.0
+
+
+def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment for a `python -m bot` subprocess: none of the caller's GUONGSANG_*."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GUONGSANG_")}
+    env.update(PYTHONPATH=str(REPO), PYTHONUTF8="1", GUONGSANG_DATA_DIR=str(data_dir), **extra)
+    return env
+
+
+def open_campaign_file(path: Path) -> Path:
+    """A campaign open today in Hà Nội (the console's real clock), e.g. 2026-09-01 – 2027-06-30."""
+    today = datetime.now(HANOI).date()
+    opens, closes = min(date(2026, 9, 1), today - timedelta(days=30)), today + timedelta(days=200)
+    path.write_text(
+        f"""[[campaigns]]
+slug = "thanh-xuan-console"
+title = "Cuộc thi viết về gương người tốt, việc tốt quận Thanh Xuân"
+organisation = "Phòng GDĐT quận Thanh Xuân"
+opens = {opens.isoformat()}
+closes = {closes.isoformat()}
+focus_areas = ["An toàn trường học", "Chuyển đổi số trong lĩnh vực giáo dục"]
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+class Console:
+    """`python -m bot console --user lan` with a pipe for each end."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.transcript: list[str] = []
+        self.banner = ""
+
+    @classmethod
+    async def start(cls, env: dict[str, str], cwd: Path, stderr: Path) -> Console:
+        with stderr.open("wb") as err:  # a file, so a chatty stderr can never block the child
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot",
+                "console",
+                "--user",
+                "lan",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=err,
+                env=env,
+                cwd=cwd,
+            )
+        console = cls(proc)
+        console.banner = await console.read_prompt()
+        return console
+
+    async def read_prompt(self) -> str:
+        """Everything printed up to the next "> " prompt (which is left out)."""
+        assert self.proc.stdout is not None
+        buffer = b""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STEP_TIMEOUT
+        while not (buffer == b"> " or buffer.endswith(b"\n> ")):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(f"no prompt within {STEP_TIMEOUT}s; got: {buffer.decode()}")
+            chunk = await asyncio.wait_for(self.proc.stdout.read(65536), remaining)
+            if not chunk:
+                raise AssertionError(f"the console ended early; last output: {buffer.decode()}")
+            buffer += chunk
+        text = buffer[:-2].decode("utf-8")
+        self.transcript.append(text)
+        return text
+
+    async def send(self, line: str) -> str:
+        """Type one line and return the answer printed before the next prompt."""
+        assert self.proc.stdin is not None
+        self.transcript.append(f"> {line}\n")
+        self.proc.stdin.write(line.encode("utf-8") + b"\n")
+        await self.proc.stdin.drain()
+        return await self.read_prompt()
+
+    async def quit(self) -> int:
+        """/quit, then the exit status."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(b"/quit\n")
+        await self.proc.stdin.drain()
+        self.proc.stdin.close()
+        return await asyncio.wait_for(self.proc.wait(), STEP_TIMEOUT)
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+
+    @property
+    def output(self) -> str:
+        return "".join(self.transcript)
+
+
+def number_of(answer: str, label: str) -> str:
+    """The number printed before the choice whose text contains `label`."""
+    options = {number: text for number, text in CHOICE_LINE.findall(answer)}
+    matches = [number for number, text in options.items() if label in text]
+    assert len(matches) == 1, f"one choice with {label!r} expected in:\n{answer}"
+    return matches[0]
+
+
+def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+async def test_console_story_from_start_to_mine(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    env = cli_env(data, GUONGSANG_CONFIG=str(open_campaign_file(tmp_path / "campaigns.toml")))
+    done = run_cli(["units", "import", str(UNITS_CSV)], env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    photo = tmp_path / "hoat-dong.jpg"
+    Image.new("RGB", (320, 240), (200, 120, 40)).save(photo, "JPEG")
+
+    console = await Console.start(env, tmp_path, tmp_path / "stderr.txt")
+    try:
+        assert "/photo" in console.banner and "/start" in console.banner
+
+        answer = await console.send("/start")
+        assert "Họ và tên" in answer
+        answer = await console.send("Nguyễn Thị Lan")
+        assert "đơn vị" in answer
+        answer = await console.send("kim giang")
+        # Three schools match; the numbers are whatever the console printed.
+        assert len(CHOICE_LINE.findall(answer)) == 3, answer
+        answer = await console.send(number_of(answer, "Trường Tiểu học Kim Giang"))
+        assert "Số điện thoại" in answer
+        assert "hãy gõ số điện thoại" in answer  # no share-phone button in a terminal
+        answer = await console.send("091 234 5678")
+        assert "Trường Tiểu học Kim Giang" in answer and "0912345678" in answer
+        assert "[Menu:" in answer
+
+        answer = await console.send("✍️ Viết bài mới")  # the menu label, typed
+        assert "Bước 1" in answer
+        answer = await console.send("Cô Phạm Thu Hà")
+        assert "Bước 2" in answer
+        answer = await console.send("Số 8 ngõ 102 Kim Giang, quận Thanh Xuân, Hà Nội")
+        assert "Bước 3" in answer
+        answer = await console.send(number_of(answer, "An toàn trường học"))
+        assert "Bước 4" in answer
+        answer = await console.send("Người giữ cổng trường an toàn")
+        assert "Bước 5" in answer
+        answer = await console.send("Mỗi sáng cô Hà đứng ở cổng trường từ sáu giờ.")
+        assert "11 / 2.000 từ" in answer, answer
+        answer = await console.send("Cô nhắc từng em đội mũ bảo hiểm khi lên xe.")
+        assert "22 / 2.000 từ" in answer, answer
+        answer = await console.send(number_of(answer, "Xong phần bài viết"))
+        assert "Bước 6" in answer
+
+        answer = await console.send(f"/photo {photo}")
+        assert "Đã nhận ảnh" in answer and "1 / 10" in answer, answer
+        answer = await console.send(number_of(answer, "Xong phần ảnh"))
+        # The preview shows the stored copy's path, which must be a real file in the data dir.
+        (shown,) = re.findall(r"^\[ảnh: (.+)\]$", answer, re.MULTILINE)
+        assert Path(shown).is_relative_to(data / "media"), shown
+        assert await asyncio.to_thread(Path(shown).is_file), shown
+        for expected in ("Cô Phạm Thu Hà", "An toàn trường học", "22 / 2.000 từ", "1 ảnh"):
+            assert expected in answer, expected
+
+        answer = await console.send(number_of(answer, "Gửi bài"))
+        code = f"GS-{datetime.now(HANOI).year}-0001"
+        assert code in answer, answer
+        answer = await console.send("/mine")
+        assert code in answer and "Người giữ cổng trường an toàn" in answer
+
+        assert await console.quit() == 0
+    finally:
+        console.kill()
+
+    output = console.output
+    # Choices are numbered lines in the terminal; the story flow showed many of them.
+    assert len(CHOICE_LINE.findall(output)) >= 10
+    assert not HTML_TAG.search(output), HTML_TAG.search(output)
+    assert not HTML_ENTITY.search(output), HTML_ENTITY.search(output)
+    assert "Traceback" not in (tmp_path / "stderr.txt").read_text(encoding="utf-8")
+    # What the console said happened is what the database holds.
+    with sqlite3.connect(data / "guongsang.db") as conn:
+        rows = list(conn.execute("SELECT code, status, word_count FROM submissions"))
+    assert rows == [(code, "submitted", 22)]
+
+
+async def test_console_photo_path_that_does_not_exist(tmp_path: Path) -> None:
+    # A mistyped path is the commonest console mistake: a polite answer, and the session goes on.
+    env = cli_env(tmp_path / "data")
+    console = await Console.start(env, tmp_path, tmp_path / "stderr.txt")
+    try:
+        answer = await console.send("/photo /no/such/file.jpg")
+        assert "Không tìm thấy tệp «/no/such/file.jpg»" in answer, answer
+        answer = await console.send(f"/photo {tmp_path}")  # a folder is not a photo either
+        assert "Không tìm thấy tệp" in answer, answer
+        answer = await console.send("/start")
+        assert "Họ và tên" in answer  # still answering
+        assert await console.quit() == 0
+    finally:
+        console.kill()
+    assert "Traceback" not in (tmp_path / "stderr.txt").read_text(encoding="utf-8")
+
+
+def test_run_without_token_and_without_terminal_says_so(tmp_path: Path) -> None:
+    # Under systemd or docker with no token there is nobody to talk to: explain and stop
+    # with a configuration error instead of opening a console on a closed stdin.
+    data = tmp_path / "data"
+    done = run_cli(["run"], cli_env(data), tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Chưa có token" in done.stdout and "GUONGSANG_TELEGRAM_TOKEN" in done.stdout
+    assert "Mở bảng điều khiển" not in done.stdout
+    assert not (data / "guongsang.db").exists(), "nothing should have been started"

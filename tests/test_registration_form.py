@@ -1,0 +1,118 @@
+"""Letter 003's registration of models and exemplars: a second form kind, end to end."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from bot.app import GuongSang
+from bot.channels.telegram.channel import TelegramChannel
+from bot.settings import Settings
+from tests.apps import FIXTURES, Clock, run_cli_beside, start_app
+from tests.drivers import Chat, invite_code, join, register, text_of
+from tests.fakes.telegram_server import FakeTelegram
+
+SCHOOL = "Trường THCS Lê Quý Đôn"
+REGISTRATION = """
+[[campaigns]]
+slug = "dang-ky-mo-hinh-2024"
+title = "Đăng ký mô hình, điển hình tiên tiến năm 2024"
+organisation = "Phòng GDĐT quận Thanh Xuân"
+opens = 2024-01-01
+closes = 2024-04-20
+form = "registration"
+focus_areas = ["Văn hóa", "Y tế", "Giáo dục"]
+"""
+
+
+@pytest.fixture
+async def app_with_registration(
+    settings: Settings, clock: Clock, tmp_path: Path
+) -> AsyncIterator[GuongSang]:
+    config = tmp_path / "campaigns.toml"
+    config.write_text(
+        (FIXTURES / "campaigns.toml").read_text(encoding="utf-8") + REGISTRATION, encoding="utf-8"
+    )
+    app = await start_app(settings.model_copy(update={"config": config}), clock)
+    yield app
+    await app.close()
+
+
+async def register_model(chat: Chat, name: str, field: str, note: str | None) -> str:
+    """One registration, through the bot; returns the preview text."""
+    await chat.send("/new")
+    text = await chat.press("Đăng ký mô hình")
+    assert "Đăng ký mô hình, điển hình tiên tiến của đơn vị" in text and "Bước 1" in text
+    assert "Bước 2" in await chat.send(name)
+    text = await chat.press(field)
+    assert "Bỏ qua" in chat.with_buttons().buttons()[-1]
+    return await (chat.press("Bỏ qua") if note is None else chat.send(note))
+
+
+async def test_units_register_models_and_the_office_gets_letter_003s_table(
+    app_with_registration: GuongSang, telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    app = app_with_registration
+    channel = TelegramChannel(app, telegram.token, telegram.api_root, poll_timeout=1)
+    await channel.start()
+    try:
+        principal = Chat(telegram.user(201, "Bình"))
+        await join(principal, await invite_code(app, "unit_head", SCHOOL))
+        teacher = Chat(telegram.user(101, "Hoa"))
+        await register(teacher)
+
+        preview = await register_model(teacher, "Mô hình thư viện xanh", "Văn hóa", None)
+        assert f"Đơn vị công tác: {SCHOOL}" in preview
+        assert "Tên mô hình, điển hình tiên tiến: Mô hình thư viện xanh" in preview
+        assert "Lĩnh vực: Văn hóa" in preview and "Ghi chú: —" in preview
+        assert "Ảnh" not in preview and "từ" not in preview.split("Lĩnh vực")[0]
+        text = await teacher.press("Gửi bài")
+        assert "GS-2024-0001" in text
+        card = text_of(await principal.replies())
+        assert "Tên mô hình, điển hình tiên tiến: Mô hình thư viện xanh" in card
+        assert "Số từ" not in card
+
+        preview = await register_model(
+            teacher, "Cô Nguyễn Thị Lan — giáo viên dạy giỏi", "Giáo dục", "Đề nghị nhân rộng"
+        )
+        assert "Ghi chú: Đề nghị nhân rộng" in preview
+        assert "GS-2024-0002" in await teacher.press("Gửi bài")
+    finally:
+        await channel.stop()
+
+    out = tmp_path / "dang-ky.xlsx"
+    env = {
+        "GUONGSANG_DATA_DIR": str(app.settings.data_dir),
+        "GUONGSANG_DATABASE_URL": app.settings.resolved_database_url,
+        "GUONGSANG_CONFIG": str(app.settings.config),
+    }
+    done = await run_cli_beside(
+        env, "export", "registrations", "--campaign", "dang-ky-mo-hinh-2024", "--output", str(out)
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Đã xuất 2 mô hình" in done.stdout
+    sheet = load_workbook(out).active
+    assert sheet["A1"].value.startswith("DANH SÁCH ĐĂNG KÝ MÔ HÌNH, ĐIỂN HÌNH TIÊN TIẾN NĂM 2024")
+    rows = list(sheet.iter_rows(min_row=2, values_only=True))
+    assert rows[0] == (
+        "TT",
+        "Tên đơn vị",
+        "Tên mô hình, điển hình tiên tiến",
+        "Lĩnh vực",
+        "Ghi chú",
+    )
+    assert rows[1] == (1, SCHOOL, "Mô hình thư viện xanh", "Văn hóa", None)
+    assert rows[2] == (
+        2,
+        SCHOOL,
+        "Cô Nguyễn Thị Lan — giáo viên dạy giỏi",
+        "Giáo dục",
+        "Đề nghị nhân rộng",
+    )
+    unknown = await run_cli_beside(
+        env, "export", "registrations", "--campaign", "nope", "--output", str(out)
+    )
+    assert unknown.returncode == 2

@@ -1,0 +1,175 @@
+"""The monthly quota report and campaign counts, on a month of fixed data."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+from bot.app import GuongSang
+from bot.channels.telegram.channel import TelegramChannel
+from bot.settings import Settings
+from tests.apps import FIXTURES, Clock, run_cli_beside
+from tests.drivers import Chat, invite_code, join, jpeg, register
+from tests.factories import story
+from tests.fakes.telegram_server import FakeTelegram
+
+KIM_GIANG, HOA_SUA, LQD = (
+    "Trường Tiểu học Kim Giang", "Trường Mầm non Hoa Sữa", "Trường THCS Lê Quý Đôn",
+)  # fmt: skip
+
+
+async def january(app: GuongSang, clock: Clock) -> None:
+    """January 2024 in Thanh Xuân: on-time and late stories, and two just outside the month."""
+    plan = [
+        # (UTC moment, unit, status); Hà Nội is UTC+7.
+        (datetime(2024, 1, 5, 2, 0), KIM_GIANG, "approved"),  # on time
+        (datetime(2024, 1, 20, 2, 0), KIM_GIANG, "submitted"),  # late
+        (datetime(2024, 1, 14, 16, 30), HOA_SUA, "in_review"),  # 14/1 23:30 local: on time
+        (datetime(2024, 1, 14, 17, 30), LQD, "honoured"),  # 15/1 00:30 local: late
+        (datetime(2023, 12, 31, 16, 0), KIM_GIANG, "approved"),  # 31/12 23:00 local
+        (datetime(2024, 1, 31, 17, 10), LQD, "approved"),  # 1/2 00:10 local
+    ]
+    for n, (moment, unit, status) in enumerate(plan, start=1):
+        clock.moment = moment.replace(tzinfo=UTC)
+        await story(app, code=f"GS-2024-{n:04d}", unit_name=unit, status=status)
+    clock.moment = datetime(2024, 2, 2, 3, 0, tzinfo=UTC)
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    return {
+        "GUONGSANG_DATA_DIR": str(settings.data_dir),
+        "GUONGSANG_DATABASE_URL": settings.resolved_database_url,
+        "GUONGSANG_CONFIG": str(FIXTURES / "campaigns.toml"),
+    }
+
+
+async def test_monthly_report_cli(
+    app: GuongSang, clock: Clock, settings: Settings, tmp_path: Path
+) -> None:
+    await january(app, clock)
+    env = cli_env(settings)
+    table = await run_cli_beside(
+        env, "report", "monthly", "--campaign", "thanh-xuan-2024", "--month", "2024-01"
+    )
+    assert table.returncode == 0, table.stderr
+    lines = {line.split("  ")[0].strip(): line for line in table.stdout.splitlines()}
+    assert "Đạt: 2/24 đơn vị" in table.stdout, "the 24 schools of the office; unions excluded"
+    assert lines[KIM_GIANG].split()[-7:] == ["TH", "2", "1", "1", "1", "0", "Đạt"]
+    assert lines[HOA_SUA].split()[-7:] == ["MN", "1", "1", "1", "0", "0", "Đạt"]
+    assert lines[LQD].split()[-8:] == ["THCS", "1", "0", "1", "1", "1", "Chưa", "đạt"]
+    assert lines["Trường THCS Kim Giang"].split()[-8:] == [
+        "THCS",
+        "0",
+        "0",
+        "0",
+        "0",
+        "0",
+        "Chưa",
+        "đạt",
+    ]
+
+    out = tmp_path / "thang-01.csv"
+    assert (
+        await run_cli_beside(
+            env,
+            "report",
+            "monthly",
+            "--campaign",
+            "thanh-xuan-2024",
+            "--month",
+            "2024-01",
+            "--format",
+            "csv",
+            "--output",
+            str(out),
+        )
+    ).returncode == 0
+    assert out.read_bytes().startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(out.read_text(encoding="utf-8-sig").splitlines()))
+    assert rows[0][0] == "Đơn vị" and rows[0][-1] == "Đạt chỉ tiêu"
+    by_unit = {r[0]: r for r in rows[1:]}
+    assert by_unit[HOA_SUA] == [HOA_SUA, "MN", "1", "1", "1", "0", "0", "Đạt"]
+
+    book = tmp_path / "thang-01.xlsx"
+    assert (
+        await run_cli_beside(
+            env,
+            "report",
+            "monthly",
+            "--campaign",
+            "thanh-xuan-2024",
+            "--month",
+            "2024-01",
+            "--format",
+            "xlsx",
+            "--output",
+            str(book),
+        )
+    ).returncode == 0
+    sheet = load_workbook(book).active
+    assert sheet["A1"].value.startswith("Báo cáo tháng 01/2024")
+    cells = {row[0]: row for row in sheet.iter_rows(min_row=3, values_only=True)}
+    assert cells[LQD] == (LQD, "THCS", 1, 0, 1, 1, 1, "Chưa đạt")
+
+    assert (
+        await run_cli_beside(env, "report", "monthly", "--campaign", "nope", "--month", "2024-01")
+    ).returncode == 2
+    assert (
+        await run_cli_beside(
+            env, "report", "monthly", "--campaign", "thanh-xuan-2024", "--month", "2024-13"
+        )
+    ).returncode == 2
+    counts = (await run_cli_beside(env, "campaigns")).stdout
+    assert "thanh-xuan-2024" in counts and "duyệt 3" in counts and "tuyên dương 1" in counts
+
+
+async def test_report_and_campaigns_in_chat(
+    app: GuongSang, clock: Clock, telegram: FakeTelegram, channel: TelegramChannel
+) -> None:
+    await january(app, clock)
+    admin = Chat(telegram.user(999, "Quản trị"))
+    text = await admin.send("/report 2024-01")
+    assert "Báo cáo tháng 01/2024" in text and "Đạt: 2/24 đơn vị" in text
+    assert f"⚠️ {LQD}: 1 bài (đúng hạn 0)" in text
+    text = await admin.send("/campaigns")
+    assert "thanh-xuan-2024" in text and "duyệt 3" in text
+
+    head = Chat(telegram.user(201, "Bình"))
+    await join(head, await invite_code(app, "unit_head", KIM_GIANG))
+    text = await head.send("/report 01/2024")
+    assert "Đạt: 1/1 đơn vị" in text and f"✅ {KIM_GIANG}: 2 bài (đúng hạn 1)" in text
+    assert HOA_SUA not in text
+    assert "không phải tháng" in await head.send("/report tháng-giêng")
+    assert "Chỉ quản trị viên" in await head.send("/campaigns")
+    stranger = Chat(telegram.user(202, "Lạ"))
+    assert "dành cho quản trị viên" in await stranger.send("/report")
+
+
+async def test_outside_the_campaign_dates_is_refused_with_the_dates(
+    app: GuongSang, clock: Clock, telegram: FakeTelegram, channel: TelegramChannel
+) -> None:
+    teacher = Chat(telegram.user(101, "Hoa"))
+    await register(teacher)
+    await teacher.send("/new")
+    await teacher.send("Nguyễn Thị Lan")
+    # The contest closes on 3 April 2024; the draft is finished a day later.
+    clock.moment = datetime(2024, 4, 4, 3, 0, tzinfo=UTC)
+    await teacher.send("/cancel")
+    text = await teacher.send("/new")
+    assert "chưa có cuộc thi nào đang nhận bài" in text
+    assert "từ 20/09/2023 đến 03/04/2024" in text
+    await teacher.send("/continue")
+    await teacher.send("Phường Kim Giang, quận Thanh Xuân")
+    await teacher.press("An toàn trường học")
+    await teacher.send("Tiêu đề bài viết")
+    await teacher.send("Cô Lan dạy học miễn phí.")
+    await teacher.press("Xong phần bài viết")
+    await teacher.user.send_photo(jpeg(3))
+    await teacher.replies()
+    await teacher.press("Xong phần ảnh")
+    text = await teacher.press("Gửi bài")
+    assert "chỉ nhận bài từ 20/09/2023 đến 03/04/2024" in text and "04/04/2024" in text
+    assert "Bài nháp vẫn được lưu" in text
