@@ -49,8 +49,8 @@ class GuongSang:
         )
         self.delivery = Delivery(
             self.services,
-            limits=lambda: ChannelLimits(
-                settings.broadcast_rate,
+            limits=lambda channel: ChannelLimits(
+                settings.zalo_broadcast_rate if channel == "zalo" else settings.broadcast_rate,
                 settings.broadcast_chat_rate,
                 settings.broadcast_group_per_minute,
             ),

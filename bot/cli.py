@@ -11,7 +11,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from bot import broadcast_command, export_command, report_command, serve_command
+from bot import (
+    broadcast_command,
+    export_command,
+    report_command,
+    serve_command,
+    webhook_command,
+)
 from bot.app import GuongSang, running
 from bot.campaign_file import CampaignFileError
 from bot.settings import Settings
@@ -67,28 +73,49 @@ def _parser() -> argparse.ArgumentParser:
     broadcast_command.add_parser(sub)
     serve_command.add_parser(sub)
     report_command.add_parser(sub)
+    webhook_command.add_parser(sub)
     return parser
 
 
 async def _run(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
-    if not settings.telegram_token:
+    if not settings.telegram_token and not settings.zalo_token:
         print(texts.render("messages.no_channels"))
         if not sys.stdin.isatty():
             return 2
         print(texts.render("messages.starting_console"))
         args.user = os.environ.get("USER") or "giaovien"
         return await _console(args, settings, texts)
-    from bot.channels.telegram.channel import TelegramChannel
-
     app = GuongSang(settings)
     await app.start()
-    channel = TelegramChannel(app, settings.telegram_token, settings.telegram_api_url)
-    try:
-        await channel.run_polling(
-            on_ready=lambda name: log.info(
-                to_plain(texts.render("messages.telegram_running", username=name))
+    channels = []
+    if settings.telegram_token:
+        from bot.channels.telegram.channel import TelegramChannel
+
+        telegram = TelegramChannel(app, settings.telegram_token, settings.telegram_api_url)
+        channels.append(
+            telegram.run_polling(
+                on_ready=lambda name: log.info(
+                    to_plain(texts.render("messages.telegram_running", username=name))
+                )
             )
         )
+    if settings.zalo_token:
+        from bot.channels.zalo.channel import ZaloChannel
+        from bot.channels.zalo.client import ZaloClient
+
+        zalo = ZaloChannel(app, ZaloClient(settings.zalo_token, settings.zalo_api_url))
+        channels.append(
+            zalo.run_polling(
+                on_ready=lambda name: log.info(
+                    to_plain(texts.render("messages.zalo_running", name=name))
+                )
+            )
+        )
+    try:
+        # One channel failing (a wrong token) stops the others rather than running half a bot.
+        async with asyncio.TaskGroup() as group:
+            for channel in channels:
+                group.create_task(channel)
     finally:
         await app.close()
     return 0

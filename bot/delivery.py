@@ -19,8 +19,9 @@ from typing import Any, Protocol
 from sqlalchemy import func, select, update
 
 from bot.ratelimit import ChannelLimits
+from handlers import numbered as numbering
 from handlers.services import Services
-from handlers.types import Reply, payload_to_reply
+from handlers.types import Choice, Reply, payload_to_reply
 from storage import outbox
 from storage.models import AudienceMember, Broadcast, OutboxMessage
 
@@ -47,6 +48,11 @@ class Sender(Protocol):
     def is_group(self, chat_id: str) -> bool:
         """Whether the chat is a group or channel (stricter limits)."""
         ...
+
+    # Without buttons, choices go out as numbered lines that the chat then answers by number;
+    # without edits, only the final progress of a broadcast is sent (as a new message).
+    has_buttons: bool
+    can_edit: bool
 
 
 class Undeliverable(Exception):
@@ -91,7 +97,7 @@ class Delivery:
     def __init__(
         self,
         services: Services,
-        limits: Callable[[], ChannelLimits],
+        limits: Callable[[str], ChannelLimits],
         concurrency: int = 8,
         lease: float = 30.0,
     ) -> None:
@@ -110,7 +116,7 @@ class Delivery:
     def register(self, channel: str, sender: Sender) -> None:
         """Let `channel`'s rows be delivered by `sender`."""
         self.senders[channel] = sender
-        self.limits.setdefault(channel, self._make_limits())
+        self.limits.setdefault(channel, self._make_limits(channel))
         self.kick()
 
     def unregister(self, channel: str) -> None:
@@ -291,7 +297,7 @@ class Delivery:
                 await asyncio.sleep(min(30.0, 0.25 * 2**attempts))
                 await self._keep_claim(job)
                 continue
-            await self._finish(job, outbox.SENT, ids=ids)
+            await self._finish(job, outbox.SENT, ids=ids, numbered=_numbered(sender, reply))
             return
         await self._finish(job, outbox.FAILED, error=error)
 
@@ -315,9 +321,16 @@ class Delivery:
             )
 
     async def _finish(
-        self, job: _Job, status: str, ids: list[str] | None = None, error: str = ""
+        self,
+        job: _Job,
+        status: str,
+        ids: list[str] | None = None,
+        error: str = "",
+        numbered: list[Choice] | None = None,
     ) -> None:
         async with self.services.db.transaction() as session:
+            if numbered:
+                await numbering.shown_by_outbox(session, job.channel, job.chat_id, numbered)
             row = await session.get(OutboxMessage, job.id)
             if row is None:
                 return
@@ -361,10 +374,19 @@ class Delivery:
                 target = (row.progress_channel, row.progress_chat_id, row.progress_message_id)
             if not (due and all(target)) or target[0] not in self.senders:
                 continue
+            if not done and not self.senders[target[0]].can_edit:
+                continue
             state.last_edit = time.monotonic()
             text = broadcasting.progress_text(self.services, row, counts, done)
             with contextlib.suppress(Exception):
                 await self.senders[target[0]].edit(str(target[1]), str(target[2]), Reply(text))
+
+
+def _numbered(sender: Sender, reply: Reply) -> list[Choice] | None:
+    """The choices a chat without buttons now answers by number, if this reply showed any."""
+    if reply.choices and not sender.has_buttons:
+        return reply.choices
+    return None
 
 
 async def status_counts(session: Any, broadcast_id: int) -> dict[str, int]:

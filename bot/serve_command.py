@@ -7,14 +7,15 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from types import FrameType
 
 import uvicorn
+from starlette.routing import Route
 
-from bot.app import running
+from bot.app import GuongSang, running
 from bot.settings import Settings
-from templates import Texts
+from templates import Texts, to_plain
 
 log = logging.getLogger("guongsang")
 # The default only exists so a fresh checkout runs; anyone who reads the code could sign URLs.
@@ -36,9 +37,9 @@ async def _serve(args: argparse.Namespace, settings: Settings, texts: Texts) -> 
 
     if settings.secret_key == DEFAULT_SECRET:
         log.warning("GUONGSANG_SECRET_KEY is the development default: set a long random value")
-    async with running(settings) as app:
+    async with running(settings) as app, _zalo_webhook(app, texts) as webhooks:
         config = uvicorn.Config(
-            create_web_app(app),
+            create_web_app(app, webhooks),
             host=args.host,
             port=args.port,
             log_level="info",
@@ -49,6 +50,31 @@ async def _serve(args: argparse.Namespace, settings: Settings, texts: Texts) -> 
             await uvicorn.Server(config).serve()
     log.info("web app stopped")
     return 0
+
+
+@contextlib.asynccontextmanager
+async def _zalo_webhook(app: GuongSang, texts: Texts) -> AsyncIterator[list[Route]]:
+    """With a Zalo token and webhook secret, take Zalo's updates at /webhook/zalo."""
+    settings = app.settings
+    if not (settings.zalo_token and settings.zalo_webhook_secret):
+        yield []
+        return
+    from bot.channels.zalo.channel import ZaloChannel
+    from bot.channels.zalo.client import ZaloClient
+    from bot.channels.zalo.webhook import zalo_webhook
+    from bot.webhook_command import ZALO_PATH
+
+    channel = ZaloChannel(app, ZaloClient(settings.zalo_token, settings.zalo_api_url))
+    await channel.start()
+    log.info(
+        to_plain(texts.render("messages.zalo_webhook_serving", url=settings.public_url + ZALO_PATH))
+    )
+    try:
+        yield [
+            Route(ZALO_PATH, zalo_webhook(channel, settings.zalo_webhook_secret), methods=["POST"])
+        ]
+    finally:
+        await channel.stop()
 
 
 def _ignore(signum: int, frame: FrameType | None) -> None:

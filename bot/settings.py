@@ -23,6 +23,13 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     # For invite links made without a token at hand (the CLI asks Telegram's getMe otherwise).
     telegram_bot_username: str | None = None
+    # Zalo's Bot API: `{zalo_api_url}/bot{token}/{method}`. Polled by `run` when the token is
+    # set; with a webhook secret, `serve` takes Zalo's updates at /webhook/zalo instead.
+    zalo_token: str | None = None
+    zalo_api_url: str = "https://bot-api.zaloplatforms.com"
+    zalo_webhook_secret: str | None = Field(default=None, min_length=8, max_length=256)
+    # Zalo's quotas for messages the bot starts are undocumented; stay well below Telegram's.
+    zalo_broadcast_rate: float = Field(default=10.0, gt=0)
     config: Path | None = None
     admins: str = ""
     # Files larger than this are refused before they are downloaded.
@@ -39,7 +46,7 @@ class Settings(BaseSettings):
     # Seconds after which a delivery claimed by a worker that stopped answering is taken back.
     delivery_lease_seconds: float = Field(default=30.0, gt=0)
 
-    @field_validator("telegram_api_url", "public_url")
+    @field_validator("telegram_api_url", "zalo_api_url", "public_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")

@@ -297,6 +297,9 @@ async def _read_story_document(fc: FieldCtx) -> str | None:
     except files.FileTooLarge as exc:
         ctx.say("common.file_too_large", size=exc.size, limit=ctx.services.max_upload_bytes)
         return None
+    except files.FileUnavailable:
+        ctx.say("fields.file_unavailable", name=incoming.file_name or "")
+        return None
     text = files.read_story(data, kind)
     if text is None or not clean_story(text):
         ctx.say("fields.story_unreadable", name=incoming.file_name or "")
@@ -350,6 +353,8 @@ async def _store_photo(fc: FieldCtx, incoming: Any) -> str:
         data = await files.download(incoming, ctx.services.max_upload_bytes)
     except files.FileTooLarge as exc:
         return ctx.text("common.file_too_large", size=exc.size, limit=ctx.services.max_upload_bytes)
+    except files.FileUnavailable:
+        return ctx.text("fields.photo_unavailable")
     extension = files.image_format(data)
     if extension is None:
         return ctx.text("fields.photo_not_image", name=incoming.file_name or "")

@@ -24,6 +24,10 @@ class FileTooLarge(Exception):
         self.size = size
 
 
+class FileUnavailable(Exception):
+    """The file could not be fetched (a link that timed out, failed or answered no file)."""
+
+
 @dataclass(frozen=True)
 class StoredFile:
     """A file written to the media folder under its checksum."""

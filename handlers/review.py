@@ -35,6 +35,15 @@ DECISIONS: dict[tuple[str, str], tuple[str, str, bool]] = {
     (REVIEW, "rj"): (repo.IN_REVIEW, repo.REJECTED, True),
 }
 
+# Decisions typed as commands where there are no buttons (Zalo): command → (stage, action).
+TYPED: dict[str, tuple[str, str]] = {
+    "xacnhan": (UNIT, "ok"),
+    "tralai": (UNIT, "rt"),
+    "duyet": (REVIEW, "ok"),
+    "yeucausua": (REVIEW, "ch"),
+    "tuchoi": (REVIEW, "rj"),
+}
+
 
 @dataclass(frozen=True)
 class Press:
@@ -170,7 +179,8 @@ async def card(
         )
         for a in (*actions, "tx", "ph")
     ]
-    return Reply(text, choices=choices, columns=2 if stage == UNIT else 3)
+    hint = services.texts.render("review.typed_actions", stage=stage, code=sub.code)
+    return Reply(text, choices=choices, columns=2 if stage == UNIT else 3, typed_hint=hint)
 
 
 async def _changes(
@@ -232,6 +242,39 @@ async def on_press(ctx: Ctx) -> None:
         await _ask_note(ctx, sub, press)
         return
     await decide(ctx, sub, press, note=None, on_behalf=on_behalf)
+
+
+async def on_command(ctx: Ctx, command: str, args: str) -> None:
+    """A decision typed as a command ("/duyet GS-2024-0001", "/tuchoi GS-… lý do"), for
+    channels without buttons; checked exactly like a press on the card."""
+    stage, action = TYPED[command]
+    code, _, note = args.strip().partition(" ")
+    if not code:
+        ctx.say("review.typed_usage", command=command, needs_note=DECISIONS[(stage, action)][2])
+        return
+    sub = await repo.by_code(ctx.session, code.upper())
+    if sub is None:
+        ctx.say("review.no_such_code", code=code)
+        return
+    press = Press(stage, action, sub.id, sub.version)
+    allowed, on_behalf = await may_act(ctx, sub, stage)
+    if not allowed:
+        ctx.say("review.not_allowed", stage=stage, code=sub.code)
+        return
+    await leave_note_step(ctx, keep=press)
+    if not await _still_open(ctx, sub, press):
+        if ctx.response.notice and not ctx.response.replies:
+            ctx.response.replies.append(Reply(ctx.response.notice))
+        return
+    note = clean_story(note)
+    if DECISIONS[(stage, action)][2]:
+        if not note:
+            await _ask_note(ctx, sub, press)
+            return
+        if len(note) < NOTE_MIN or len(note) > NOTE_MAX:
+            ctx.say("review.note_length", length=len(note), low=NOTE_MIN, high=NOTE_MAX)
+            return
+    await decide(ctx, sub, press, note=note or None, on_behalf=on_behalf)
 
 
 async def may_act(ctx: Ctx, sub: Submission, stage: str) -> tuple[bool, bool]:

@@ -7,11 +7,20 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy.exc import IntegrityError
 
-from handlers import admin, broadcast, invites, queues, registration, review, submission
+from handlers import (
+    admin,
+    broadcast,
+    files,
+    invites,
+    numbered,
+    queues,
+    registration,
+    review,
+    submission,
+)
 from handlers.context import Ctx
 from handlers.menu import command_for, main_menu
 from handlers.services import Services
-from handlers.text_rules import fold
 from handlers.types import Choice, Event, Response
 from storage import conversations, people, roles, updates
 
@@ -42,7 +51,7 @@ STEPS: dict[str, tuple[Handler, Handler]] = {
 # Steps people with a role but no registration (reviewers, admins) can be in.
 ROLE_COMMANDS = (
     "pending", "history", "invite", "join", "honour", "subscribe", "unsubscribe", "report",
-    "campaigns",
+    "campaigns", *review.TYPED,
 )  # fmt: skip
 NO_REGISTRATION = (registration.STEP, review.NOTE_STEP, *invites.STEPS, *broadcast.STEPS)
 
@@ -75,15 +84,25 @@ async def handle(services: Services, event: Event) -> Response:
 async def _prefetch(event: Event, max_bytes: int) -> None:
     """Download files before the transaction, so no database lock is held during network I/O.
 
-    Files over the limit are left alone: the handler refuses them without downloading.
+    Files over the limit are left alone: the handler refuses them without downloading. A
+    download that fails is not tried again inside the transaction: the handler gets the error.
     """
     for incoming in event.files:
         if incoming.size is not None and incoming.size > max_bytes:
             continue
         try:
             data = await incoming.fetch()
-        except Exception:  # the handler fetches again and reports the failure
-            log.warning("prefetch of %s failed", incoming.file_id, exc_info=True)
+        except files.FileTooLarge as exc:
+            incoming.size = exc.size
+            continue
+        except Exception as exc:
+            log.warning("download of %s failed: %r", incoming.file_id, exc)
+            failure = exc if isinstance(exc, files.FileUnavailable) else None
+
+            async def failed(failure: Exception | None = failure) -> bytes:
+                raise files.FileUnavailable(str(failure)) from failure
+
+            incoming.fetch = failed
             continue
 
         async def cached(data: bytes = data) -> bytes:
@@ -221,6 +240,8 @@ async def _role_command(ctx: Ctx, command: str, args: str) -> None:
             await admin.report(ctx, args)
         case "campaigns":
             await admin.campaigns(ctx)
+        case typed if typed in review.TYPED:
+            await review.on_command(ctx, typed, args)
 
 
 async def _idle(ctx: Ctx) -> None:
@@ -265,14 +286,7 @@ def _unwrap_button(ctx: Ctx) -> bool:
 
 def _numbered_answer(ctx: Ctx) -> None:
     """On channels without buttons, "2" or an option's text picks from the last numbered list."""
-    shown = ctx.conv.data.get("_choices") or []
-    typed = ctx.event.text.strip()
-    chosen = None
-    if typed.isdigit() and 1 <= int(typed) <= len(shown):
-        chosen = shown[int(typed) - 1][1]
-    else:
-        folded = fold(typed)
-        chosen = next((payload for label, payload in shown if fold(label) == folded), None)
+    chosen = numbered.pick(ctx.conv, ctx.event.text)
     if chosen is not None:
         ctx.event.kind, ctx.event.button = "button", chosen
 
@@ -285,7 +299,7 @@ def _number_choices(ctx: Ctx, step_changed: bool, seq: int) -> None:
         if step_changed:
             # Buttons shown for the previous step must not act on the new one.
             conv.prompt_seq = seq + 1
-            conv.data = {k: v for k, v in conv.data.items() if k != "_choices"}
+            numbered.forget(conv)
         return
     conv.prompt_seq = seq + 1
     for reply in with_choices:
@@ -294,5 +308,4 @@ def _number_choices(ctx: Ctx, step_changed: bool, seq: int) -> None:
             c if c.payload.startswith("!") else Choice(c.label, f"{conv.prompt_seq}|{c.payload}")
             for c in reply.choices
         ]
-    last = with_choices[-1].choices
-    conv.data = {**conv.data, "_choices": [[c.label, c.payload] for c in last]}
+    numbered.remember(conv, with_choices[-1].choices)

@@ -68,6 +68,8 @@ class Reply:
     menu: list[list[str]] | None = None
     ask_contact: str = ""
     photos: list[Path] = field(default_factory=list)
+    # Shown only where there are no buttons (Zalo, the console): how to act by typing instead.
+    typed_hint: str = ""
 
 
 @dataclass
@@ -88,6 +90,7 @@ def reply_to_payload(reply: Reply, media_dir: Path) -> dict[str, object]:
         "choices": [[c.label, c.payload] for c in reply.choices],
         "columns": reply.columns,
         "photos": [str(p.relative_to(media_dir)) for p in reply.photos],
+        "typed_hint": reply.typed_hint,
     }
 
 
@@ -100,4 +103,5 @@ def payload_to_reply(payload: dict[str, object], media_dir: Path) -> Reply:
         choices=[Choice(str(label), str(data)) for label, data in choices],  # type: ignore[attr-defined]
         columns=int(payload.get("columns", 1)),  # type: ignore[arg-type]
         photos=[media_dir / str(p) for p in photos],  # type: ignore[attr-defined]
+        typed_hint=str(payload.get("typed_hint") or ""),
     )

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
+
+import httpx
+import uvicorn
+from starlette.routing import Route
 
 from bot.app import GuongSang
 from bot.settings import Settings
 from bot.units_file import read_units
+from bot.web import create_web_app
 from storage import units
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -83,3 +91,35 @@ async def run_cli_beside(env: dict[str, str], *args: str) -> subprocess.Complete
     return subprocess.CompletedProcess(
         list(args), child.returncode, out.decode("utf-8"), err.decode("utf-8")
     )
+
+
+def listening_socket() -> socket.socket:
+    """A socket bound to a free port on 127.0.0.1, so a test knows its web address up front."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+@asynccontextmanager
+async def serving(
+    app: GuongSang, webhooks: Sequence[Route] = (), sock: socket.socket | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The web app on a real uvicorn server (on `sock`, or an OS-chosen port), and a client."""
+    config = uvicorn.Config(
+        create_web_app(app, webhooks), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock] if sock else None))
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                if task.done():
+                    task.result()  # raises why the server could not start
+                await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=10)

@@ -19,6 +19,8 @@ from tests.apps import FIXTURES, Clock, start_app
 from tests.backends import PG_ADMIN_DSN
 from tests.fakes.telegram_server import FakeTelegram
 
+pytest_plugins = ["tests.zalo_fixtures"]
+
 
 @pytest.fixture
 def clock() -> Clock:

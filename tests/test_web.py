@@ -7,7 +7,6 @@ that — listing, filters, story pages, the Atom feed, signed photo URLs, the he
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 import re
@@ -18,24 +17,22 @@ import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from bot.app import GuongSang
 from bot.settings import Settings
-from bot.web import create_web_app, media_url
+from bot.web import media_url
 from bot.web.app import PAGE_PHOTO_TTL, PAGE_SIZE
 from bot.web.media import sign, verify
 from handlers import files
 from storage import people
 from storage.models import Attachment, Honour, Submission, Unit
-from tests.apps import FIXTURES, Clock
+from tests.apps import FIXTURES, Clock, serving
 from tests.drivers import jpeg
 from tests.factories import honoured_story
 
@@ -63,28 +60,6 @@ def settings(settings: Settings, tmp_path: Path) -> Settings:
     text = (FIXTURES / "campaigns.toml").read_text(encoding="utf-8")
     config.write_text(text + SECOND_CAMPAIGN, encoding="utf-8")
     return settings.model_copy(update={"config": config})
-
-
-@asynccontextmanager
-async def serving(app: GuongSang) -> AsyncIterator[httpx.AsyncClient]:
-    """The web app on a real uvicorn server on an OS-chosen port, and a client for it."""
-    config = uvicorn.Config(
-        create_web_app(app), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                if task.done():
-                    task.result()  # raises why the server could not start
-                await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=10)
 
 
 @pytest.fixture

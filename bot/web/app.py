@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -33,7 +34,7 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from bot.app import GuongSang
-from bot.web.media import media_path, verify
+from bot.web.media import media_path, verify, verify_file
 from storage import honours
 from storage.models import Attachment, Honour, Submission, Unit
 from templates import TEMPLATE_DIR
@@ -373,6 +374,25 @@ class Site:
             },
         )
 
+    async def media_file(self, request: Request) -> Response:
+        """A stored photo sent to a chat (Zalo fetches it by URL), for a genuine file token.
+
+        These photos need not be public: the token names the file by its checksum and is
+        signed for this purpose only, so it can be neither guessed nor made from a page's.
+        """
+        now = self.services.now()
+        relative = verify_file(request.path_params["token"], self.settings.secret_key, now)
+        if relative is None:
+            return PlainTextResponse("Liên kết ảnh không hợp lệ hoặc đã hết hạn.", status_code=403)
+        path = self.services.media_dir / relative
+        if not path.is_file():
+            return PlainTextResponse("Không tìm thấy ảnh.", status_code=404)
+        return FileResponse(
+            path,
+            media_type=IMAGE_TYPES.get(path.suffix.lower(), "application/octet-stream"),
+            headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+        )
+
     def _stored_file(self, attachment: Attachment) -> Path | None:
         # Stored paths come from our own writes; still, never follow one out of the media folder.
         root = self.services.media_dir.resolve()
@@ -402,8 +422,11 @@ def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def create_web_app(app: GuongSang) -> Starlette:
-    """The ASGI app for a started GuongSang; it shares the bot's database and media folder."""
+def create_web_app(app: GuongSang, webhooks: Sequence[Route] = ()) -> Starlette:
+    """The ASGI app for a started GuongSang; it shares the bot's database and media folder.
+
+    `webhooks` are the chat platforms' update endpoints, made by their channels.
+    """
     site = Site(app)
     routes = [
         Route("/", site.home),
@@ -412,6 +435,8 @@ def create_web_app(app: GuongSang) -> Starlette:
         # Before /exemplars/{slug} only for clarity: "exemplars.atom" has no slash to match it.
         Route("/exemplars.atom", site.feed),
         Route("/exemplars/{slug}", site.exemplar_page),
+        Route("/media/f/{token}", site.media_file),
         Route("/media/{token}", site.media),
+        *webhooks,
     ]
     return Starlette(routes=routes, exception_handlers={404: site.not_found})

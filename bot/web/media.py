@@ -70,3 +70,46 @@ def media_url(
     an hour longer, and only while the photo belongs to an honoured story.
     """
     return settings.public_url + media_path(attachment_id, now, ttl, settings.secret_key)
+
+
+# Photos sent to Zalo chats (review cards, a story's photos for its reviewer) are not public,
+# so they get their own kind of token, over the stored file's checksum name: a public-page
+# token cannot be turned into one, nor the other way round.
+_FILE_PURPOSE = b"guongsang-media-file-v1:"
+FILE_TTL = timedelta(days=2)
+_IMAGE_EXTENSIONS = ("jpg", "png", "webp", "gif", "bmp")
+
+
+def sign_file(name: str, expires: int, secret: str) -> str:
+    """The token for the stored file `name` ("<sha256>.<ext>") valid until `expires`."""
+    message = _FILE_PURPOSE + f"{name}.{expires}".encode()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
+    signature = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return f"{name}.{expires}.{signature}"
+
+
+def verify_file(token: str, secret: str, now: datetime) -> str | None:
+    """The media-relative path ("ab/ab….jpg") of a genuine, unexpired file token, else None."""
+    if len(token) > 200 or not token.isascii():
+        return None
+    parts = token.split(".")
+    if len(parts) != 4 or not parts[2].isdigit():
+        return None
+    sha, extension, expires = parts[0], parts[1], int(parts[2])
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        return None
+    if extension not in _IMAGE_EXTENSIONS:
+        return None
+    name = f"{sha}.{extension}"
+    if not hmac.compare_digest(sign_file(name, expires, secret), token):
+        return None
+    if expires <= int(now.timestamp()):
+        return None
+    return f"{sha[:2]}/{name}"
+
+
+def file_url(settings: Settings, name: str, now: datetime, ttl: timedelta = FILE_TTL) -> str:
+    """The absolute, signed URL of a stored photo ("<sha256>.<ext>"), for Zalo to fetch."""
+    deadline = int((now + ttl).timestamp())
+    expires = -(-deadline // _ROUND) * _ROUND
+    return f"{settings.public_url}/media/f/{sign_file(name, expires, settings.secret_key)}"

@@ -95,6 +95,8 @@ class ConsoleChannel:
         lines = [f"[ảnh: {path}]" for path in reply.photos]
         lines.append(to_plain(reply.text))
         lines += [f"  {i}. {to_plain(c.label)}" for i, c in enumerate(reply.choices, 1)]
+        if reply.typed_hint:
+            lines.append(to_plain(reply.typed_hint))
         if reply.ask_contact:
             lines.append(to_plain(chat_texts().render("console.type_phone")))
         if reply.menu:
@@ -109,6 +111,9 @@ class ConsoleChannel:
 
 class ConsoleSender:
     """Prints outbox messages (notifications, edits) addressed to console users."""
+
+    has_buttons = False
+    can_edit = True
 
     def __init__(self, console: ConsoleChannel) -> None:
         self.console = console

@@ -41,6 +41,9 @@ COMMANDS = (
 class TelegramSender:
     """Delivers outbox rows through the Bot API; the outbox worker decides about retries."""
 
+    has_buttons = True
+    can_edit = True
+
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
         self.photo_ids: dict[str, str] = {}

@@ -1,0 +1,1 @@
+"""The Zalo channel: Bot API client, update conversion, plain-text rendering, webhook."""

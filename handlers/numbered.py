@@ -1,0 +1,49 @@
+"""Numbered answers on channels without buttons (Zalo, the console).
+
+A person answers "2" (or the option's words) to the newest numbered list their chat was shown,
+whether it came as an answer to them or, like a review card, from the outbox.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers.text_rules import fold
+from handlers.types import Choice
+from storage import conversations
+from storage.models import Conversation
+
+KEY = "_choices"
+
+
+def remember(conv: Conversation, choices: list[Choice]) -> None:
+    """Make `choices` the list a number typed in this chat refers to."""
+    conv.data = {**conv.data, KEY: [[c.label, c.payload] for c in choices]}
+
+
+def forget(conv: Conversation) -> None:
+    """No numbered list is current any more (the step moved on)."""
+    if KEY in conv.data:
+        conv.data = {k: v for k, v in conv.data.items() if k != KEY}
+
+
+def pick(conv: Conversation, typed: str) -> str | None:
+    """The payload "2" or an option's text stands for in the newest list, if any."""
+    shown = conv.data.get(KEY) or []
+    typed = typed.strip()
+    if typed.isdigit() and 1 <= int(typed) <= len(shown):
+        return str(shown[int(typed) - 1][1])
+    folded = fold(typed)
+    return next((str(payload) for label, payload in shown if fold(label) == folded), None)
+
+
+async def shown_by_outbox(
+    session: AsyncSession, channel: str, chat_id: str, choices: list[Choice]
+) -> None:
+    """A delivered notification showed numbered actions: numbers now answer those.
+
+    Only story actions ("!…", valid whatever step the chat is in) are taken over; anything
+    else in an outbox message belongs to no step of this chat.
+    """
+    if choices and all(c.payload.startswith("!") for c in choices):
+        remember(await conversations.load(session, channel, chat_id), choices)

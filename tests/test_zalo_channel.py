@@ -1,0 +1,179 @@
+"""The Zalo channel's own duties: splitting long text, the webhook's checks, photos that
+arrive as URLs, polling through failures, and broadcasts to Zalo subscribers."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+from datetime import date
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import GuongSang
+from bot.channels.zalo.channel import ZaloChannel
+from bot.channels.zalo.render import split_text
+from bot.settings import Settings
+from handlers import broadcast as broadcasting
+from storage.models import AudienceMember, ProcessedUpdate
+from tests.drivers import jpeg
+from tests.factories import story
+from tests.fakes.zalo_server import FakeZalo, fixture
+from tests.zalo_drivers import ZaloChat, register_on_zalo, text_of
+from tests.zalo_fixtures import WEBHOOK_SECRET
+
+PHONE = re.compile(r"(?<![\w])(?:\+?84|0)\d{9}(?!\d)")
+LIMIT = 300_000
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """A small upload limit, so "too large" needs no huge test file."""
+    return settings.model_copy(update={"max_upload_bytes": LIMIT})
+
+
+def test_long_text_is_cut_at_paragraphs_then_sentences_then_words() -> None:
+    paragraphs = ["Đoạn một ngắn.", "Câu thứ nhất khá dài. " * 100, "từ " * 1000]
+    text = "\n\n".join(p.strip() for p in paragraphs)
+    assert len(text) > 5000
+    pieces = split_text(text)
+    assert all(0 < len(piece) <= 2000 for piece in pieces)
+    # Whole and in order: nothing lost, nothing repeated, no word cut in two.
+    assert " ".join(pieces).split() == text.split()
+    assert pieces[0] == "Đoạn một ngắn.", "a paragraph break is the first choice"
+    assert pieces[1].endswith("dài.") and pieces[2].startswith("Câu"), "then a sentence end"
+    assert all(p.split()[-1] == "từ" for p in pieces[-2:]), "then a space"
+    assert split_text("x" * 4500) == ["x" * 2000, "x" * 2000, "x" * 500], "only a lone giant word"
+
+
+async def test_webhook_checks_the_secret_and_the_body(
+    zalo_app: GuongSang, zalo: FakeZalo, zalo_web: httpx.AsyncClient
+) -> None:
+    update = fixture("update-text.json")
+    update["message"]["text"] = "/start"
+    chat_id = update["message"]["chat"]["id"]
+    body = json.dumps(update)
+
+    async def post(content: str | bytes, secret: str | None = WEBHOOK_SECRET) -> httpx.Response:
+        headers = {"Content-Type": "application/json"}
+        if secret is not None:
+            headers["X-Bot-Api-Secret-Token"] = secret
+        return await zalo_web.post("/webhook/zalo", content=content, headers=headers)
+
+    assert (await post(body, secret=None)).status_code == 403
+    assert (await post(body, secret=WEBHOOK_SECRET[:-1] + "x")).status_code == 403
+    assert (await post(body, secret="")).status_code == 403
+    assert (await post("{not json")).status_code == 400
+    assert (await post(json.dumps({"event_name": "message.text.received"}))).status_code == 400
+    assert (await post(json.dumps([1, 2, 3]))).status_code == 400
+    assert (await post(b"{" + b" " * (10 * 1024 * 1024) + b"}")).status_code == 413
+    assert zalo.sent(chat_id) == [], "nothing refused was processed"
+    async with zalo_app.db.transaction() as session:
+        assert await session.scalar(select(func.count()).select_from(ProcessedUpdate)) == 0
+
+    answer = await post(body)
+    assert answer.status_code == 200 and answer.json() == {"ok": True}
+    answered = len(zalo.sent(chat_id))
+    assert answered >= 1 and "Gương Sáng" in (zalo.sent(chat_id)[0].text or "")
+    again = await post(body)
+    assert again.status_code == 200, "a repeated update is acknowledged"
+    await asyncio.sleep(0.3)
+    assert len(zalo.sent(chat_id)) == answered, "and ignored"
+
+
+async def to_photos_step(chat: ZaloChat) -> None:
+    await register_on_zalo(chat)
+    await chat.send("/new")
+    await chat.send("Nguyễn Thị Lan")
+    await chat.send("Trường Tiểu học Kim Giang, quận Thanh Xuân, Hà Nội")
+    await chat.choose("An toàn trường học")
+    await chat.send("Cô giáo của những buổi chiều thứ Bảy")
+    await chat.send("Cô Lan mở lớp học miễn phí vào chiều thứ Bảy cho học sinh khó khăn.")
+    text = await chat.choose("Xong phần bài viết")
+    assert "ảnh" in text.lower()
+
+
+async def test_photo_urls_that_are_no_image_too_large_or_too_slow(
+    zalo: FakeZalo, zalo_channel: ZaloChannel, zalo_web: httpx.AsyncClient
+) -> None:
+    zalo_channel.fetch_photo.timeout = 1.0
+    chat = ZaloChat(zalo.user("c1c2c3d4e5f601234567", "Hoa"))
+    await to_photos_step(chat)
+
+    text = await chat.photo(zalo.host_file(b"<html>not a photo</html>", "image/jpeg"))
+    assert ("không phải ảnh" in text and "Đã có 0" in text) or "0 ảnh" in text, text
+    big = jpeg(7, (64, 48)) + b"\0" * LIMIT
+    text = await chat.photo(zalo.host_file(big))
+    assert "Tệp quá lớn" in text, text
+    text = await chat.photo(zalo.host_file(jpeg(8), delay=3.0))
+    assert "không tải được ảnh" in text, text
+    text = await chat.photo(f"{zalo.api_root}/cdn/missing.jpg")
+    assert "không tải được ảnh" in text, text
+
+    text = await chat.photo(zalo.host_file(jpeg(9)))
+    assert "Xong phần ảnh (1)" in text, "the good photo is kept; the bad ones cost nothing"
+    assert zalo.calls_to("sendChatAction"), "typing… is shown while a photo is fetched"
+
+
+async def test_polling_rides_out_api_failures(zalo: FakeZalo, zalo_channel: ZaloChannel) -> None:
+    zalo.fail_next("getUpdates", error_code=500)
+    zalo.drop_next("getUpdates")
+    zalo.fail_next("getUpdates", error_code=502, http_status=502, description="Bad Gateway")
+    start = len(zalo.calls)
+
+    def polls(calls: list) -> list:
+        return [c for c in calls[start:] if c.method == "getUpdates"]
+
+    # A message sent while the API is failing waits for it, and is answered once it recovers.
+    await zalo.wait_for(lambda calls: len(polls(calls)) >= 2, timeout=10)
+    person = ZaloChat(zalo.user("d1d2c3d4e5f601234567", "Hoa"))
+    assert "Gương Sáng" in await person.send("/start")
+    seen = polls(zalo.calls)
+    assert len(seen) >= 4
+    gaps = [b.at - a.at for a, b in itertools.pairwise(seen)][:3]
+    assert gaps[1] > gaps[0] >= 0.9, f"backs off after each failure: {gaps}"
+
+    # The empty poll's 408 comes with HTTP 200 or 408, and updates alone or in a list.
+    zalo.empty_poll_http_status = 200
+    zalo.updates_as_list = True
+    await asyncio.sleep(1.2)
+    await person.user.send_text("Nguyễn Thị Hoa")
+    await person.user.send_text("thcs le quy don")
+    replies = text_of(await person.replies(min_count=2))
+    assert replies.index("đơn vị") < replies.index("Trường THCS Lê Quý Đôn"), replies
+
+
+async def test_broadcast_reaches_zalo_subscribers_within_limits(
+    zalo_app: GuongSang, zalo: FakeZalo, zalo_web: httpx.AsyncClient
+) -> None:
+    app = zalo_app
+    readers = [ZaloChat(zalo.user(f"e{n}e2c3d4e5f601234567", "Bạn đọc")) for n in range(3)]
+    for reader in readers:
+        assert "Đã đăng ký nhận tin" in await reader.send("/subscribe")
+    readers[2].user.block()
+    sub = await story(app, code="GS-2024-0007", photos=1, author_phone="0987654321")
+    async with app.db.transaction() as session:
+        await broadcasting.honour(
+            session,
+            app.services,
+            sub.code or "",
+            decision_number="1625/QĐ-UBND",
+            decision_date=date(2023, 3, 20),
+            summary="Mở lớp học miễn phí cho học sinh khó khăn.",
+            actor_id=None,
+            channel="cli",
+        )
+    app.delivery.kick()
+    for reader in readers[:2]:
+        post = (await reader.replies())[0]
+        assert post.kind == "photo" and post.photo_bytes, "Zalo fetched the photo by its URL"
+        assert "Nguyễn Thị Lan" in (post.text or "") and "1625/QĐ-UBND" in (post.text or "")
+        assert not PHONE.search(post.text or "")
+    async with app.db.transaction() as session:
+        blocked = await session.scalar(
+            select(AudienceMember).where(AudienceMember.chat_id == readers[2].user.id)
+        )
+        assert blocked is not None and not blocked.active

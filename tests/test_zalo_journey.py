@@ -1,0 +1,137 @@
+"""The whole journey over Zalo: registration, a 1,900-word story in six messages, photos,
+the principal confirming on Zalo, a reviewer approving on Telegram, the author told on Zalo.
+
+Real parts throughout: the application, the Zalo channel polling a fake Zalo Bot API on
+127.0.0.1, the Telegram channel polling a fake Bot API, and the web app on uvicorn serving the
+signed photo URLs the fake Zalo fetches, as Zalo's servers would.
+"""
+
+from __future__ import annotations
+
+import httpx
+from sqlalchemy import select
+
+from bot.app import GuongSang
+from bot.channels.telegram.channel import TelegramChannel
+from handlers.text_rules import count_words
+from storage.models import Attachment, Submission
+from tests.drivers import Chat, invite_code, join, jpeg
+from tests.drivers import text_of as telegram_text
+from tests.fakes.telegram_server import FakeTelegram
+from tests.fakes.zalo_server import FakeZalo
+from tests.zalo_drivers import ZaloChat, register_on_zalo
+
+SCHOOL = "Trường THCS Lê Quý Đôn"
+SENTENCE = (
+    "Cô Lan đã dành trọn những buổi chiều thứ Bảy để kèm cặp các em học sinh có hoàn cảnh "
+    "khó khăn, không nhận một đồng thù lao nào."
+)
+
+SHORT = "Các em rất quý cô."
+
+
+def story_parts(parts: int = 6, words: int = 1900) -> list[str]:
+    """`parts` messages of a story, together about `words` words."""
+    out = []
+    for n in range(parts):
+        message = f"Đoạn {n + 1}."
+        for sentence in (SENTENCE, SHORT):
+            while count_words(message) + count_words(sentence) <= words // parts:
+                message += " " + sentence
+        out.append(message)
+    return out
+
+
+async def test_the_whole_journey_on_zalo_with_a_reviewer_on_telegram(
+    zalo_app: GuongSang,
+    zalo: FakeZalo,
+    zalo_web: httpx.AsyncClient,
+    telegram: FakeTelegram,
+) -> None:
+    app = zalo_app
+    tg = TelegramChannel(app, telegram.token, telegram.api_root, poll_timeout=1)
+    await tg.start()
+    try:
+        teacher = ZaloChat(zalo.user("a1b2c3d4e5f601234567", "Hoa"))
+        await register_on_zalo(teacher)
+        principal = ZaloChat(zalo.user("b1b2c3d4e5f601234567", "Bình"))
+        text = await principal.send(f"/start {await invite_code(app, 'unit_head', SCHOOL)}")
+        assert SCHOOL in text
+        reviewer = Chat(telegram.user(301, "Thu"))
+        await join(reviewer, await invite_code(app, "reviewer", levels="TH,THCS"))
+
+        text = await teacher.send("/new")
+        assert "Bước 1" in text
+        await teacher.send("Nguyễn Thị Lan")
+        text = await teacher.send("Trường Tiểu học Kim Giang, quận Thanh Xuân, Hà Nội")
+        assert "1. " in text and "Trả lời bằng số" in text
+        await teacher.choose("An toàn trường học")
+        text = await teacher.send("Cô giáo của những buổi chiều thứ Bảy")
+        assert "Bước 5" in text
+
+        total = 0
+        for part in story_parts():
+            total += count_words(part)
+            text = await teacher.send(part)
+            assert f"{total:,}".replace(",", ".") + " / 2.000 từ" in text, text
+        assert 1850 <= total <= 2000
+        await teacher.choose("Xong phần bài viết")
+
+        photos = [jpeg(1, (640, 480)), jpeg(2, (640, 480))]
+        for data in photos:
+            text = await teacher.photo(zalo.host_file(data))
+            assert "Xong phần ảnh" in text
+        text = await teacher.choose("Xong phần ảnh")
+        assert "Gửi bài" in text
+        text = await teacher.choose("Gửi bài")
+        assert "GS-2024-0001" in text
+
+        # The principal's card arrives on Zalo with numbered actions and typed commands.
+        card = text_of_card(await principal.replies())
+        assert "GS-2024-0001" in card and "1. ✅ Xác nhận" in card
+        assert "/xacnhan GS-2024-0001" in card
+        text = await principal.choose("Ảnh")
+        sent = principal.last
+        assert [m.photo_bytes for m in sent if m.kind == "photo"] == photos, (
+            "the fake Zalo fetched our signed photo URLs and got the teacher's photos"
+        )
+        assert "/media/f/" in (sent[0].photo_url or "")
+        # The full text is far over Zalo's 2,000 characters: it comes whole, in order, in
+        # pieces cut between sentences.
+        await principal.choose("Toàn văn")
+        pieces = [m.text or "" for m in principal.last]
+        assert len(pieces) >= 4 and all(0 < len(piece) <= 2000 for piece in pieces)
+        assert all(piece.rstrip().endswith(".") for piece in pieces)
+        received = " ".join(" ".join(pieces).split())
+        assert " ".join(" ".join(story_parts()).split()) in received
+
+        text = await principal.send("1")
+        assert "Đã ghi nhận" in text and "GS-2024-0001" in text
+        assert "đã được Hiệu trưởng xác nhận" in text_of_card(await teacher.replies())
+
+        card_message = reviewer_card(telegram, reviewer)
+        await reviewer.press("Duyệt", card_message)
+        told = text_of_card(await teacher.replies())
+        assert "đã được duyệt" in told
+    finally:
+        await tg.stop()
+
+    async with app.db.transaction() as session:
+        sub = await session.scalar(select(Submission).where(Submission.code == "GS-2024-0001"))
+        assert sub is not None and sub.status == "approved" and sub.channel == "zalo"
+        assert sub.word_count == total
+        attachments = (
+            await session.scalars(select(Attachment).where(Attachment.submission_id == sub.id))
+        ).all()
+        assert len(attachments) == 2
+
+
+def text_of_card(messages: list) -> str:
+    return "\n".join(m.text or "" for m in messages)
+
+
+def reviewer_card(telegram: FakeTelegram, reviewer: Chat):
+    for message in reversed(reviewer.user.messages()):
+        if "GS-2024-0001" in (message.plain_text or "") and message.buttons():
+            return message
+    raise AssertionError(telegram_text(reviewer.user.messages()))

@@ -1,0 +1,151 @@
+"""Unit heads and reviewers on Zalo: numbered actions and typed commands, checked on the
+server exactly like button presses, and a decision on Telegram racing one on Zalo."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from bot.app import GuongSang
+from bot.channels.telegram.channel import TelegramChannel
+from storage.models import Event as LogEvent
+from storage.models import Submission
+from tests.drivers import Chat, invite_code, register, submit_story, text_of
+from tests.fakes.telegram_server import FakeTelegram
+from tests.fakes.zalo_server import FakeZalo
+from tests.zalo_drivers import ZaloChat
+
+SCHOOL = "Trường THCS Lê Quý Đôn"
+
+
+@pytest.fixture
+async def tg(zalo_app: GuongSang, telegram: FakeTelegram) -> AsyncIterator[TelegramChannel]:
+    """The Telegram channel of the same app: the teachers here write on Telegram."""
+    channel = TelegramChannel(zalo_app, telegram.token, telegram.api_root, poll_timeout=1)
+    await channel.start()
+    yield channel
+    await asyncio.wait_for(channel.stop(), timeout=15)
+
+
+async def decisions(
+    app: GuongSang, code: str, channel: str | None = "zalo"
+) -> list[tuple[str, str | None, str | None]]:
+    """(action, reason, channel) of the story's logged events on `channel` (None: all)."""
+    async with app.db.transaction() as session:
+        sub = await session.scalar(select(Submission).where(Submission.code == code))
+        assert sub is not None
+        rows = await session.scalars(
+            select(LogEvent)
+            .where(LogEvent.subject == "submission", LogEvent.subject_id == sub.id)
+            .order_by(LogEvent.id)
+        )
+        return [(e.action, e.reason, e.channel) for e in rows if channel in (None, e.channel)]
+
+
+async def test_numbers_and_typed_commands_decide_like_buttons(
+    zalo_app: GuongSang,
+    zalo: FakeZalo,
+    zalo_web: httpx.AsyncClient,
+    telegram: FakeTelegram,
+    tg: TelegramChannel,
+) -> None:
+    app = zalo_app
+    teacher = Chat(telegram.user(101, "Hoa"))
+    await register(teacher)
+    principal = ZaloChat(zalo.user("a0a0c3d4e5f601234567", "Bình"))
+    await principal.send(f"/join {await invite_code(app, 'unit_head', SCHOOL)}")
+    reviewer = ZaloChat(zalo.user("b0b0c3d4e5f601234567", "Thu"))
+    await reviewer.send(f"/join {await invite_code(app, 'reviewer', levels='TH,THCS')}")
+    stranger = ZaloChat(zalo.user("c0c0c3d4e5f601234567", "Khách"))
+
+    first = await submit_story(teacher)
+    card = text_of_zalo(await principal.replies())
+    assert "1. ✅ Xác nhận" in card and "2. ↩️ Trả lại tác giả" in card
+    # Someone without the role typing the command changes nothing, and is told so.
+    assert "không có quyền" in await stranger.send(f"/xacnhan {first}")
+    assert "Đã ghi nhận" in await principal.send(f"/xacnhan {first.lower()}")
+    card = text_of_zalo(await reviewer.replies())
+    assert "1. ✅ Duyệt" in card and "2. ✏️ Yêu cầu sửa" in card and "3. ⛔ Từ chối" in card
+    assert f"/yeucausua {first} nhận xét" in card
+
+    # "2" asks for the comment, which is the next message.
+    assert "nhận xét, yêu cầu sửa" in await reviewer.send("2")
+    assert "Đã ghi nhận" in await reviewer.send("Cần thêm ảnh buổi học chiều thứ Bảy.")
+    told = text_of(await teacher.replies())
+    assert "đề nghị sửa" in told and "Cần thêm ảnh buổi học chiều thứ Bảy." in told
+    # A decision typed for a story already decided is refused, with who decided it.
+    assert "đã được xử lý bởi Thu" in await reviewer.send(f"/duyet {first}")
+
+    second = await submit_story(teacher, title="Người thầy trên bản")
+    await principal.replies()
+    assert "lý do" in await principal.send(f"/tralai {second}")
+    assert "Đã ghi nhận" in await principal.send("Thiếu ảnh hoạt động.")
+    await teacher.replies()
+
+    third = await submit_story(teacher, title="Bếp ăn bán trú")
+    await principal.replies()
+    await principal.send("1")
+    await reviewer.replies()
+    assert "Cách gõ: /tuchoi GS-…" in await reviewer.send("/tuchoi")
+    assert "Không tìm thấy bài" in await reviewer.send("/tuchoi GS-2099-0001 Sai")
+    assert "Lý do cần từ 3" in await reviewer.send(f"/tuchoi {third} x")
+    assert "Đã ghi nhận" in await reviewer.send(f"/tuchoi {third} Không đúng chủ đề cuộc thi.")
+    assert "Không đúng chủ đề cuộc thi." in text_of(await teacher.replies())
+
+    assert await decisions(app, first) == [
+        ("unit_confirmed", None, "zalo"),
+        ("changes_requested", "Cần thêm ảnh buổi học chiều thứ Bảy.", "zalo"),
+    ]
+    assert await decisions(app, second) == [("returned", "Thiếu ảnh hoạt động.", "zalo")]
+    assert await decisions(app, third) == [
+        ("unit_confirmed", None, "zalo"),
+        ("rejected", "Không đúng chủ đề cuộc thi.", "zalo"),
+    ]
+
+
+async def test_a_decision_on_telegram_races_one_on_zalo(
+    zalo_app: GuongSang,
+    zalo: FakeZalo,
+    zalo_web: httpx.AsyncClient,
+    telegram: FakeTelegram,
+    tg: TelegramChannel,
+) -> None:
+    app = zalo_app
+    teacher = Chat(telegram.user(101, "Hoa"))
+    await register(teacher)
+    principal = Chat(telegram.user(201, "Bình"))
+    await principal.send(f"/join {await invite_code(app, 'unit_head', SCHOOL)}")
+    on_telegram = Chat(telegram.user(301, "Thu"))
+    await on_telegram.send(f"/join {await invite_code(app, 'reviewer', levels='THCS')}")
+    on_zalo = ZaloChat(zalo.user("d0d0c3d4e5f601234567", "Hào"))
+    await on_zalo.send(f"/join {await invite_code(app, 'reviewer', levels='THCS')}")
+
+    for round_ in range(3):
+        code = await submit_story(teacher, title=f"Bài số {round_ + 1}")
+        await principal.replies()
+        await principal.press("Xác nhận")
+        await on_telegram.replies()
+        await on_zalo.replies()
+        card = on_telegram.with_buttons()
+        # Both decide at the same moment: one approves on Telegram, one rejects on Zalo.
+        await asyncio.gather(
+            on_telegram.user.press(card, "Duyệt"),
+            on_zalo.user.send_text(f"/tuchoi {code} Trùng với bài đã gửi."),
+        )
+        zalo_said = text_of_zalo(await on_zalo.replies())
+        await on_telegram.replies()
+        outcome = await decisions(app, code, channel=None)
+        decided = [action for action, _, _ in outcome if action in ("approved", "rejected")]
+        assert len(decided) == 1, outcome
+        if decided == ["approved"]:
+            assert "đã được xử lý bởi Thu" in zalo_said
+        else:
+            assert "Đã ghi nhận" in zalo_said
+
+
+def text_of_zalo(messages: list) -> str:
+    return "\n".join(m.text or "" for m in messages)
