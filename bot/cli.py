@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from bot.settings import Settings
 from templates import Texts, to_plain
 
 log = logging.getLogger("guongsang")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING if args.command == "console" else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs every request URL at INFO, and Bot API URLs carry the bot's token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     texts = Texts("cli", html=False)
     try:
         settings = Settings()
@@ -111,13 +115,23 @@ async def _run(args: argparse.Namespace, settings: Settings, texts: Texts) -> in
                 )
             )
         )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in STOP_SIGNALS:
+        # SIGTERM (systemd, docker) stops as gently as Ctrl+C: channels, then the database.
+        loop.add_signal_handler(sig, stop.set)
     try:
         # One channel failing (a wrong token) stops the others rather than running half a bot.
         async with asyncio.TaskGroup() as group:
-            for channel in channels:
-                group.create_task(channel)
+            running_channels = [group.create_task(channel) for channel in channels]
+            await stop.wait()
+            for task in running_channels:
+                task.cancel()
     finally:
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
         await app.close()
+    log.info("bot stopped")
     return 0
 
 

@@ -33,8 +33,15 @@ def pick(conv: Conversation, typed: str) -> str | None:
     typed = typed.strip()
     if typed.isdigit() and 1 <= int(typed) <= len(shown):
         return str(shown[int(typed) - 1][1])
-    folded = fold(typed)
-    return next((str(payload) for label, payload in shown if fold(label) == folded), None)
+    words = _words(typed)
+    if not words:
+        return None
+    return next((str(payload) for label, payload in shown if _words(label) == words), None)
+
+
+def _words(text: str) -> str:
+    # "xac nhan" answers "✅ Xác nhận": accents, case, emoji and punctuation do not count.
+    return " ".join("".join(ch if ch.isalnum() else " " for ch in fold(text)).split())
 
 
 async def shown_by_outbox(

@@ -177,3 +177,33 @@ async def test_broadcast_reaches_zalo_subscribers_within_limits(
             select(AudienceMember).where(AudienceMember.chat_id == readers[2].user.id)
         )
         assert blocked is not None and not blocked.active
+
+
+async def test_zalo_refusing_with_429_slows_a_broadcast_without_doubling_it(
+    zalo_app: GuongSang, zalo: FakeZalo, zalo_web: httpx.AsyncClient
+) -> None:
+    app = zalo_app
+    # Zalo's quotas are undocumented: here it allows 6 a second, below our 10.
+    zalo.max_per_second = 6
+    readers = [f"{n:020x}" for n in range(1, 31)]
+    async with app.db.transaction() as session:
+        for chat_id in readers:
+            await broadcasting.set_subscription(session, app.services, "zalo", chat_id, None, True)
+    sub = await story(app, code="GS-2024-0008", photos=1)
+    async with app.db.transaction() as session:
+        await broadcasting.honour(
+            session,
+            app.services,
+            sub.code or "",
+            decision_number="7/QĐ-UBND",
+            decision_date=date(2024, 1, 5),
+            summary="Cứu người đuối nước.",
+            actor_id=None,
+            channel="cli",
+        )
+    app.delivery.kick()
+    await zalo.wait_for(lambda _: all(zalo.sent(r) for r in readers), timeout=40)
+    await asyncio.sleep(0.5)
+    assert [len(zalo.sent(r)) for r in readers] == [1] * 30, "each reader once"
+    refused = [c for c in zalo.calls_to("sendPhoto") if c.http_status == 429]
+    assert refused, "the fake did refuse some sends"
