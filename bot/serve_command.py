@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import FrameType
 
 import uvicorn
@@ -37,7 +37,7 @@ async def _serve(args: argparse.Namespace, settings: Settings, texts: Texts) -> 
 
     if settings.secret_key == DEFAULT_SECRET:
         log.warning("GUONGSANG_SECRET_KEY is the development default: set a long random value")
-    async with running(settings) as app, _zalo_webhook(app, texts) as webhooks:
+    async with running(settings) as app, _webhooks(app, texts) as webhooks:
         config = uvicorn.Config(
             create_web_app(app, webhooks),
             host=args.host,
@@ -53,28 +53,53 @@ async def _serve(args: argparse.Namespace, settings: Settings, texts: Texts) -> 
 
 
 @contextlib.asynccontextmanager
-async def _zalo_webhook(app: GuongSang, texts: Texts) -> AsyncIterator[list[Route]]:
-    """With a Zalo token and webhook secret, take Zalo's updates at /webhook/zalo."""
-    settings = app.settings
-    if not (settings.zalo_token and settings.zalo_webhook_secret):
-        yield []
-        return
-    from bot.channels.zalo.channel import ZaloChannel
-    from bot.channels.zalo.client import ZaloClient
-    from bot.channels.zalo.webhook import zalo_webhook
-    from bot.webhook_command import ZALO_PATH
+async def _webhooks(app: GuongSang, texts: Texts) -> AsyncIterator[list[Route]]:
+    """Start the channels whose updates come by webhook (a token and a webhook secret set)
+    and give their routes; polling channels are `guongsang run`'s."""
+    from bot.web import webhooks
 
-    channel = ZaloChannel(app, ZaloClient(settings.zalo_token, settings.zalo_api_url))
-    await channel.start()
-    log.info(
-        to_plain(texts.render("messages.zalo_webhook_serving", url=settings.public_url + ZALO_PATH))
-    )
+    settings = app.settings
+    routes: list[Route] = []
+    stops: list[Callable[[], Awaitable[None]]] = []
     try:
-        yield [
-            Route(ZALO_PATH, zalo_webhook(channel, settings.zalo_webhook_secret), methods=["POST"])
-        ]
+        if settings.telegram_token and settings.telegram_webhook_secret:
+            from bot.channels.telegram.channel import TelegramChannel
+
+            telegram = TelegramChannel(app, settings.telegram_token, settings.telegram_api_url)
+            await telegram.start(polling=False)
+            stops.append(telegram.stop)
+            routes.append(
+                webhooks.webhook_route(
+                    "telegram",
+                    webhooks.TELEGRAM_PATH,
+                    settings.telegram_webhook_secret,
+                    webhooks.TELEGRAM_HEADER,
+                    telegram.process,
+                )
+            )
+        if settings.zalo_token and settings.zalo_webhook_secret:
+            from bot.channels.zalo.channel import ZaloChannel
+            from bot.channels.zalo.client import ZaloClient
+
+            zalo = ZaloChannel(app, ZaloClient(settings.zalo_token, settings.zalo_api_url))
+            await zalo.start()
+            stops.append(zalo.stop)
+            routes.append(
+                webhooks.webhook_route(
+                    "zalo",
+                    webhooks.ZALO_PATH,
+                    settings.zalo_webhook_secret,
+                    webhooks.ZALO_HEADER,
+                    zalo.handle_update,
+                )
+            )
+        for route in routes:
+            url = settings.public_url + route.path
+            log.info(to_plain(texts.render("messages.webhook_serving", url=url)))
+        yield routes
     finally:
-        await channel.stop()
+        for stop in reversed(stops):
+            await stop()
 
 
 def _ignore(signum: int, frame: FrameType | None) -> None:

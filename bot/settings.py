@@ -21,6 +21,11 @@ class Settings(BaseSettings):
     database_url: str | None = None
     telegram_token: str | None = None
     telegram_api_url: str = "https://api.telegram.org"
+    # With it, `serve` takes Telegram's updates at /webhook/telegram (Telegram allows 1-256
+    # characters of A-Z, a-z, 0-9, _ and -).
+    telegram_webhook_secret: str | None = Field(
+        default=None, min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_-]+$"
+    )
     # For invite links made without a token at hand (the CLI asks Telegram's getMe otherwise).
     telegram_bot_username: str | None = None
     # Zalo's Bot API: `{zalo_api_url}/bot{token}/{method}`. Polled by `run` when the token is

@@ -8,13 +8,12 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from starlette.routing import Route
 
 from bot.app import GuongSang
 from bot.channels.zalo.channel import ZaloChannel
 from bot.channels.zalo.client import ZaloClient
-from bot.channels.zalo.webhook import zalo_webhook
 from bot.settings import Settings
+from bot.web import webhooks
 from tests.apps import Clock, listening_socket, serving, start_app
 from tests.fakes.zalo_server import FakeZalo
 
@@ -70,6 +69,8 @@ async def zalo_web(
     zalo_app: GuongSang, zalo_channel: ZaloChannel, listener: socket.socket
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The web app (signed photos, and /webhook/zalo) on uvicorn, and a client for it."""
-    route = Route("/webhook/zalo", zalo_webhook(zalo_channel, WEBHOOK_SECRET), methods=["POST"])
+    route = webhooks.webhook_route(
+        "zalo", webhooks.ZALO_PATH, WEBHOOK_SECRET, webhooks.ZALO_HEADER, zalo_channel.handle_update
+    )
     async with serving(zalo_app, webhooks=[route], sock=listener) as client:
         yield client

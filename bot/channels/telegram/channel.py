@@ -129,8 +129,9 @@ class TelegramChannel:
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
 
-    async def start(self) -> str:
-        """Connect, publish the command menu and start polling; returns the bot's username."""
+    async def start(self, polling: bool = True) -> str:
+        """Connect, publish the command menu and start polling (unless updates come by
+        webhook, through `process`); returns the bot's username."""
         await self.application.initialize()
         bot = self.application.bot
         await bot.set_my_commands(
@@ -140,11 +141,22 @@ class TelegramChannel:
         self.app.services.bot_usernames[CHANNEL] = bot.username
         self.app.delivery.register(CHANNEL, TelegramSender(bot))
         self.app.start_workers()
-        assert self.application.updater is not None
-        await self.application.updater.start_polling(
-            timeout=self.poll_timeout, allowed_updates=Update.ALL_TYPES
-        )
+        if polling:
+            assert self.application.updater is not None
+            await self.application.updater.start_polling(
+                timeout=self.poll_timeout, allowed_updates=Update.ALL_TYPES
+            )
         return bot.username
+
+    async def process(self, data: object) -> None:
+        """Handle one update posted to the webhook; ValueError for a body that is none."""
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            raise ValueError("no update_id")
+        try:
+            update = Update.de_json(data, self.application.bot)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"not an update: {exc!r}") from exc
+        await self.application.process_update(update)
 
     async def stop(self) -> None:
         """Stop polling, finish albums in progress, and disconnect."""
