@@ -61,6 +61,7 @@ async def handle(services: Services, event: Event) -> Response:
     await _prefetch(event, services.max_upload_bytes)
     try:
         async with services.db.transaction() as session:
+            await conversations.lock_chat(session, event.channel, event.chat_id)
             if event.update_key and await updates.seen(session, event.channel, event.update_key):
                 log.info("duplicate update %s/%s ignored", event.channel, event.update_key)
                 return Response()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import hashlib
+
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Conversation
@@ -18,3 +20,17 @@ async def load(session: AsyncSession, channel: str, chat_id: str) -> Conversatio
         session.add(conv)
         await session.flush()
     return conv
+
+
+async def lock_chat(session: AsyncSession, channel: str, chat_id: str) -> None:
+    """Hold the chat for the rest of the transaction, so that worker processes sharing one
+    PostgreSQL database handle a chat's updates one at a time.
+
+    A transaction-scoped advisory lock works before the conversation row exists. SQLite
+    needs none: every transaction there takes the single write lock up front.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(f"{channel}:{chat_id}".encode(), digest_size=8).digest()
+    key = int.from_bytes(digest, "big", signed=True)
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})

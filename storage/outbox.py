@@ -60,6 +60,9 @@ async def due(
         )
         .order_by(OutboxMessage.priority, OutboxMessage.id)
         .limit(limit)
+        # Workers in several processes (PostgreSQL) each take rows nobody else is claiming,
+        # instead of queueing behind one another; SQLite ignores this and serialises anyway.
+        .with_for_update(skip_locked=True)
     )
     return list(rows)
 

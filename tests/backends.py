@@ -29,3 +29,12 @@ def both_backends() -> pytest.MarkDecorator:
     return pytest.mark.parametrize(
         "backend", ["sqlite", pytest.param("postgresql", marks=skip)], indirect=True
     )
+
+
+def postgresql_only() -> pytest.MarkDecorator:
+    """Run a test's `backend` fixture on PostgreSQL alone (what several workers share)."""
+    required = os.environ.get("GUONGSANG_REQUIRE_PG") == "1"
+    skip = [] if required or pg_reachable() else [pytest.mark.skip(reason="PostgreSQL down")]
+    return pytest.mark.parametrize(
+        "backend", [pytest.param("postgresql", marks=skip)], indirect=True
+    )
