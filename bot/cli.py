@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import logging
 import os
 import signal
@@ -40,7 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     texts = Texts("cli", html=False)
     try:
         settings = Settings()
-        return asyncio.run(args.func(args, settings, texts))
+        result = args.func(args, settings, texts)
+        # Most commands are coroutines; `serve` runs its own loop (or uvicorn's workers).
+        return asyncio.run(result) if inspect.iscoroutine(result) else result
     except (CampaignFileError, ValidationError) as exc:
         print(texts.render("messages.config_error", message=str(exc)), file=sys.stderr)
         return 2

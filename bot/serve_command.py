@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import signal
+import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 
 import uvicorn
-from starlette.routing import Route
 
-from bot.app import GuongSang, running
 from bot.settings import Settings
 from templates import Texts, to_plain
 
@@ -28,78 +29,44 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     serve = sub.add_parser("serve", help="serve the public web pages, feed and photo URLs")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8080, help="port to listen on")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes (PostgreSQL only when over 1)"
+    )
     serve.set_defaults(func=_serve)
 
 
-async def _serve(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
-    """Run the web app until SIGINT or SIGTERM, then close the app; returns the exit status."""
-    from bot.web.app import create_web_app  # Starlette is only imported by this command
+def _serve(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
+    """Run the web app until SIGINT or SIGTERM, then close the app; returns the exit status.
 
+    Not a coroutine: with several workers uvicorn's supervisor must own the main thread.
+    """
     if settings.secret_key == DEFAULT_SECRET:
         log.warning("GUONGSANG_SECRET_KEY is the development default: set a long random value")
-    async with running(settings) as app, _webhooks(app, texts) as webhooks:
-        config = uvicorn.Config(
-            create_web_app(app, webhooks),
-            host=args.host,
-            port=args.port,
-            log_level="info",
-            # Behind a reverse proxy (the usual setup) the client address comes from it.
-            proxy_headers=True,
-        )
-        with _signal_already_handled():
-            await uvicorn.Server(config).serve()
-    log.info("web app stopped")
-    return 0
+    common: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "log_level": "info",
+        # Behind a reverse proxy (the usual setup) the client address comes from it.
+        "proxy_headers": True,
+        "lifespan": "on",
+    }
+    if args.workers > 1:
+        if not settings.resolved_database_url.startswith("postgresql"):
+            print(to_plain(texts.render("messages.workers_need_postgresql")), file=sys.stderr)
+            return 2
+        # Each worker process builds its own app from the same environment.
+        uvicorn.run("bot.web.served:from_environment", factory=True, workers=args.workers, **common)
+        return 0
+    return asyncio.run(_serve_one(settings, common))
 
 
-@contextlib.asynccontextmanager
-async def _webhooks(app: GuongSang, texts: Texts) -> AsyncIterator[list[Route]]:
-    """Start the channels whose updates come by webhook (a token and a webhook secret set)
-    and give their routes; polling channels are `guongsang run`'s."""
-    from bot.web import webhooks
+async def _serve_one(settings: Settings, options: dict[str, Any]) -> int:
+    from bot.web.served import served_app  # Starlette is only imported by this command
 
-    settings = app.settings
-    routes: list[Route] = []
-    stops: list[Callable[[], Awaitable[None]]] = []
-    try:
-        if settings.telegram_token and settings.telegram_webhook_secret:
-            from bot.channels.telegram.channel import TelegramChannel
-
-            telegram = TelegramChannel(app, settings.telegram_token, settings.telegram_api_url)
-            await telegram.start(polling=False)
-            stops.append(telegram.stop)
-            routes.append(
-                webhooks.webhook_route(
-                    "telegram",
-                    webhooks.TELEGRAM_PATH,
-                    settings.telegram_webhook_secret,
-                    webhooks.TELEGRAM_HEADER,
-                    telegram.process,
-                )
-            )
-        if settings.zalo_token and settings.zalo_webhook_secret:
-            from bot.channels.zalo.channel import ZaloChannel
-            from bot.channels.zalo.client import ZaloClient
-
-            zalo = ZaloChannel(app, ZaloClient(settings.zalo_token, settings.zalo_api_url))
-            await zalo.start()
-            stops.append(zalo.stop)
-            routes.append(
-                webhooks.webhook_route(
-                    "zalo",
-                    webhooks.ZALO_PATH,
-                    settings.zalo_webhook_secret,
-                    webhooks.ZALO_HEADER,
-                    zalo.handle_update,
-                )
-            )
-        for route in routes:
-            url = settings.public_url + route.path
-            log.info(to_plain(texts.render("messages.webhook_serving", url=url)))
-        yield routes
-    finally:
-        for stop in reversed(stops):
-            await stop()
+    server = uvicorn.Server(uvicorn.Config(served_app(settings), **options))
+    with _signal_already_handled():
+        await server.serve()
+    return 0 if server.started else 1
 
 
 def _ignore(signum: int, frame: FrameType | None) -> None:

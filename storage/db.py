@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# An arbitrary advisory lock key ("GS" migrate) that only migrations take.
+MIGRATION_LOCK = 0x4753_6D69_6772
 
 
 def alembic_config(url: str) -> Config:
@@ -66,6 +68,10 @@ class Database:
 
 
 def _upgrade(connection: Connection, url: str) -> None:
+    if connection.dialect.name == "postgresql":
+        # Worker processes start together; one migrates while the others wait, then find
+        # the schema current. The lock ends with the migration's transaction.
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
     cfg = alembic_config(url)
     cfg.attributes["connection"] = connection
     command.upgrade(cfg, "head")

@@ -569,7 +569,7 @@ def test_tokens_sign_and_verify() -> None:
 # -- the serve command -------------------------------------------------------------------------
 
 SERVE = """
-import argparse, asyncio, logging, sys
+import argparse, logging, sys
 from bot import serve_command
 from bot.settings import Settings
 from templates import Texts
@@ -578,7 +578,7 @@ sub = parser.add_subparsers(dest="command", required=True)
 serve_command.add_parser(sub)
 args = parser.parse_args(sys.argv[1:])
 logging.basicConfig(level=logging.INFO)
-sys.exit(asyncio.run(args.func(args, Settings(_env_file=None), Texts("cli", html=False))))
+sys.exit(args.func(args, Settings(_env_file=None), Texts("cli", html=False)))
 """
 
 

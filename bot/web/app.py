@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -47,6 +48,7 @@ FEED_SIZE = 50
 PAGE_PHOTO_TTL = timedelta(days=1)
 # A health check that hangs is worse than one that fails: the orchestrator needs an answer.
 HEALTH_TIMEOUT = 5.0
+Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 IMAGE_TYPES = {
     ".jpg": "image/jpeg",
     ".jpeg": "image/jpeg",
@@ -422,10 +424,13 @@ def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def create_web_app(app: GuongSang, webhooks: Sequence[Route] = ()) -> Starlette:
-    """The ASGI app for a started GuongSang; it shares the bot's database and media folder.
+def create_web_app(
+    app: GuongSang, webhooks: Sequence[Route] = (), lifespan: Lifespan | None = None
+) -> Starlette:
+    """The ASGI app for a GuongSang; it shares the bot's database and media folder.
 
-    `webhooks` are the chat platforms' update endpoints, made by their channels.
+    `webhooks` are the chat platforms' update endpoints, made by their channels; `lifespan`
+    starts and stops the bot when the app does not run inside an already started one.
     """
     site = Site(app)
     routes = [
@@ -439,4 +444,4 @@ def create_web_app(app: GuongSang, webhooks: Sequence[Route] = ()) -> Starlette:
         Route("/media/{token}", site.media),
         *webhooks,
     ]
-    return Starlette(routes=routes, exception_handlers={404: site.not_found})
+    return Starlette(routes=routes, exception_handlers={404: site.not_found}, lifespan=lifespan)
