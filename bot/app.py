@@ -15,6 +15,7 @@ from bot.delivery import Delivery
 from bot.ratelimit import ChannelLimits
 from bot.settings import Settings
 from handlers import queues, reminders, router
+from handlers.flood import FloodGuard
 from handlers.services import Services, system_clock
 from handlers.types import Event, Response
 from storage import submissions
@@ -46,6 +47,7 @@ class GuongSang:
             clock=clock,
             tz=tz,
             public_url=settings.public_url,
+            flood=FloodGuard(settings.user_message_rate, settings.user_message_burst),
         )
         self.delivery = Delivery(
             self.services,
@@ -64,6 +66,7 @@ class GuongSang:
         self.settings.media_dir.mkdir(parents=True, exist_ok=True)
         await self.db.upgrade()
         async with self.db.transaction() as session:
+            await self.db.setup_lock(session)
             self.services.campaign_ids = await submissions.sync_campaigns(
                 session, self.services.campaigns
             )

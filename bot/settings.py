@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     broadcast_rate: float = Field(default=25.0, gt=0)
     broadcast_chat_rate: float = Field(default=1.0, gt=0)
     broadcast_group_per_minute: int = Field(default=20, gt=0)
+    # One person's messages: a burst of this many, then this many a second; the rest are
+    # refused with one polite message, so one flood cannot slow the bot for everyone.
+    user_message_burst: int = Field(default=30, gt=0)
+    user_message_rate: float = Field(default=10.0, gt=0)
     # Seconds after which a delivery claimed by a worker that stopped answering is taken back.
     delivery_lease_seconds: float = Field(default=30.0, gt=0)
 

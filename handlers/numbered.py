@@ -14,11 +14,26 @@ from storage import conversations
 from storage.models import Conversation
 
 KEY = "_choices"
+# How many numbered notifications arrived since the person last wrote: with more than one,
+# a bare number could mean any of them.
+ARRIVED = "_arrived"
+IDLE = "idle"
 
 
 def remember(conv: Conversation, choices: list[Choice]) -> None:
     """Make `choices` the list a number typed in this chat refers to."""
-    conv.data = {**conv.data, KEY: [[c.label, c.payload] for c in choices]}
+    conv.data = {**conv.data, KEY: [[c.label, c.payload] for c in choices], ARRIVED: 0}
+
+
+def ambiguous(conv: Conversation) -> bool:
+    """Whether several notifications with numbers arrived since the person last wrote."""
+    return int(conv.data.get(ARRIVED) or 0) > 1
+
+
+def seen(conv: Conversation) -> None:
+    """The person wrote: the notifications before now have been read."""
+    if conv.data.get(ARRIVED):
+        conv.data = {**conv.data, ARRIVED: 0}
 
 
 def forget(conv: Conversation) -> None:
@@ -49,8 +64,16 @@ async def shown_by_outbox(
 ) -> None:
     """A delivered notification showed numbered actions: numbers now answer those.
 
-    Only story actions ("!…", valid whatever step the chat is in) are taken over; anything
-    else in an outbox message belongs to no step of this chat.
+    Only while the chat is idle: someone in the middle of a form keeps answering the form,
+    and acts on the notification with its typed commands. Only story actions ("!…") are
+    taken over; anything else in an outbox message belongs to no step of this chat.
     """
-    if choices and all(c.payload.startswith("!") for c in choices):
-        remember(await conversations.load(session, channel, chat_id), choices)
+    if not choices or not all(c.payload.startswith("!") for c in choices):
+        return
+    await conversations.lock_chat(session, channel, chat_id)
+    conv = await conversations.load(session, channel, chat_id)
+    if conv.step != IDLE:
+        return
+    arrived = int(conv.data.get(ARRIVED) or 0) + 1
+    remember(conv, choices)
+    conv.data = {**conv.data, ARRIVED: arrived}

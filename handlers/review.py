@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.campaigns import REVIEWERS, CampaignSpec
@@ -67,6 +68,26 @@ class Press:
     def data(self) -> str:
         """The callback data for this press (well within Telegram's 64 bytes)."""
         return f"!{self.stage}:{self.action}:{self.submission_id}:{self.version}"
+
+
+def is_decision(payload: str) -> bool:
+    """Whether a card payload decides (rather than shows the text or photos)."""
+    press = Press.parse(payload)
+    return press is not None and (press.stage, press.action) in DECISIONS
+
+
+async def ask_for_code(ctx: Ctx, payload: str) -> None:
+    """A number answered one of several cards: ask for the decision typed with its code."""
+    press = Press.parse(payload)
+    assert press is not None
+    sub = await repo.get(ctx.session, press.submission_id)
+    command = next(c for c, key in TYPED.items() if key == (press.stage, press.action))
+    ctx.say(
+        "review.number_ambiguous",
+        command=command,
+        code=sub.code if sub else "",
+        needs_note=DECISIONS[(press.stage, press.action)][2],
+    )
 
 
 def campaign_of(services: Services, sub: Submission) -> CampaignSpec:
@@ -155,6 +176,7 @@ async def card(
     ]
     text = services.texts.render(
         "review.card",
+        # The outcome line is rendered chat HTML already; escaping it again would show tags.
         sub=sub,
         stage=stage,
         campaign=campaign_of(services, sub),
@@ -163,7 +185,7 @@ async def card(
         opening=" ".join(words[:OPENING_WORDS]) + (" …" if len(words) > OPENING_WORDS else ""),
         photos=sum(1 for a in sub.attachments if a.kind == "photo"),
         changes=changes,
-        outcome=outcome,
+        outcome=Markup(outcome),
         no_unit_head=no_unit_head,
         reminder=reminder,
         rows=shown,
@@ -248,7 +270,8 @@ async def on_command(ctx: Ctx, command: str, args: str) -> None:
     """A decision typed as a command ("/duyet GS-2024-0001", "/tuchoi GS-… lý do"), for
     channels without buttons; checked exactly like a press on the card."""
     stage, action = TYPED[command]
-    code, _, note = args.strip().partition(" ")
+    code, *rest = args.split(None, 1) or [""]
+    note = rest[0] if rest else ""
     if not code:
         ctx.say("review.typed_usage", command=command, needs_note=DECISIONS[(stage, action)][2])
         return

@@ -21,7 +21,7 @@ from handlers import (
 from handlers.context import Ctx
 from handlers.menu import command_for, main_menu
 from handlers.services import Services
-from handlers.types import Choice, Event, Response
+from handlers.types import Choice, Event, Reply, Response
 from storage import conversations, people, roles, updates
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,15 @@ NO_REGISTRATION = (registration.STEP, review.NOTE_STEP, *invites.STEPS, *broadca
 
 async def handle(services: Services, event: Event) -> Response:
     """Handle one event; the step and draft are committed before the response is returned."""
+    taken, tell = services.flood.admit(event.channel, event.user_id)
+    if not taken:
+        # Nothing is read or written for a refused message. The person is told once per
+        # pause what was not taken and when to resend, so nothing is dropped without a word.
+        log.warning("flood: %s/%s message refused", event.channel, event.user_id)
+        if not tell:
+            return Response()
+        text = services.texts.render("common.too_fast", seconds=services.flood.cooldown)
+        return Response(replies=[Reply(text)], notice=text, press_accepted=False)
     await _prefetch(event, services.max_upload_bytes)
     try:
         async with services.db.transaction() as session:
@@ -70,6 +79,8 @@ async def handle(services: Services, event: Event) -> Response:
             ctx = Ctx(services, session, event, conv, person)
             step_before, seq_before = conv.step, conv.prompt_seq
             await _dispatch(ctx)
+            # Whatever the person did, the notifications before it count as read.
+            numbered.seen(conv)
             _number_choices(ctx, step_changed=conv.step != step_before, seq=seq_before)
             if event.update_key:
                 await updates.mark(session, event.channel, event.update_key)
@@ -114,8 +125,8 @@ async def _prefetch(event: Event, max_bytes: int) -> None:
 
 async def _dispatch(ctx: Ctx) -> None:
     event = ctx.event
-    if event.kind == "text" and not event.has_buttons:
-        _numbered_answer(ctx)
+    if event.kind == "text" and not event.has_buttons and not await _numbered_answer(ctx):
+        return
     if event.kind == "button" and event.button.startswith("!"):
         await _global_button(ctx)
         return
@@ -285,11 +296,21 @@ def _unwrap_button(ctx: Ctx) -> bool:
     return True
 
 
-def _numbered_answer(ctx: Ctx) -> None:
-    """On channels without buttons, "2" or an option's text picks from the last numbered list."""
+async def _numbered_answer(ctx: Ctx) -> bool:
+    """On channels without buttons, "2" or an option's text picks from the last numbered list.
+
+    Returns False when the pick is refused: a decision by number after several cards came in
+    could be meant for any of them, so it must be typed with the story's code.
+    """
     chosen = numbered.pick(ctx.conv, ctx.event.text)
-    if chosen is not None:
-        ctx.event.kind, ctx.event.button = "button", chosen
+    ambiguous = numbered.ambiguous(ctx.conv)
+    if chosen is None:
+        return True
+    if ambiguous and review.is_decision(chosen):
+        await review.ask_for_code(ctx, chosen)
+        return False
+    ctx.event.kind, ctx.event.button = "button", chosen
+    return True
 
 
 def _number_choices(ctx: Ctx, step_changed: bool, seq: int) -> None:

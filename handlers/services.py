@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from handlers.campaigns import CampaignSpec
+from handlers.flood import FloodGuard
 from storage.db import Database
 from templates import Texts
 
@@ -34,6 +35,7 @@ class Services:
     public_url: str = "http://127.0.0.1:8080"
     # Set by channels when they connect: the bot's own username per channel, for deep links.
     bot_usernames: dict[str, str] = field(default_factory=dict)
+    flood: FloodGuard = field(default_factory=FloodGuard)
 
     def now(self) -> datetime:
         """The current time, aware, in UTC."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -61,6 +61,12 @@ class Database:
         """Bring the schema to the newest migration."""
         async with self.engine.begin() as conn:
             await conn.run_sync(_upgrade, self.url)
+
+    async def setup_lock(self, session: AsyncSession) -> None:
+        """Within `session`'s transaction, wait until no other process is setting up
+        (migrating, recording campaigns): worker processes start together."""
+        if not self.is_sqlite:
+            await session.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

@@ -7,7 +7,7 @@ import asyncio
 import itertools
 import json
 import re
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
@@ -17,7 +17,9 @@ from bot.app import GuongSang
 from bot.channels.zalo.channel import ZaloChannel
 from bot.channels.zalo.render import split_text
 from bot.settings import Settings
+from bot.web.media import file_url, sign, sign_file, verify, verify_file
 from handlers import broadcast as broadcasting
+from handlers import files
 from storage.models import AudienceMember, ProcessedUpdate
 from tests.drivers import jpeg
 from tests.factories import story
@@ -207,3 +209,39 @@ async def test_zalo_refusing_with_429_slows_a_broadcast_without_doubling_it(
     assert [len(zalo.sent(r)) for r in readers] == [1] * 30, "each reader once"
     refused = [c for c in zalo.calls_to("sendPhoto") if c.http_status == 429]
     assert refused, "the fake did refuse some sends"
+
+
+def test_file_tokens_refuse_forgery_expiry_and_other_purposes() -> None:
+    now = datetime(2024, 1, 10, 3, 0, tzinfo=UTC)
+    later = int(now.timestamp()) + 3600
+    name = "ab" + "0" * 62 + ".jpg"
+    token = sign_file(name, later, "secret")
+    assert verify_file(token, "secret", now) == f"ab/{name}"
+    assert verify_file(token, "other secret", now) is None
+    assert verify_file(token, "secret", now + timedelta(hours=2)) is None, "expired"
+    sha, ext, expires, signature = token.split(".")
+    assert verify_file(f"{sha}.png.{expires}.{signature}", "secret", now) is None
+    assert verify_file(f"{sha.upper()}.{ext}.{expires}.{signature}", "secret", now) is None
+    assert verify_file(f"{sha}.{ext}.{later + 1}.{signature}", "secret", now) is None
+    traversal = sign_file("../../etc/passwd.jpg", later, "secret")
+    assert verify_file(traversal, "secret", now) is None
+    html = sign_file("ab" + "0" * 62 + ".html", later, "secret")
+    assert verify_file(html, "secret", now) is None, "only image files are served"
+    # A public page's photo token is not a file token, nor the other way round.
+    assert verify_file(sign(42, later, "secret"), "secret", now) is None
+    assert verify(token, "secret", now) is None
+
+
+async def test_media_file_route_serves_only_genuine_tokens(
+    zalo_app: GuongSang, zalo_web: httpx.AsyncClient
+) -> None:
+    stored = files.store(zalo_app.services.media_dir, jpeg(3), "jpg", "image/jpeg")
+    now = zalo_app.services.now()
+    url = file_url(zalo_app.settings, stored.path.name, now)
+    good = await zalo_web.get(url)
+    assert good.status_code == 200 and good.content == jpeg(3)
+    assert good.headers["content-type"] == "image/jpeg"
+    forged = url[:-3] + ("AAA" if not url.endswith("AAA") else "BBB")
+    assert (await zalo_web.get(forged)).status_code == 403
+    missing = file_url(zalo_app.settings, "cd" + "1" * 62 + ".jpg", now)
+    assert (await zalo_web.get(missing)).status_code == 404

@@ -4,7 +4,6 @@ and `webhook set|info|delete`, each as a real child process against the fake Zal
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import sys
@@ -13,6 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.apps import FIXTURES, REPO, listening_socket, run_cli_beside
 from tests.fakes.zalo_server import FakeZalo, fixture
@@ -58,13 +58,16 @@ async def child(env: dict[str, str], *args: str) -> AsyncIterator[asyncio.subpro
                 await process.wait()
 
 
-async def test_run_polls_zalo_when_a_zalo_token_is_set(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+async def test_run_polls_zalo_when_a_zalo_token_is_set(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
     async with FakeZalo() as zalo, child(zalo_env(zalo, tmp_path), "run") as process:
         person = ZaloChat(zalo.user("f1f2c3d4e5f601234567", "Hoa"))
         await person.user.send_text("/start")
         replies = await person.user.messages_until_idle(timeout=30)
         assert "Gương Sáng" in (replies[0].text or "")
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         output = (await asyncio.wait_for(process.communicate(), 20))[0].decode()
     assert process.returncode == 0, output
     assert "Bot Zalo bot.guongsang đang chạy" in output and "bot stopped" in output
@@ -123,4 +126,3 @@ async def test_webhook_command_sets_shows_and_deletes(tmp_path: Path) -> None:
             zalo_env(zalo, tmp_path, GUONGSANG_ZALO_WEBHOOK_SECRET="short"), "webhook", "set"
         )
         assert short.returncode == 2 and "zalo_webhook_secret" in short.stderr
-    assert json.dumps(zalo.webhook_secret) is not None

@@ -17,7 +17,7 @@ from storage.models import Submission
 from tests.drivers import Chat, invite_code, register, submit_story, text_of
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.zalo_server import FakeZalo
-from tests.zalo_drivers import ZaloChat
+from tests.zalo_drivers import ZaloChat, register_on_zalo
 
 SCHOOL = "Trường THCS Lê Quý Đôn"
 
@@ -93,7 +93,8 @@ async def test_numbers_and_typed_commands_decide_like_buttons(
     assert "Cách gõ: /tuchoi GS-…" in await reviewer.send("/tuchoi")
     assert "Không tìm thấy bài" in await reviewer.send("/tuchoi GS-2099-0001 Sai")
     assert "Lý do cần từ 3" in await reviewer.send(f"/tuchoi {third} x")
-    assert "Đã ghi nhận" in await reviewer.send(f"/tuchoi {third} Không đúng chủ đề cuộc thi.")
+    # On a phone the reason often goes on a new line.
+    assert "Đã ghi nhận" in await reviewer.send(f"/tuchoi {third}\nKhông đúng chủ đề cuộc thi.")
     assert "Không đúng chủ đề cuộc thi." in text_of(await teacher.replies())
 
     assert await decisions(app, first) == [
@@ -149,3 +150,49 @@ async def test_a_decision_on_telegram_races_one_on_zalo(
 
 def text_of_zalo(messages: list) -> str:
     return "\n".join(m.text or "" for m in messages)
+
+
+async def test_numbers_stay_with_the_form_and_several_cards_need_the_code(
+    zalo_app: GuongSang,
+    zalo: FakeZalo,
+    zalo_web: httpx.AsyncClient,
+    telegram: FakeTelegram,
+    tg: TelegramChannel,
+) -> None:
+    app = zalo_app
+    teacher = Chat(telegram.user(101, "Hoa"))
+    await register(teacher)
+    principal = ZaloChat(zalo.user("e0e0c3d4e5f601234567", "Bình"))
+    await register_on_zalo(principal, "Trần Văn Bình")
+    await principal.send(f"/join {await invite_code(app, 'unit_head', SCHOOL)}")
+    # The principal writes a story of their own and is choosing its focus area…
+    await principal.send("/new")
+    await principal.send("Lê Văn Nam")
+    form = await principal.send("Trường THCS Lê Quý Đôn, Hà Nội")
+    first_area = form.split("1. ", 1)[1].split("\n", 1)[0]
+    # …when a teacher's story arrives for confirmation.
+    code = await submit_story(teacher)
+    card = text_of_zalo(await principal.replies())
+    assert code in card and "/xacnhan" in card
+    text = await principal.send("1")
+    assert "Bước 4" in text, "the number answered the form, not the card"
+    assert await decisions(app, code) == []
+    async with app.db.transaction() as session:
+        draft = await session.scalar(
+            select(Submission).where(Submission.chat_id == principal.user.id)
+        )
+        assert draft is not None and draft.values.get("focus_area") == first_area
+    await principal.send("/cancel")
+
+    # Idle, with two cards arrived since: a bare number could mean either.
+    second = await submit_story(teacher, title="Bài thứ hai")
+    third = await submit_story(teacher, title="Bài thứ ba")
+    await principal.replies(min_count=2)
+    text = await principal.send("1")
+    assert "nhiều bài" in text and f"/xacnhan {third}" in text
+    assert await decisions(app, second) == [] and await decisions(app, third) == []
+    assert "Đã ghi nhận" in await principal.send(f"/xacnhan {second}")
+    # The decided card's outcome is plain text, not tags.
+    third_card = await principal.send(f"/xacnhan {third}")
+    assert "Đã ghi nhận" in third_card
+    assert "<b>" not in text_of_zalo(principal.user.messages())

@@ -32,19 +32,32 @@ ATTEMPTS = 3
 
 
 async def send_reply(
-    client: ZaloClient, chat_id: str, reply: Reply, photo_url: Callable[[Path], str]
+    client: ZaloClient,
+    chat_id: str,
+    reply: Reply,
+    photo_url: Callable[[Path], str],
+    retry: bool = False,
 ) -> list[str]:
     """Send one reply: photos by signed URL, then the text in pieces Zalo accepts.
 
     One photo with a text that fits goes as a single captioned photo (a broadcast post).
-    Returns the message ids, the numbered choices last.
+    Returns the message ids, the numbered choices last. With `retry`, each message is tried
+    again on its own, so a failure halfway does not send the first pieces twice.
     """
+
+    async def call(send: Callable[[], Awaitable[str]]) -> str:
+        return await (_with_retry(send) if retry else send())
+
     text = reply_text(reply)
     if len(reply.photos) == 1 and len(text) <= MAX_TEXT:
-        return [await client.send_photo(chat_id, photo_url(reply.photos[0]), caption=text)]
-    ids = [await client.send_photo(chat_id, photo_url(path)) for path in reply.photos]
+        url = photo_url(reply.photos[0])
+        return [await call(lambda: client.send_photo(chat_id, url, caption=text))]
+    ids = []
+    for path in reply.photos:
+        url = photo_url(path)
+        ids.append(await call(lambda url=url: client.send_photo(chat_id, url)))
     for piece in split_text(text):
-        ids.append(await client.send_message(chat_id, piece))
+        ids.append(await call(lambda piece=piece: client.send_message(chat_id, piece)))
     return ids
 
 
@@ -162,7 +175,9 @@ class ZaloChannel:
         while not self._stopping.is_set():
             try:
                 updates = await self.client.get_updates()
-            except (ZaloError, httpx.HTTPError) as exc:
+            except Exception as exc:
+                # Whatever went wrong (an answer of an unexpected shape included), a poller
+                # that stops leaves the bot deaf; wait and poll again.
                 log.warning("zalo getUpdates failed (%r); again in %.0f s", exc, backoff)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), backoff)
@@ -204,11 +219,7 @@ class ZaloChannel:
             replies.append(Reply(response.notice))
         for reply in replies:
             try:
-                await _with_retry(
-                    lambda reply=reply: send_reply(
-                        self.client, event.chat_id, reply, self.photo_url
-                    )
-                )
+                await send_reply(self.client, event.chat_id, reply, self.photo_url, retry=True)
             except (ZaloError, httpx.HTTPError) as exc:
                 # The state is committed; the person sees the current step again on their
                 # next message, so a lost answer is an inconvenience, not a loss.

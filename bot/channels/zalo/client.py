@@ -72,8 +72,9 @@ class ZaloClient:
         if not isinstance(answer, dict):
             raise ZaloError(response.status_code, "unexpected answer", response.status_code)
         if not answer.get("ok"):
+            code = answer.get("error_code")
             raise ZaloError(
-                int(answer.get("error_code") or response.status_code or 0),
+                code if isinstance(code, int) else response.status_code,
                 str(answer.get("description") or ""),
                 response.status_code,
             )
@@ -81,7 +82,7 @@ class ZaloClient:
 
     async def get_me(self) -> dict[str, Any]:
         """The bot's account: id, account_name, account_type, can_join_groups."""
-        return dict(await self.call("getMe"))
+        return _object(await self.call("getMe"))
 
     async def get_updates(self, wait: int | None = None) -> list[dict[str, Any]]:
         """Wait up to `wait` seconds for updates (long polling); an empty poll returns []."""
@@ -99,29 +100,35 @@ class ZaloClient:
 
     async def set_webhook(self, url: str, secret_token: str) -> dict[str, Any]:
         """Have Zalo POST updates to `url` with the secret in X-Bot-Api-Secret-Token."""
-        return dict(await self.call("setWebhook", {"url": url, "secret_token": secret_token}))
+        return _object(await self.call("setWebhook", {"url": url, "secret_token": secret_token}))
 
     async def delete_webhook(self) -> dict[str, Any]:
         """Go back to polling."""
-        return dict(await self.call("deleteWebhook") or {})
+        return _object(await self.call("deleteWebhook"))
 
     async def get_webhook_info(self) -> dict[str, Any]:
         """The webhook URL ("" when none) and when it was set."""
-        return dict(await self.call("getWebhookInfo") or {})
+        return _object(await self.call("getWebhookInfo"))
 
     async def send_message(self, chat_id: str, text: str) -> str:
         """Send text of 1 to 2,000 characters; returns the message id."""
-        result = await self.call("sendMessage", {"chat_id": chat_id, "text": text})
-        return str((result or {}).get("message_id", ""))
+        return _message_id(await self.call("sendMessage", {"chat_id": chat_id, "text": text}))
 
     async def send_photo(self, chat_id: str, photo_url: str, caption: str = "") -> str:
         """Send the photo Zalo fetches from `photo_url`; returns the message id."""
         body = {"chat_id": chat_id, "photo": photo_url}
         if caption:
             body["caption"] = caption
-        result = await self.call("sendPhoto", body)
-        return str((result or {}).get("message_id", ""))
+        return _message_id(await self.call("sendPhoto", body))
 
     async def send_chat_action(self, chat_id: str, action: str = "typing") -> None:
         """Show "typing…" while a long answer is prepared."""
         await self.call("sendChatAction", {"chat_id": chat_id, "action": action})
+
+
+def _object(result: Any) -> dict[str, Any]:
+    return result if isinstance(result, dict) else {}
+
+
+def _message_id(result: Any) -> str:
+    return str(_object(result).get("message_id", ""))

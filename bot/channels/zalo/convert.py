@@ -70,8 +70,10 @@ def to_event(update: Any, fetch_photo: PhotoFetcher) -> Event | None:
 def _fill_text(event: Event, text: str) -> None:
     stripped = text.strip()
     if stripped.startswith("/") and len(stripped) > 1 and not stripped[1].isspace():
-        command, _, args = stripped[1:].partition(" ")
-        event.kind, event.command, event.args = "command", command.lower(), args.strip()
+        # Split at any whitespace: on a phone the reason often follows on a new line.
+        command, *rest = stripped[1:].split(None, 1)
+        event.kind, event.command = "command", command.lower()
+        event.args = rest[0].strip() if rest else ""
     else:
         event.kind = "text"
     event.text = text

@@ -1,0 +1,219 @@
+"""Faults the bot must ride out: a flood from one person, a 1 MB message, 200 photos in a
+row, SQLite busy, and kill -9 in the middle of a submission."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+import sqlite3
+import sys
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.app import GuongSang
+from bot.settings import Settings
+from handlers.flood import FloodGuard
+from handlers.text_rules import count_words
+from handlers.types import Event, IncomingFile
+from storage.models import Attachment, Submission
+from tests.apps import FIXTURES, REPO, Clock, start_app
+from tests.drivers import Chat, fill_until_story, jpeg, register, text_of
+from tests.fakes.telegram_server import FakeTelegram
+
+_keys = itertools.count(1)
+
+
+def said(chat: str, text: str) -> Event:
+    """A line typed in the console channel, with a fresh update key."""
+    command, _, args = text[1:].partition(" ") if text.startswith("/") else ("", "", "")
+    return Event(
+        channel="console", chat_id=chat, user_id=chat, user_name=chat,
+        kind="command" if command else "text", command=command, args=args, text=text,
+        update_key=f"f{next(_keys)}", has_buttons=False,
+    )  # fmt: skip
+
+
+def photo(chat: str, data: bytes) -> Event:
+    async def fetch() -> bytes:
+        return data
+
+    event = said(chat, "")
+    event.kind, event.text = "photo", ""
+    event.files = [IncomingFile(kind="photo", file_id=f"p{next(_keys)}", fetch=fetch)]
+    return event
+
+
+async def to_story_step(app: GuongSang, chat: str) -> None:
+    for text in (
+        "/start", "Nguyễn Thị Hoa", "thcs le quy don", "1", "0912345678", "/new",
+        "Nguyễn Thị Lan", "Trường Tiểu học Kim Giang", "An toàn trường học", "Cô giáo Lan",
+    ):  # fmt: skip
+        await app.handle(said(chat, text))
+
+
+async def draft_of(app: GuongSang, chat: str) -> Submission:
+    async with app.db.transaction() as session:
+        found = await session.scalar(select(Submission).where(Submission.chat_id == chat))
+        assert found is not None
+        return found
+
+
+async def test_a_flood_from_one_person_is_refused_politely_once(app: GuongSang) -> None:
+    await to_story_step(app, "flood")
+    await to_story_step(app, "calm")
+    now = [0.0]
+    app.services.flood = FloodGuard(rate=10, burst=30, clock=lambda: now[0])
+    taken: list[str] = []
+    refusals = 0
+    # 100 messages in two seconds: 50 a second.
+    for n in range(100):
+        now[0] = n / 50
+        text = f"Tin số {n}."
+        response = await app.handle(said("flood", text))
+        said_back = " ".join(r.text for r in response.replies)
+        if "nhanh quá" in said_back:
+            refusals += 1
+        elif response.replies:
+            taken.append(text)
+        if n == 50:
+            other = await app.handle(said("calm", "Cô Lan dạy học."))
+            assert "từ" in other.replies[0].text and "nhanh quá" not in other.replies[0].text
+    assert refusals == 1, "one polite answer per flood, not one per message"
+    assert 30 <= len(taken) <= 45, len(taken)
+    story = (await draft_of(app, "flood")).values["story"]
+    assert all(t in story for t in taken) and count_words(story) == 3 * len(taken)
+    now[0] = 10.0
+    assert "nhanh quá" not in (await app.handle(said("flood", "Tin sau."))).replies[0].text
+
+
+async def test_a_1_mb_message_is_measured_and_refused_without_losing_the_draft(
+    app: GuongSang,
+) -> None:
+    await to_story_step(app, "big")
+    await app.handle(said("big", "Cô Lan dạy học miễn phí."))
+    huge = ("Lan " * 262_144)[:1_048_576]
+    started = time.perf_counter()
+    response = await app.handle(said("big", huge))
+    elapsed = time.perf_counter() - started
+    text = response.replies[0].text
+    assert ("vượt" in text and "262.144" in text) or "262.147" in text, text[:300]
+    assert (await draft_of(app, "big")).values["story"] == "Cô Lan dạy học miễn phí."
+    print(f"\n1 MB message handled in {elapsed * 1000:.0f} ms")
+
+
+async def test_200_photos_in_a_row_keep_ten_and_say_so(app: GuongSang) -> None:
+    await to_story_step(app, "photos")
+    await app.handle(said("photos", "Cô Lan dạy học miễn phí."))
+    await app.handle(said("photos", "1"))  # ✅ Xong phần bài viết
+    now = [0.0]
+    app.services.flood = FloodGuard(clock=lambda: now[0])
+    answers = []
+    for n in range(200):
+        now[0] = n * 0.2  # five a second: a fast phone, within the per-person budget
+        response = await app.handle(photo("photos", jpeg(n)))
+        answers.append(" ".join(r.text for r in response.replies))
+    async with app.db.transaction() as session:
+        draft = await session.scalar(select(Submission).where(Submission.chat_id == "photos"))
+        assert draft is not None
+        count = len(
+            (
+                await session.scalars(
+                    select(Attachment).where(Attachment.submission_id == draft.id)
+                )
+            ).all()
+        )
+    assert count == 10
+    assert all(answers), "every photo got an answer"
+    assert sum("tối đa" in a or "đủ" in a for a in answers[10:]) >= 180, answers[10][:300]
+
+
+async def test_sqlite_busy_waits_for_the_lock_instead_of_failing(
+    app: GuongSang, settings: Settings
+) -> None:
+    await to_story_step(app, "busy")
+    path = settings.resolved_database_url.split("///", 1)[1]
+    held = threading.Event()
+
+    def hold_the_write_lock() -> None:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        held.set()
+        time.sleep(1.5)
+        other.execute("COMMIT")
+        other.close()
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    await asyncio.to_thread(held.wait)
+    response = await app.handle(said("busy", "Cô Lan dạy học."))
+    await asyncio.to_thread(holder.join)
+    assert "4 / 2.000 từ" in response.replies[0].text
+    assert (await draft_of(app, "busy")).values["story"] == "Cô Lan dạy học."
+
+
+async def test_kill_9_mid_submission_loses_nothing(
+    settings: Settings, clock: Clock, telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    # The child runs on the real clock: a campaign open today.
+    config = tmp_path / "campaigns.toml"
+    text = (FIXTURES / "campaigns.toml").read_text(encoding="utf-8")
+    config.write_text(
+        text.replace("opens = 2023-09-20", "opens = 2020-01-01").replace(
+            "closes = 2024-04-03", "closes = 2099-12-31"
+        ),
+        encoding="utf-8",
+    )
+    settings = settings.model_copy(update={"config": config})
+    app = await start_app(settings, clock)  # units imported, schema ready
+    await app.close()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GUONGSANG_")},
+        "GUONGSANG_DATA_DIR": str(settings.data_dir),
+        "GUONGSANG_DATABASE_URL": settings.resolved_database_url,
+        "GUONGSANG_CONFIG": str(config),
+        "GUONGSANG_TELEGRAM_TOKEN": telegram.token,
+        "GUONGSANG_TELEGRAM_API_URL": telegram.api_root,
+    }
+
+    async def bot() -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", env=env, cwd=REPO,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+
+    first = await bot()
+    teacher = Chat(telegram.user(101, "Hoa"))
+    await register(teacher)
+    await fill_until_story(teacher)
+    parts = [
+        "Cô Lan mở lớp học miễn phí vào chiều thứ Bảy cho học sinh khó khăn suốt ba năm.",
+        "Các em tiến bộ rõ rệt.",
+        "Cô được phụ huynh tin yêu.",
+    ]
+    total = count_words(" ".join(parts))
+    assert f"{count_words(parts[0])} / 2.000 từ" in await teacher.send(parts[0])
+    # Killed while the next message is on its way: no shutdown, no goodbye.
+    await teacher.user.send_text(parts[1])
+    first.send_signal(signal.SIGKILL)
+    await first.wait()
+    second = await bot()
+    try:
+        replies = text_of(await teacher.replies())
+        # The message sent while the bot died was either committed before the kill (and is
+        # answered, or not, now) or is taken after the restart: never lost, never twice.
+        text = await teacher.send(parts[2])
+        assert f"{total} / 2.000 từ" in text, replies + "\n---\n" + text
+        await teacher.press("Xong phần bài viết")
+        await teacher.photo(jpeg(1))
+        await teacher.replies()
+        await teacher.press("Xong phần ảnh")
+        assert "-0001" in await teacher.press("Gửi bài")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), 30)
