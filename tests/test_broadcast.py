@@ -193,10 +193,10 @@ async def test_429_500_and_timeouts_are_retried(
     statuses = Counter(c.status for c in telegram.calls_to("sendPhoto"))
     assert statuses[429] == 1 and statuses[500] == 3
     # After the 429 the channel started nothing new for its retry_after (requests already in
-    # flight when it arrived land within a few milliseconds).
+    # flight when it arrived land soon after; on a loaded machine up to a few hundred ms).
     arrivals = [c.at for c in telegram.calls_to("sendPhoto")]
     first_429 = next(c.at for c in telegram.calls_to("sendPhoto") if c.status == 429)
-    assert not [t for t in arrivals if first_429 + 0.1 < t < first_429 + 0.95]
+    assert not [t for t in arrivals if first_429 + 0.35 < t < first_429 + 0.95]
     # The last outcomes are recorded just after the server answered.
     for _ in range(100):
         async with app.db.transaction() as session:

@@ -1,0 +1,195 @@
+"""Throughput on PostgreSQL with 1, 2 and 4 worker processes (`guongsang serve --workers N`).
+
+Simulated teachers post Telegram webhook updates (registration and the story form up to the
+story text, twelve updates each) and wait for each answer before the next, as people do.
+The bot answers through a fake Bot API server in this process. Every run gets a fresh
+database.
+
+    python -m bench.scale [--workers 1,2,4] [--users 60] [--pg postgresql://postgres@127.0.0.1/postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from tests.apps import listening_socket
+from tests.fakes.telegram_server import FakeTelegram
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures"
+SECRET = "bench_webhook_secret"
+_ids = itertools.count(1)
+
+
+def message(chat: int, **content: Any) -> dict[str, Any]:
+    person = {"id": chat, "is_bot": False, "first_name": "Hoa"}
+    return {
+        "message_id": next(_ids),
+        "date": int(time.time()),
+        "chat": {"id": chat, "type": "private", "first_name": "Hoa"},
+        "from": person,
+        **content,
+    }
+
+
+def text(chat: int, words: str) -> dict[str, Any]:
+    content: dict[str, Any] = {"text": words}
+    if words.startswith("/"):
+        content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(words)}]
+    return {"update_id": next(_ids), "message": message(chat, **content)}
+
+
+def press(telegram: FakeTelegram, chat: int, label: str) -> dict[str, Any]:
+    shown = [m for m in telegram.sent(chat) if m.buttons()]
+    if not shown or not any(label in b for b in shown[-1].buttons()):
+        said = [m.plain_text for m in telegram.sent(chat)][-3:]
+        raise RuntimeError(f"no button {label!r} in chat {chat}; last messages: {said}")
+    sent = shown[-1]
+    data = next(d for text, d in sent.button_data().items() if label in text)
+    query = {
+        "id": str(next(_ids)),
+        "from": {"id": chat, "is_bot": False, "first_name": "Hoa"},
+        "message": telegram._message_dict(sent),
+        "chat_instance": str(chat),
+        "data": data,
+    }
+    return {"update_id": next(_ids), "callback_query": query}
+
+
+async def teacher(
+    client: httpx.AsyncClient, telegram: FakeTelegram, chat: int, latencies: list[float]
+) -> None:
+    contact = {"phone_number": "+84912345678", "first_name": "Hoa", "user_id": chat}
+    steps: list[Any] = [
+        text(chat, "/start"), text(chat, "Nguyễn Thị Hoa"), text(chat, "thcs le quy don"),
+        lambda: press(telegram, chat, "Trường THCS Lê Quý Đôn"),
+        {"update_id": next(_ids), "message": message(chat, contact=contact)},
+        text(chat, "/new"), text(chat, "Nguyễn Thị Lan"), text(chat, "Trường Tiểu học Kim Giang"),
+        lambda: press(telegram, chat, "An toàn trường học"),
+        text(chat, "Cô giáo của những buổi chiều thứ Bảy"),
+        text(chat, "Cô Lan mở lớp học miễn phí vào chiều thứ Bảy cho học sinh khó khăn."),
+        lambda: press(telegram, chat, "Xong phần bài viết"),
+    ]  # fmt: skip
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    for step in steps:
+        update = step() if callable(step) else step
+        started = time.perf_counter()
+        answer = await client.post("/webhook/telegram", json=update, headers=headers)
+        latencies.append(time.perf_counter() - started)
+        answer.raise_for_status()
+
+
+async def run_once(workers: int, users: int, pg: str, telegram: FakeTelegram) -> dict[str, float]:
+    name = f"gs_bench_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(pg)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    database_url = (
+        pg.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
+    )
+    sock = listening_socket()
+    port = sock.getsockname()[1]
+    sock.close()
+    with tempfile.TemporaryDirectory() as tmp:
+        # The workers run on the real clock: the letter-001 campaign, open today.
+        config = Path(tmp) / "campaigns.toml"
+        campaigns = (FIXTURES / "campaigns.toml").read_text(encoding="utf-8")
+        config.write_text(
+            campaigns.replace("opens = 2023-09-20", "opens = 2020-01-01").replace(
+                "closes = 2024-04-03", "closes = 2099-12-31"
+            ),
+            encoding="utf-8",
+        )
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("GUONGSANG_")},
+            "GUONGSANG_DATA_DIR": tmp,
+            "GUONGSANG_DATABASE_URL": database_url,
+            "GUONGSANG_CONFIG": str(config),
+            "GUONGSANG_TELEGRAM_TOKEN": telegram.token,
+            "GUONGSANG_TELEGRAM_API_URL": telegram.api_root,
+            "GUONGSANG_TELEGRAM_WEBHOOK_SECRET": SECRET,
+        }
+        units = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "units", "import", str(FIXTURES / "units-thanh-xuan.csv"),
+            env=env, cwd=REPO, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        await units.wait()
+        server = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "serve", "--workers", str(workers), "--port", str(port),
+            env=env, cwd=REPO, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        latencies: list[float] = []
+        limits = httpx.Limits(max_connections=users, max_keepalive_connections=users)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+                for _ in range(600):
+                    try:
+                        if (await client.get("/healthz")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.05)
+                await asyncio.sleep(1.0)  # every worker past its startup
+                started = time.perf_counter()
+                chats = [700_000 + workers * 10_000 + n for n in range(users)]
+                await asyncio.gather(*(teacher(client, telegram, c, latencies) for c in chats))
+                seconds = time.perf_counter() - started
+        finally:
+            server.send_signal(signal.SIGINT)
+            await server.wait()
+    admin = await asyncpg.connect(pg)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+    latencies.sort()
+    return {
+        "updates": len(latencies),
+        "seconds": seconds,
+        "rate": len(latencies) / seconds,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+    }
+
+
+async def main(workers: list[int], users: int, pg: str) -> None:
+    results: dict[int, dict[str, float]] = {}
+    async with FakeTelegram() as telegram:
+        for n in workers:
+            results[n] = await run_once(n, users, pg, telegram)
+    print(f"{'workers':>7} {'users':>6} {'updates':>8} {'seconds':>8} {'upd/s':>7} "
+          f"{'p50 ms':>7} {'p99 ms':>7} {'vs 1':>5}")  # fmt: skip
+    base = results[workers[0]]["rate"]
+    for n, r in results.items():
+        print(
+            f"{n:>7} {users:>6} {r['updates']:>8.0f} {r['seconds']:>8.1f} {r['rate']:>7.1f} "
+            f"{r['p50']:>7.1f} {r['p99']:>7.1f} {r['rate'] / base:>5.2f}"
+        )
+    two = results.get(2, {}).get("rate", 0) / base if 2 in results else 0.0
+    print(
+        "scale: PostgreSQL, "
+        + ", ".join(f"{n} worker(s) {r['rate']:.0f} upd/s" for n, r in results.items())
+        + f"; 2 workers = {two:.2f}x of 1 (target >= 1.6x) on {os.cpu_count()} CPU cores"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--users", type=int, default=60)
+    parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    counts = [int(n) for n in args.workers.split(",")]
+    asyncio.run(main(counts, args.users, args.pg))

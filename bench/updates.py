@@ -1,0 +1,390 @@
+"""Updates per second through the real Telegram channel, against a bare PTB echo bot.
+
+N simulated people each walk the whole story form at once: registration (/start, name, unit
+search, the unit's button, the phone shared as a contact), then /new, exemplar, address, focus
+area button, title, story, "Xong phần bài viết", one photo (downloaded by the bot with
+getFile), "Xong phần ảnh" and "Gửi bài", which answers with the story's code: 15 updates each.
+The real application (`GuongSang` and `TelegramChannel`, polling through python-telegram-bot)
+handles them; only the network is replaced by an in-process Bot API
+(`bench.inprocess_bot_api`). Each person sends one update, waits for the bot's whole answer,
+then sends the next.
+
+In the same run a bare PTB application that echoes every message (and answers every button
+press with a message) gets the same number of updates from the same number of people on the
+same transport: the ratio of the two rates is what the application itself costs.
+
+Latency is the time from an update being queued to the bot's first message to that chat.
+How many messages make "the whole answer" to each step is counted first with one person who
+waits for the bot to fall quiet (this also warms the bot up); the timed people then wait for
+exactly that many.
+
+    python -m bench.updates [--users 200] [--database-url URL]
+
+SQLite lives in a temporary directory; a PostgreSQL URL should name a scratch database (the
+people are new on every run, but the stories stay).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import io
+import logging
+import math
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from PIL import Image
+from telegram import Update
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bench.inprocess_bot_api import BotApi, InProcessRequest, SentMessage, User
+from bot.app import GuongSang
+from bot.channels.telegram.channel import TelegramChannel
+from bot.settings import Settings
+from bot.units_file import read_units
+from storage import units
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "tests" / "fixtures"
+# Inside the campaign's window (20/9/2023 – 3/4/2024).
+NOW = datetime(2024, 1, 10, 3, 0, tzinfo=UTC)
+POLL_TIMEOUT = 10
+# Calibration: the bot has answered a step once nothing more came for this long.
+QUIET = 0.5
+# A timed person gives up on a step after this long (something is badly wrong by then).
+STEP_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing a person does: `kind` is text (commands too), press, contact or photo."""
+
+    kind: str
+    value: str = ""
+
+
+STORY: tuple[Step, ...] = (
+    Step("text", "/start"),
+    Step("text", "Nguyễn Thị Hoa"),
+    Step("text", "thcs le quy don"),
+    Step("press", "Trường THCS Lê Quý Đôn"),
+    Step("contact", "+84 912 345 678"),
+    Step("text", "/new"),
+    Step("text", "Nguyễn Thị Lan"),
+    Step("text", "Trường Tiểu học Kim Giang, quận Thanh Xuân, Hà Nội"),
+    Step("press", "An toàn trường học"),
+    Step("text", "Cô giáo của những buổi chiều thứ Bảy"),
+    Step("text", "Cô Lan mở lớp học miễn phí vào chiều thứ Bảy cho học sinh khó khăn."),
+    Step("press", "Xong phần bài viết"),
+    Step("photo"),
+    Step("press", "Xong phần ảnh"),
+    Step("press", "Gửi bài"),
+)
+
+
+@dataclass
+class Result:
+    """One bot's timed run."""
+
+    name: str
+    users: int
+    updates: int
+    seconds: float
+    latencies: list[float]
+    completed: int
+
+    @property
+    def rate(self) -> float:
+        """Updates handled per second of wall time."""
+        return self.updates / self.seconds if self.seconds else 0.0
+
+    def percentile_ms(self, q: float) -> float:
+        """The q-th percentile latency in milliseconds (nearest rank)."""
+        if not self.latencies:
+            return math.nan
+        ordered = sorted(self.latencies)
+        rank = max(1, math.ceil(q / 100 * len(ordered)))
+        return ordered[rank - 1] * 1000
+
+
+def jpeg(seed: int, size: tuple[int, int] = (64, 48)) -> bytes:
+    """A small valid JPEG whose bytes differ by `seed` (each person's photo is their own)."""
+    buffer = io.BytesIO()
+    colour = (seed * 37 % 256, seed * 91 % 256, seed * 13 % 256)
+    Image.new("RGB", size, colour).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+class Person:
+    """A simulated person walking the steps against one bot."""
+
+    def __init__(self, api: BotApi, user: User, photo: bytes, real_buttons: bool) -> None:
+        self.api = api
+        self.user = user
+        self.photo = photo
+        # The echo bot sends no buttons: its people press "a button" on its last message.
+        self.real_buttons = real_buttons
+
+    @property
+    def chat_id(self) -> int:
+        """The private chat's id (the person's id)."""
+        return self.user.user_id
+
+    async def act(self, step: Step) -> None:
+        """Send the update for one step (without waiting for the answer)."""
+        if step.kind == "text":
+            await self.api.send_text(self.user, step.value)
+        elif step.kind == "contact":
+            await self.api.send_contact(self.user, step.value)
+        elif step.kind == "photo":
+            await self.api.send_photo(self.user, self.photo)
+        elif step.kind == "press" and self.real_buttons:
+            message = self.api.with_button(self.chat_id, step.value)
+            await self.api.press(self.user, message, step.value)
+        elif step.kind == "press":
+            await self.api.press_data(self.user, self.api.sent(self.chat_id)[-1], step.value)
+        else:
+            raise ValueError(f"unknown step {step}")
+
+    async def calibrate(self, steps: Sequence[Step]) -> list[int]:
+        """Walk the steps waiting for the bot to fall quiet; returns messages per step."""
+        counts = []
+        for step in steps:
+            before = len(self.api.sent(self.chat_id))
+            await self.act(step)
+            await self.api.wait_for_count(self.chat_id, before + 1, STEP_TIMEOUT)
+            seen = before + 1
+            while True:
+                try:
+                    await self.api.wait_for_count(self.chat_id, seen + 1, QUIET)
+                except TimeoutError:
+                    break
+                seen = len(self.api.sent(self.chat_id))
+            counts.append(len(self.api.sent(self.chat_id)) - before)
+        return counts
+
+    async def walk(self, steps: Sequence[Step], counts: Sequence[int]) -> None:
+        """Walk the steps, each time waiting for the number of messages calibrated."""
+        expected = len(self.api.sent(self.chat_id))
+        for step, count in zip(steps, counts, strict=True):
+            await self.act(step)
+            expected += count
+            try:
+                await self.api.wait_for_count(self.chat_id, expected, STEP_TIMEOUT)
+            except TimeoutError:
+                got = len(self.api.sent(self.chat_id))
+                raise RuntimeError(
+                    f"person {self.chat_id}: {got} of {expected} messages after {step}"
+                ) from None
+
+
+async def run_people(
+    name: str,
+    api: BotApi,
+    users: int,
+    first_id: int,
+    real_buttons: bool,
+    done: Callable[[SentMessage | None], bool],
+) -> Result:
+    """Calibrate with one person, then time `users` people walking the story at once."""
+    photos = [jpeg(n) for n in range(users + 1)]
+    probe = Person(api, api.user(first_id, "Hoa"), photos[0], real_buttons)
+    counts = await probe.calibrate(STORY)
+    people = [
+        Person(api, api.user(first_id + n, f"Hoa {n}"), photos[n], real_buttons)
+        for n in range(1, users + 1)
+    ]
+    api.latencies.clear()
+    queued = api.updates_queued
+    started = time.perf_counter()
+    outcomes = await asyncio.gather(
+        *(person.walk(STORY, counts) for person in people), return_exceptions=True
+    )
+    seconds = time.perf_counter() - started
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    for failure in failures[:3]:
+        logging.getLogger(__name__).error("%s: %s", name, failure)
+    completed = sum(
+        1
+        for person, outcome in zip(people, outcomes, strict=True)
+        if not isinstance(outcome, BaseException) and done(_last(api, person.chat_id))
+    )
+    return Result(
+        name=name,
+        users=users,
+        updates=api.updates_queued - queued,
+        seconds=seconds,
+        latencies=list(api.latencies),
+        completed=completed,
+    )
+
+
+def _last(api: BotApi, chat_id: int) -> SentMessage | None:
+    sent = api.sent(chat_id)
+    return sent[-1] if sent else None
+
+
+class InProcessTelegramChannel(TelegramChannel):
+    """The real Telegram channel, its PTB application talking to an in-process Bot API."""
+
+    def __init__(self, app: GuongSang, api: BotApi, poll_timeout: int = POLL_TIMEOUT) -> None:
+        # The parent sets up its state and an HTTP application; replace the latter with the
+        # same application on the in-process transport (PTB refuses a read timeout together
+        # with a request object, so the long poll's margin is the request's read timeout).
+        super().__init__(app, api.token, api.root, poll_timeout)
+        self.application = build_application(api)
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+
+
+def build_application(api: BotApi) -> Application:  # type: ignore[type-arg]
+    """A PTB application on the in-process transport, handling updates concurrently."""
+    return (
+        ApplicationBuilder()
+        .token(api.token)
+        .base_url(f"{api.root}/bot")
+        .base_file_url(f"{api.root}/file/bot")
+        .request(InProcessRequest(api))
+        # PTB adds getUpdates' long-poll timeout to this request's read timeout.
+        .get_updates_request(InProcessRequest(api, read_timeout=10.0))
+        .concurrent_updates(True)
+        .build()
+    )
+
+
+async def bench_full_form(users: int, database_url: str | None, first_id: int) -> Result:
+    """The real application walking the whole story form."""
+    api = BotApi()
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            data_dir=Path(tmp),
+            database_url=database_url,
+            config=FIXTURES / "campaigns.toml",
+        )
+        app = GuongSang(settings, clock=lambda: NOW)
+        await app.start()
+        channel: InProcessTelegramChannel | None = None
+        try:
+            async with app.db.transaction() as session:
+                for row in read_units(FIXTURES / "units-thanh-xuan.csv").rows:
+                    await units.upsert(session, row)
+            channel = InProcessTelegramChannel(app, api)
+            await channel.start()
+            return await run_people(
+                "full form",
+                api,
+                users,
+                first_id,
+                real_buttons=True,
+                done=lambda last: last is not None and "GS-" in last.plain_text,
+            )
+        finally:
+            if channel is not None:
+                await channel.stop()
+            await app.close()
+            await api.close()
+
+
+async def _echo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message = update.effective_message
+    if message is None:
+        return
+    await context.bot.send_message(message.chat.id, message.text or message.caption or "ok")
+
+
+async def _echo_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    if query is None or query.message is None:
+        return
+    await query.answer()
+    await context.bot.send_message(query.message.chat.id, query.data or "ok")
+
+
+async def bench_echo(users: int, first_id: int) -> Result:
+    """A bare PTB bot echoing every message, the same people and updates."""
+    api = BotApi()
+    application = build_application(api)
+    application.add_handler(MessageHandler(filters.ALL, _echo))
+    application.add_handler(CallbackQueryHandler(_echo_press))
+    await application.initialize()
+    await application.start()
+    assert application.updater is not None
+    await application.updater.start_polling(timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES)
+    try:
+        return await run_people(
+            "echo",
+            api,
+            users,
+            first_id,
+            real_buttons=False,
+            done=lambda last: last is not None and last.text == STORY[-1].value,
+        )
+    finally:
+        await application.updater.stop()
+        await application.stop()
+        await application.shutdown()
+        await api.close()
+
+
+def table(results: Sequence[Result]) -> str:
+    """The results as a fixed-width table."""
+    lines = [
+        f"{'bot':<10} {'users':>6} {'updates':>8} {'seconds':>8} {'upd/s':>8} "
+        f"{'p50 ms':>7} {'p99 ms':>7} {'done':>6}"
+    ]
+    for r in results:
+        lines.append(
+            f"{r.name:<10} {r.users:>6} {r.updates:>8} {r.seconds:>8.2f} {r.rate:>8.0f} "
+            f"{r.percentile_ms(50):>7.1f} {r.percentile_ms(99):>7.1f} {r.completed:>6}"
+        )
+    return "\n".join(lines)
+
+
+def summary(form: Result, echo: Result) -> str:
+    """The last line: both rates, their ratio and the form's latencies against the targets."""
+    ratio = form.rate / echo.rate if echo.rate else math.nan
+    return (
+        f"updates: {form.users} users, {form.updates} updates, full form {form.rate:.0f} upd/s "
+        f"(p50 {form.percentile_ms(50):.0f} ms, p99 {form.percentile_ms(99):.0f} ms) "
+        f"vs echo {echo.rate:.0f} upd/s: ratio {ratio:.2f} (target >= 0.5), "
+        "p99 target < 100 ms"
+    )
+
+
+async def main(users: int, database_url: str | None) -> None:
+    """Run both benchmarks and print the table, then the summary line."""
+    # New people on every run, so a PostgreSQL database can be reused.
+    first_id = int(time.time()) * 1000
+    # The baseline first, on a clean heap; then the application.
+    gc.collect()
+    echo = await bench_echo(users, first_id)
+    gc.collect()
+    form = await bench_full_form(users, database_url, first_id)
+    backend = "PostgreSQL" if database_url else "SQLite"
+    print(f"full form on {backend}; 'done' = people who reached the story's code (or last echo)")
+    print(table([form, echo]))
+    print(summary(form, echo))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=200, help="people writing at once")
+    parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    asyncio.run(main(args.users, args.database_url))
