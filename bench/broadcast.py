@@ -14,21 +14,19 @@ import collections
 import itertools
 import tempfile
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
 
-from bot.app import GuongSang
 from bot.channels.telegram.channel import standalone_sender
 from bot.settings import Settings
-from bot.units_file import read_units
 from handlers import broadcast as broadcasting
-from storage import units
 from storage.models import Broadcast
-from tests.factories import story
+from tests.apps import Clock, start_app
+from tests.factories import honour_and_send, story
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -112,27 +110,14 @@ async def main(recipients: int, limit: int, database_url: str | None) -> None:
             config=FIXTURES / "campaigns.toml",
             broadcast_rate=limit,
         )
-        app = GuongSang(settings, clock=lambda: datetime(2024, 1, 10, 3, 0, tzinfo=UTC))
-        await app.start()
+        app = await start_app(settings, Clock(datetime(2024, 1, 10, 3, 0, tzinfo=UTC)))
         async with app.db.transaction() as session:
-            for row in read_units(FIXTURES / "units-thanh-xuan.csv").rows:
-                await units.upsert(session, row)
             for n in range(recipients):
                 await broadcasting.set_subscription(
                     session, app.services, "telegram", str(1_000_000 + n), None, True
                 )
         sub = await story(app, code="GS-2024-0001")
-        async with app.db.transaction() as session:
-            await broadcasting.honour(
-                session,
-                app.services,
-                sub.code or "",
-                decision_number="1625/QĐ-UBND",
-                decision_date=date(2023, 3, 20),
-                summary="Mở lớp học miễn phí cho học sinh khó khăn.",
-                actor_id=None,
-                channel="cli",
-            )
+        await honour_and_send(app, sub.code or "")
         bot, sender = await standalone_sender(TOKEN, api.root)
         app.delivery.register("telegram", sender)
         started = time.monotonic()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import itertools
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -21,18 +20,13 @@ from pathlib import Path
 
 from bot.app import GuongSang
 from bot.settings import Settings
-from bot.units_file import read_units
-from handlers.types import Event
-from storage import units
+from tests.apps import Clock, start_app
+from tests.drivers import TO_STORY_STEP, to_story_step, typed
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
-STEPS = (
-    "/start", "Nguyễn Thị Hoa", "thcs le quy don", "1", "0912345678", "/new",
-    "Nguyễn Thị Lan", "Trường Tiểu học Kim Giang", "An toàn trường học", "Cô giáo Lan",
-    "Cô Lan mở lớp học miễn phí vào chiều thứ Bảy cho học sinh khó khăn.",
-)  # fmt: skip
-_keys = itertools.count(1)
+STORY = "Cô Lan mở lớp học miễn phí vào chiều thứ Bảy cho học sinh khó khăn."
+EVENTS_PER_DRAFT = len(TO_STORY_STEP) + 1
 
 
 def rss_mb() -> float:
@@ -43,18 +37,10 @@ def rss_mb() -> float:
     raise RuntimeError("no VmRSS")
 
 
-def typed(chat: str, text: str) -> Event:
-    command, _, args = text[1:].partition(" ") if text.startswith("/") else ("", "", "")
-    return Event(
-        channel="console", chat_id=chat, user_id=chat, user_name=chat,
-        kind="command" if command else "text", command=command, args=args, text=text,
-        update_key=f"m{next(_keys)}", has_buttons=False,
-    )  # fmt: skip
-
-
 async def open_draft(app: GuongSang, chat: str) -> None:
-    for text in STEPS:
-        await app.handle(typed(chat, text))
+    """Register and fill the form up to the first part of the story."""
+    await to_story_step(app, chat)
+    await app.handle(typed(chat, STORY))
 
 
 async def main(drafts: int, database_url: str | None, batch: int) -> None:
@@ -67,11 +53,7 @@ async def main(drafts: int, database_url: str | None, batch: int) -> None:
             # One person here sends eleven messages in a row as fast as the bot answers.
             user_message_burst=100,
         )
-        app = GuongSang(settings, clock=lambda: datetime(2024, 1, 10, 3, 0, tzinfo=UTC))
-        await app.start()
-        async with app.db.transaction() as session:
-            for row in read_units(FIXTURES / "units-thanh-xuan.csv").rows:
-                await units.upsert(session, row)
+        app = await start_app(settings, Clock(datetime(2024, 1, 10, 3, 0, tzinfo=UTC)))
         await open_draft(app, "warm-up")  # imports, templates and caches loaded
         gc.collect()
         before = rss_mb()
@@ -87,7 +69,10 @@ async def main(drafts: int, database_url: str | None, batch: int) -> None:
     per_draft_kb = growth * 1024 / drafts
     backend = "PostgreSQL" if database_url else "SQLite"
     print(f"{'drafts':>8} {'events':>8} {'seconds':>8} {'RSS before':>11} {'RSS after':>10}")
-    print(f"{drafts:>8} {drafts * len(STEPS):>8} {seconds:>8.1f} {before:>9.1f}MB {after:>8.1f}MB")
+    print(
+        f"{drafts:>8} {drafts * EVENTS_PER_DRAFT:>8} {seconds:>8.1f} "
+        f"{before:>9.1f}MB {after:>8.1f}MB"
+    )
     print(
         f"memory: {drafts} open drafts on {backend}: RSS {before:.1f} → {after:.1f} MiB, "
         f"growth {growth:.1f} MiB ({per_draft_kb:.2f} KiB per draft; target < 50 MiB)"

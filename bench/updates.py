@@ -55,8 +55,7 @@ from bench.inprocess_bot_api import BotApi, InProcessRequest, SentMessage, User
 from bot.app import GuongSang
 from bot.channels.telegram.channel import TelegramChannel
 from bot.settings import Settings
-from bot.units_file import read_units
-from storage import units
+from tests.apps import Clock, start_app
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -276,13 +275,9 @@ async def bench_full_form(users: int, database_url: str | None, first_id: int) -
             database_url=database_url,
             config=FIXTURES / "campaigns.toml",
         )
-        app = GuongSang(settings, clock=lambda: NOW)
-        await app.start()
+        app = await start_app(settings, Clock(NOW))
         channel: InProcessTelegramChannel | None = None
         try:
-            async with app.db.transaction() as session:
-                for row in read_units(FIXTURES / "units-thanh-xuan.csv").rows:
-                    await units.upsert(session, row)
             channel = InProcessTelegramChannel(app, api)
             await channel.start()
             return await run_people(

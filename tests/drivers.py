@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+import itertools
 
 from PIL import Image
 
+from bot.app import GuongSang
+from handlers.types import Event
 from tests.fakes.telegram_server import FakeUser, SentMessage
 
 
@@ -132,3 +135,27 @@ async def invite_code(
 async def join(chat: Chat, code: str, via_start: bool = True) -> str:
     """Redeem an invite with the deep link's /start CODE or with /join CODE."""
     return await chat.send(f"/start {code}" if via_start else f"/join {code}")
+
+
+_console_keys = itertools.count(1)
+# Registration, then the story form up to its story step, as typed in the console.
+TO_STORY_STEP = (
+    "/start", "Nguyễn Thị Hoa", "thcs le quy don", "1", "0912345678", "/new",
+    "Nguyễn Thị Lan", "Trường Tiểu học Kim Giang", "An toàn trường học", "Cô giáo Lan",
+)  # fmt: skip
+
+
+def typed(chat: str, text: str) -> Event:
+    """A line typed in the console channel (no buttons), with a fresh update key."""
+    command, _, args = text[1:].partition(" ") if text.startswith("/") else ("", "", "")
+    return Event(
+        channel="console", chat_id=chat, user_id=chat, user_name=chat,
+        kind="command" if command else "text", command=command, args=args, text=text,
+        update_key=f"c{next(_console_keys)}", has_buttons=False,
+    )  # fmt: skip
+
+
+async def to_story_step(app: GuongSang, chat: str) -> None:
+    """Register `chat` and fill the story form up to the story text, through `app.handle`."""
+    for text in TO_STORY_STEP:
+        await app.handle(typed(chat, text))

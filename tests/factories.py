@@ -101,3 +101,24 @@ async def story(
             )
         await session.flush()
         return sub
+
+
+async def honour_and_send(
+    app: GuongSang, code: str, summary: str = "Mở lớp học miễn phí cho học sinh khó khăn."
+) -> None:
+    """Honour an approved story by decision 1625/QĐ-UBND of 20/03/2023 and start its
+    broadcast, as `guongsang honour` does."""
+    from handlers import broadcast as broadcasting
+
+    async with app.db.transaction() as session:
+        await broadcasting.honour(
+            session,
+            app.services,
+            code,
+            decision_number="1625/QĐ-UBND",
+            decision_date=date(2023, 3, 20),
+            summary=summary,
+            actor_id=None,
+            channel="cli",
+        )
+    app.delivery.kick()

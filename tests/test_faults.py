@@ -4,7 +4,6 @@ row, SQLite busy, and kill -9 in the middle of a submission."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import signal
 import sqlite3
@@ -22,38 +21,20 @@ from handlers.text_rules import count_words
 from handlers.types import Event, IncomingFile
 from storage.models import Attachment, Submission
 from tests.apps import FIXTURES, REPO, Clock, start_app
-from tests.drivers import Chat, fill_until_story, jpeg, register, text_of
+from tests.drivers import Chat, fill_until_story, jpeg, register, text_of, to_story_step, typed
 from tests.fakes.telegram_server import FakeTelegram
-
-_keys = itertools.count(1)
-
-
-def said(chat: str, text: str) -> Event:
-    """A line typed in the console channel, with a fresh update key."""
-    command, _, args = text[1:].partition(" ") if text.startswith("/") else ("", "", "")
-    return Event(
-        channel="console", chat_id=chat, user_id=chat, user_name=chat,
-        kind="command" if command else "text", command=command, args=args, text=text,
-        update_key=f"f{next(_keys)}", has_buttons=False,
-    )  # fmt: skip
 
 
 def photo(chat: str, data: bytes) -> Event:
+    """A photo sent in the console channel."""
+
     async def fetch() -> bytes:
         return data
 
-    event = said(chat, "")
+    event = typed(chat, "")
     event.kind, event.text = "photo", ""
-    event.files = [IncomingFile(kind="photo", file_id=f"p{next(_keys)}", fetch=fetch)]
+    event.files = [IncomingFile(kind="photo", file_id=f"p{event.update_key}", fetch=fetch)]
     return event
-
-
-async def to_story_step(app: GuongSang, chat: str) -> None:
-    for text in (
-        "/start", "Nguyễn Thị Hoa", "thcs le quy don", "1", "0912345678", "/new",
-        "Nguyễn Thị Lan", "Trường Tiểu học Kim Giang", "An toàn trường học", "Cô giáo Lan",
-    ):  # fmt: skip
-        await app.handle(said(chat, text))
 
 
 async def draft_of(app: GuongSang, chat: str) -> Submission:
@@ -74,31 +55,31 @@ async def test_a_flood_from_one_person_is_refused_politely_once(app: GuongSang) 
     for n in range(100):
         now[0] = n / 50
         text = f"Tin số {n}."
-        response = await app.handle(said("flood", text))
+        response = await app.handle(typed("flood", text))
         said_back = " ".join(r.text for r in response.replies)
         if "nhanh quá" in said_back:
             refusals += 1
         elif response.replies:
             taken.append(text)
         if n == 50:
-            other = await app.handle(said("calm", "Cô Lan dạy học."))
+            other = await app.handle(typed("calm", "Cô Lan dạy học."))
             assert "từ" in other.replies[0].text and "nhanh quá" not in other.replies[0].text
     assert refusals == 1, "one polite answer per flood, not one per message"
     assert 30 <= len(taken) <= 45, len(taken)
     story = (await draft_of(app, "flood")).values["story"]
     assert all(t in story for t in taken) and count_words(story) == 3 * len(taken)
     now[0] = 10.0
-    assert "nhanh quá" not in (await app.handle(said("flood", "Tin sau."))).replies[0].text
+    assert "nhanh quá" not in (await app.handle(typed("flood", "Tin sau."))).replies[0].text
 
 
 async def test_a_1_mb_message_is_measured_and_refused_without_losing_the_draft(
     app: GuongSang,
 ) -> None:
     await to_story_step(app, "big")
-    await app.handle(said("big", "Cô Lan dạy học miễn phí."))
+    await app.handle(typed("big", "Cô Lan dạy học miễn phí."))
     huge = ("Lan " * 262_144)[:1_048_576]
     started = time.perf_counter()
-    response = await app.handle(said("big", huge))
+    response = await app.handle(typed("big", huge))
     elapsed = time.perf_counter() - started
     text = response.replies[0].text
     assert ("vượt" in text and "262.144" in text) or "262.147" in text, text[:300]
@@ -108,8 +89,8 @@ async def test_a_1_mb_message_is_measured_and_refused_without_losing_the_draft(
 
 async def test_200_photos_in_a_row_keep_ten_and_say_so(app: GuongSang) -> None:
     await to_story_step(app, "photos")
-    await app.handle(said("photos", "Cô Lan dạy học miễn phí."))
-    await app.handle(said("photos", "1"))  # ✅ Xong phần bài viết
+    await app.handle(typed("photos", "Cô Lan dạy học miễn phí."))
+    await app.handle(typed("photos", "1"))  # ✅ Xong phần bài viết
     now = [0.0]
     app.services.flood = FloodGuard(clock=lambda: now[0])
     answers = []
@@ -150,7 +131,7 @@ async def test_sqlite_busy_waits_for_the_lock_instead_of_failing(
     holder = threading.Thread(target=hold_the_write_lock)
     holder.start()
     await asyncio.to_thread(held.wait)
-    response = await app.handle(said("busy", "Cô Lan dạy học."))
+    response = await app.handle(typed("busy", "Cô Lan dạy học."))
     await asyncio.to_thread(holder.join)
     assert "4 / 2.000 từ" in response.replies[0].text
     assert (await draft_of(app, "busy")).values["story"] == "Cô Lan dạy học."

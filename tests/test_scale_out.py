@@ -5,47 +5,19 @@ at a time, an update once, and the outbox is shared without sending anything twi
 from __future__ import annotations
 
 import asyncio
-import itertools
 
 from sqlalchemy import select
 
-from bot.app import GuongSang
 from bot.channels.telegram.channel import standalone_sender
 from bot.settings import Settings
 from handlers.notify import Notifier
 from handlers.text_rules import count_words
-from handlers.types import Event, Reply
+from handlers.types import Reply
 from storage.models import Submission
 from tests.apps import Clock, start_app
 from tests.backends import postgresql_only
+from tests.drivers import to_story_step, typed
 from tests.fakes.telegram_server import FakeTelegram
-
-_keys = itertools.count(1)
-
-
-def said(chat: str, text: str) -> Event:
-    """A text typed in the console channel, with a fresh update key."""
-    command, _, args = text[1:].partition(" ") if text.startswith("/") else ("", "", "")
-    return Event(
-        channel="console",
-        chat_id=chat,
-        user_id=chat,
-        user_name=chat,
-        kind="command" if command else "text",
-        command=command,
-        args=args,
-        text=text,
-        update_key=f"k{next(_keys)}",
-        has_buttons=False,
-    )
-
-
-async def to_story_step(app: GuongSang, chat: str) -> None:
-    for text in (
-        "/start", "Nguyễn Thị Hoa", "thcs le quy don", "1", "0912345678", "/new",
-        "Nguyễn Thị Lan", "Trường Tiểu học Kim Giang", "An toàn trường học", "Cô giáo Lan",
-    ):  # fmt: skip
-        await app.handle(said(chat, text))
 
 
 @postgresql_only()
@@ -61,11 +33,11 @@ async def test_two_workers_take_one_chat_in_turn_and_each_update_once(
         # on the chat both would read the same draft and one append would be lost.
         await asyncio.gather(
             *(
-                (first if n % 2 else second).handle(said("lan", part))
+                (first if n % 2 else second).handle(typed("lan", part))
                 for n, part in enumerate(parts)
             )
         )
-        repeated = said("lan", "Một tin đến hai lần.")
+        repeated = typed("lan", "Một tin đến hai lần.")
         answers = await asyncio.gather(first.handle(repeated), second.handle(repeated))
         assert sorted(bool(a.replies) for a in answers) == [False, True], "handled once"
 

@@ -7,7 +7,7 @@ import asyncio
 import itertools
 import json
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -22,7 +22,7 @@ from handlers import broadcast as broadcasting
 from handlers import files
 from storage.models import AudienceMember, ProcessedUpdate
 from tests.drivers import jpeg
-from tests.factories import story
+from tests.factories import honour_and_send, story
 from tests.fakes.zalo_server import FakeZalo, fixture
 from tests.zalo_drivers import ZaloChat, register_on_zalo, text_of
 from tests.zalo_fixtures import WEBHOOK_SECRET
@@ -157,18 +157,7 @@ async def test_broadcast_reaches_zalo_subscribers_within_limits(
         assert "Đã đăng ký nhận tin" in await reader.send("/subscribe")
     readers[2].user.block()
     sub = await story(app, code="GS-2024-0007", photos=1, author_phone="0987654321")
-    async with app.db.transaction() as session:
-        await broadcasting.honour(
-            session,
-            app.services,
-            sub.code or "",
-            decision_number="1625/QĐ-UBND",
-            decision_date=date(2023, 3, 20),
-            summary="Mở lớp học miễn phí cho học sinh khó khăn.",
-            actor_id=None,
-            channel="cli",
-        )
-    app.delivery.kick()
+    await honour_and_send(app, sub.code or "", summary="Mở lớp học miễn phí cho học sinh khó khăn.")
     for reader in readers[:2]:
         post = (await reader.replies())[0]
         assert post.kind == "photo" and post.photo_bytes, "Zalo fetched the photo by its URL"
@@ -192,18 +181,7 @@ async def test_zalo_refusing_with_429_slows_a_broadcast_without_doubling_it(
         for chat_id in readers:
             await broadcasting.set_subscription(session, app.services, "zalo", chat_id, None, True)
     sub = await story(app, code="GS-2024-0008", photos=1)
-    async with app.db.transaction() as session:
-        await broadcasting.honour(
-            session,
-            app.services,
-            sub.code or "",
-            decision_number="7/QĐ-UBND",
-            decision_date=date(2024, 1, 5),
-            summary="Cứu người đuối nước.",
-            actor_id=None,
-            channel="cli",
-        )
-    app.delivery.kick()
+    await honour_and_send(app, sub.code or "", summary="Cứu người đuối nước.")
     await zalo.wait_for(lambda _: all(zalo.sent(r) for r in readers), timeout=40)
     await asyncio.sleep(0.5)
     assert [len(zalo.sent(r)) for r in readers] == [1] * 30, "each reader once"
