@@ -29,10 +29,7 @@ _MAX_TOKEN = 120
 
 def sign(attachment_id: int, expires: int, secret: str) -> str:
     """The token for `attachment_id` valid until `expires` (unix seconds)."""
-    message = _PURPOSE + f"{attachment_id}.{expires}".encode()
-    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
-    signature = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-    return f"{attachment_id}.{expires}.{signature}"
+    return _signed(_PURPOSE, f"{attachment_id}.{expires}", secret)
 
 
 def verify(token: str, secret: str, now: datetime) -> int | None:
@@ -82,10 +79,7 @@ _IMAGE_EXTENSIONS = ("jpg", "png", "webp", "gif", "bmp")
 
 def sign_file(name: str, expires: int, secret: str) -> str:
     """The token for the stored file `name` ("<sha256>.<ext>") valid until `expires`."""
-    message = _FILE_PURPOSE + f"{name}.{expires}".encode()
-    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()
-    signature = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-    return f"{name}.{expires}.{signature}"
+    return _signed(_FILE_PURPOSE, f"{name}.{expires}", secret)
 
 
 def verify_file(token: str, secret: str, now: datetime) -> str | None:
@@ -113,3 +107,9 @@ def file_url(settings: Settings, name: str, now: datetime, ttl: timedelta = FILE
     deadline = int((now + ttl).timestamp())
     expires = -(-deadline // _ROUND) * _ROUND
     return f"{settings.public_url}/media/f/{sign_file(name, expires, settings.secret_key)}"
+
+
+def _signed(purpose: bytes, payload: str, secret: str) -> str:
+    """`payload` followed by its base64url HMAC-SHA256 under `purpose`."""
+    digest = hmac.new(secret.encode(), purpose + payload.encode(), hashlib.sha256).digest()
+    return f"{payload}.{base64.urlsafe_b64encode(digest).rstrip(b'=').decode()}"
