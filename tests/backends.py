@@ -1,16 +1,21 @@
-"""Which database backends tests run on: SQLite always, PostgreSQL when it is reachable.
+"""Which database backends tests run on: every test that touches the database runs on a
+SQLite file and on PostgreSQL (127.0.0.1:5432), each in a fresh database.
 
-CI sets GUONGSANG_REQUIRE_PG=1 so a missing PostgreSQL fails the run instead of skipping.
+PostgreSQL runs are skipped when nothing listens there, except when GUONGSANG_REQUIRE_PG=1
+(CI sets it), where a missing server fails them instead. GUONGSANG_TEST_BACKENDS
+("sqlite", "postgresql" or both, comma-separated) narrows the run while working on something.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+from typing import Any
 
 import pytest
 
 PG_ADMIN_DSN = os.environ.get("GUONGSANG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+ALL = ("sqlite", "postgresql")
 
 
 def pg_reachable() -> bool:
@@ -22,19 +27,31 @@ def pg_reachable() -> bool:
         return False
 
 
-def both_backends() -> pytest.MarkDecorator:
-    """Parametrize a test's `backend` fixture over SQLite and PostgreSQL."""
+def _chosen() -> tuple[str, ...]:
+    wanted = os.environ.get("GUONGSANG_TEST_BACKENDS", ",".join(ALL))
+    chosen = tuple(name.strip() for name in wanted.split(",") if name.strip())
+    unknown = set(chosen) - set(ALL)
+    if unknown or not chosen:
+        raise pytest.UsageError(f"GUONGSANG_TEST_BACKENDS: unknown backend in {wanted!r}")
+    return chosen
+
+
+def backend_params(only: tuple[str, ...] = ALL) -> list[Any]:
+    """The `backend` fixture's parameters: those of `only` this run covers."""
     required = os.environ.get("GUONGSANG_REQUIRE_PG") == "1"
-    skip = [] if required or pg_reachable() else [pytest.mark.skip(reason="PostgreSQL down")]
-    return pytest.mark.parametrize(
-        "backend", ["sqlite", pytest.param("postgresql", marks=skip)], indirect=True
-    )
+    down = [] if required or pg_reachable() else [pytest.mark.skip(reason="PostgreSQL down")]
+    return [
+        pytest.param(name, marks=down if name == "postgresql" else [])
+        for name in _chosen()
+        if name in only
+    ]
 
 
 def postgresql_only() -> pytest.MarkDecorator:
     """Run a test's `backend` fixture on PostgreSQL alone (what several workers share)."""
-    required = os.environ.get("GUONGSANG_REQUIRE_PG") == "1"
-    skip = [] if required or pg_reachable() else [pytest.mark.skip(reason="PostgreSQL down")]
-    return pytest.mark.parametrize(
-        "backend", [pytest.param("postgresql", marks=skip)], indirect=True
-    )
+    return pytest.mark.parametrize("backend", backend_params(("postgresql",)), indirect=True)
+
+
+def sqlite_only() -> pytest.MarkDecorator:
+    """Run a test's `backend` fixture on SQLite alone (behaviour only SQLite has)."""
+    return pytest.mark.parametrize("backend", backend_params(("sqlite",)), indirect=True)

@@ -16,7 +16,7 @@ from bot.app import GuongSang
 from bot.channels.telegram.channel import TelegramChannel
 from bot.settings import Settings
 from tests.apps import FIXTURES, Clock, start_app
-from tests.backends import PG_ADMIN_DSN
+from tests.backends import PG_ADMIN_DSN, backend_params
 from tests.fakes.telegram_server import FakeTelegram
 
 pytest_plugins = ["tests.zalo_fixtures"]
@@ -28,9 +28,9 @@ def clock() -> Clock:
     return Clock(datetime(2024, 1, 10, 3, 0, tzinfo=UTC))
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=backend_params())
 def backend(request: pytest.FixtureRequest) -> str:
-    """The database backend; tests that must also run on PostgreSQL parametrize it."""
+    """The database backend: every test that touches the database runs on each."""
     return request.param
 
 

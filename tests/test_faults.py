@@ -21,6 +21,7 @@ from handlers.text_rules import count_words
 from handlers.types import Event, IncomingFile
 from storage.models import Attachment, Submission
 from tests.apps import FIXTURES, REPO, Clock, start_app
+from tests.backends import sqlite_only
 from tests.drivers import Chat, fill_until_story, jpeg, register, text_of, to_story_step, typed
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -113,6 +114,7 @@ async def test_200_photos_in_a_row_keep_ten_and_say_so(app: GuongSang) -> None:
     assert sum("tối đa" in a or "đủ" in a for a in answers[10:]) >= 180, answers[10][:300]
 
 
+@sqlite_only()
 async def test_sqlite_busy_waits_for_the_lock_instead_of_failing(
     app: GuongSang, settings: Settings
 ) -> None:

@@ -195,9 +195,10 @@ async def test_admin_invites_in_chat(
     assert "Chỉ quản trị viên" in await stranger.send("/invite")
 
 
-def test_invite_cli_json_and_revoke(tmp_path: Path) -> None:
+def test_invite_cli_json_and_revoke(tmp_path: Path, database_url: str) -> None:
     env = {
         "GUONGSANG_DATA_DIR": str(tmp_path),
+        "GUONGSANG_DATABASE_URL": database_url,
         "GUONGSANG_CONFIG": str(FIXTURES / "campaigns.toml"),
         "GUONGSANG_TELEGRAM_BOT_USERNAME": "guongsang_bot",
     }

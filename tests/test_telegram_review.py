@@ -271,7 +271,6 @@ async def test_reject_reason_arrives_after_another_reviewer_approved(
     assert [a for a, _ in await actions(app, code)][-1] == "approved"
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
 async def test_simultaneous_decisions_at_the_database(app: GuongSang, cast: Cast) -> None:
     code = await submit_story(cast.teacher)
     await cast.principal.replies()

@@ -8,12 +8,10 @@ from sqlalchemy import select
 
 from bot.app import GuongSang
 from storage.models import Event, Person, Submission
-from tests.backends import both_backends
 from tests.drivers import Chat, fill_until_story, jpeg, register, text_of
 from tests.fakes.telegram_server import FakeTelegram
 
 
-@both_backends()
 async def test_teacher_submits_story_with_album(
     app: GuongSang, telegram: FakeTelegram, channel: object, sample_story: str
 ) -> None:
