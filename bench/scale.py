@@ -5,6 +5,11 @@ story text, twelve updates each) and wait for each answer before the next, as pe
 The bot answers through a fake Bot API server in this process. Every run gets a fresh
 database.
 
+Beside the rates it prints where the machine's CPU went during the timed window, as shares
+of all cores: the bot's worker processes, PostgreSQL's server processes, this process (the
+simulated teachers and the fake Bot API) and idle. Workers can only add throughput while
+there is idle CPU left for them.
+
     python -m bench.scale [--workers 1,2,4] [--users 60] [--pg postgresql://postgres@127.0.0.1/postgres]
 """
 
@@ -68,6 +73,63 @@ def press(telegram: FakeTelegram, chat: int, label: str) -> dict[str, Any]:
         "data": data,
     }
     return {"update_id": next(_ids), "callback_query": query}
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_of(pid: int) -> float:
+    """CPU seconds used so far by one process (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def _descendants(pid: int) -> list[int]:
+    found = [pid]
+    for tasks in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in tasks.read_text().split():
+            found.extend(_descendants(int(child)))
+    return found
+
+
+def _postgres_pids() -> list[int]:
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if stat.read_text().split(" ", 2)[1] == "(postgres)":
+                pids.append(int(stat.parent.name))
+        except OSError:
+            continue
+    return pids
+
+
+def cpu_snapshot(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the bot's processes, PostgreSQL's, this process, and the
+    machine's idle time (Linux /proc; empty elsewhere)."""
+    if not Path("/proc/stat").exists():
+        return {}
+    idle = int(Path("/proc/stat").read_text().split()[4]) / CLOCK_TICKS
+    return {
+        "bot": sum(_cpu_of(pid) for pid in _descendants(server_pid)),
+        "postgres": sum(_cpu_of(pid) for pid in _postgres_pids()),
+        "bench": time.process_time(),
+        "idle": idle,
+        "wall": time.monotonic(),
+    }
+
+
+def cpu_shares(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Each part's share of all cores' time between two snapshots, in percent."""
+    if not before:
+        return {}
+    capacity = (after["wall"] - before["wall"]) * (os.cpu_count() or 1)
+    return {
+        part: 100 * (after[part] - before[part]) / capacity
+        for part in ("bot", "postgres", "bench", "idle")
+    }
 
 
 async def teacher(
@@ -145,8 +207,10 @@ async def run_once(workers: int, users: int, pg: str, telegram: FakeTelegram) ->
                         await asyncio.sleep(0.05)
                 await asyncio.sleep(1.0)  # every worker past its startup
                 started = time.perf_counter()
+                before = cpu_snapshot(server.pid)
                 chats = [700_000 + workers * 10_000 + n for n in range(users)]
                 await asyncio.gather(*(teacher(client, telegram, c, latencies) for c in chats))
+                shares = cpu_shares(before, cpu_snapshot(server.pid))
                 seconds = time.perf_counter() - started
         finally:
             server.send_signal(signal.SIGINT)
@@ -161,6 +225,7 @@ async def run_once(workers: int, users: int, pg: str, telegram: FakeTelegram) ->
         "rate": len(latencies) / seconds,
         "p50": statistics.median(latencies) * 1000,
         "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        **{f"cpu_{part}": share for part, share in shares.items()},
     }
 
 
@@ -170,12 +235,15 @@ async def main(workers: list[int], users: int, pg: str) -> None:
         for n in workers:
             results[n] = await run_once(n, users, pg, telegram)
     print(f"{'workers':>7} {'users':>6} {'updates':>8} {'seconds':>8} {'upd/s':>7} "
-          f"{'p50 ms':>7} {'p99 ms':>7} {'vs 1':>5}")  # fmt: skip
+          f"{'p50 ms':>7} {'p99 ms':>7} {'vs 1':>5}   CPU %: {'bot':>4} {'pg':>4} "
+          f"{'bench':>5} {'idle':>4}")  # fmt: skip
     base = results[workers[0]]["rate"]
     for n, r in results.items():
         print(
             f"{n:>7} {users:>6} {r['updates']:>8.0f} {r['seconds']:>8.1f} {r['rate']:>7.1f} "
-            f"{r['p50']:>7.1f} {r['p99']:>7.1f} {r['rate'] / base:>5.2f}"
+            f"{r['p50']:>7.1f} {r['p99']:>7.1f} {r['rate'] / base:>5.2f}          "
+            f"{r.get('cpu_bot', 0):>4.0f} {r.get('cpu_postgres', 0):>4.0f} "
+            f"{r.get('cpu_bench', 0):>5.0f} {r.get('cpu_idle', 0):>4.0f}"
         )
     two = results.get(2, {}).get("rate", 0) / base if 2 in results else 0.0
     print(

@@ -18,7 +18,11 @@ How many messages make "the whole answer" to each step is counted first with one
 waits for the bot to fall quiet (this also warms the bot up); the timed people then wait for
 exactly that many.
 
-    python -m bench.updates [--users 200] [--database-url URL]
+    python -m bench.updates [--users 200] [--think SECONDS] [--database-url URL]
+
+With `--think`, each person pauses before every step for a random time averaging that many
+seconds (uniform between none and twice it), as people do when they type: the updates per
+second are then the load offered, and the latencies are what people feel under it.
 
 SQLite lives in a temporary directory; a PostgreSQL URL should name a scratch database (the
 people are new on every run, but the stories stay).
@@ -32,6 +36,7 @@ import gc
 import io
 import logging
 import math
+import random
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -176,10 +181,15 @@ class Person:
             counts.append(len(self.api.sent(self.chat_id)) - before)
         return counts
 
-    async def walk(self, steps: Sequence[Step], counts: Sequence[int]) -> None:
-        """Walk the steps, each time waiting for the number of messages calibrated."""
+    async def walk(
+        self, steps: Sequence[Step], counts: Sequence[int], think: float, rng: random.Random
+    ) -> None:
+        """Walk the steps, each time waiting for the number of messages calibrated, and
+        pausing `think` seconds on average before each step."""
         expected = len(self.api.sent(self.chat_id))
         for step, count in zip(steps, counts, strict=True):
+            if think:
+                await asyncio.sleep(rng.uniform(0, 2 * think))
             await self.act(step)
             expected += count
             try:
@@ -198,6 +208,7 @@ async def run_people(
     first_id: int,
     real_buttons: bool,
     done: Callable[[SentMessage | None], bool],
+    think: float = 0.0,
 ) -> Result:
     """Calibrate with one person, then time `users` people walking the story at once."""
     photos = [jpeg(n) for n in range(users + 1)]
@@ -210,8 +221,10 @@ async def run_people(
     api.latencies.clear()
     queued = api.updates_queued
     started = time.perf_counter()
+    # The same pauses for both bots: each person's own seeded sequence.
     outcomes = await asyncio.gather(
-        *(person.walk(STORY, counts) for person in people), return_exceptions=True
+        *(person.walk(STORY, counts, think, random.Random(n)) for n, person in enumerate(people)),
+        return_exceptions=True,
     )
     seconds = time.perf_counter() - started
     failures = [o for o in outcomes if isinstance(o, BaseException)]
@@ -265,7 +278,9 @@ def build_application(api: BotApi) -> Application:  # type: ignore[type-arg]
     )
 
 
-async def bench_full_form(users: int, database_url: str | None, first_id: int) -> Result:
+async def bench_full_form(
+    users: int, database_url: str | None, first_id: int, think: float = 0.0
+) -> Result:
     """The real application walking the whole story form."""
     api = BotApi()
     with tempfile.TemporaryDirectory() as tmp:
@@ -287,6 +302,7 @@ async def bench_full_form(users: int, database_url: str | None, first_id: int) -
                 first_id,
                 real_buttons=True,
                 done=lambda last: last is not None and "GS-" in last.plain_text,
+                think=think,
             )
         finally:
             if channel is not None:
@@ -310,7 +326,7 @@ async def _echo_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await context.bot.send_message(query.message.chat.id, query.data or "ok")
 
 
-async def bench_echo(users: int, first_id: int) -> Result:
+async def bench_echo(users: int, first_id: int, think: float = 0.0) -> Result:
     """A bare PTB bot echoing every message, the same people and updates."""
     api = BotApi()
     application = build_application(api)
@@ -328,6 +344,7 @@ async def bench_echo(users: int, first_id: int) -> Result:
             first_id,
             real_buttons=False,
             done=lambda last: last is not None and last.text == STORY[-1].value,
+            think=think,
         )
     finally:
         await application.updater.stop()
@@ -350,36 +367,39 @@ def table(results: Sequence[Result]) -> str:
     return "\n".join(lines)
 
 
-def summary(form: Result, echo: Result) -> str:
+def summary(form: Result, echo: Result, think: float = 0.0) -> str:
     """The last line: both rates, their ratio and the form's latencies against the targets."""
     ratio = form.rate / echo.rate if echo.rate else math.nan
+    pace = f" pausing {think:g} s a step on average" if think else " sending without pause"
     return (
-        f"updates: {form.users} users, {form.updates} updates, full form {form.rate:.0f} upd/s "
+        f"updates: {form.users} users{pace}, {form.updates} updates, "
+        f"full form {form.rate:.0f} upd/s "
         f"(p50 {form.percentile_ms(50):.0f} ms, p99 {form.percentile_ms(99):.0f} ms) "
         f"vs echo {echo.rate:.0f} upd/s: ratio {ratio:.2f} (target >= 0.5), "
         "p99 target < 100 ms"
     )
 
 
-async def main(users: int, database_url: str | None) -> None:
+async def main(users: int, database_url: str | None, think: float = 0.0) -> None:
     """Run both benchmarks and print the table, then the summary line."""
     # New people on every run, so a PostgreSQL database can be reused.
     first_id = int(time.time()) * 1000
     # The baseline first, on a clean heap; then the application.
     gc.collect()
-    echo = await bench_echo(users, first_id)
+    echo = await bench_echo(users, first_id, think)
     gc.collect()
-    form = await bench_full_form(users, database_url, first_id)
+    form = await bench_full_form(users, database_url, first_id, think)
     backend = "PostgreSQL" if database_url else "SQLite"
     print(f"full form on {backend}; 'done' = people who reached the story's code (or last echo)")
     print(table([form, echo]))
-    print(summary(form, echo))
+    print(summary(form, echo, think))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=200, help="people writing at once")
+    parser.add_argument("--think", type=float, default=0.0, help="mean pause before a step, s")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temp dir")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    asyncio.run(main(args.users, args.database_url))
+    asyncio.run(main(args.users, args.database_url, args.think))

@@ -267,16 +267,15 @@ class Delivery:
                 # Stopping in the middle of retries: give the row back for the next start.
                 await self._release(job)
                 return
-            await limits.acquire(
-                job.chat_id, sender.is_group(job.chat_id), bulk=job.audience_id is not None
-            )
+            is_group, bulk = sender.is_group(job.chat_id), job.audience_id is not None
             try:
-                if job.kind == "edit":
-                    assert job.target_message_id is not None
-                    await sender.edit(job.chat_id, job.target_message_id, reply)
-                    ids = [job.target_message_id]
-                else:
-                    ids = await sender.send(job.chat_id, reply)
+                async with limits.sending(job.chat_id, is_group, bulk=bulk):
+                    if job.kind == "edit":
+                        assert job.target_message_id is not None
+                        await sender.edit(job.chat_id, job.target_message_id, reply)
+                        ids = [job.target_message_id]
+                    else:
+                        ids = await sender.send(job.chat_id, reply)
             except RetryLater as exc:
                 limits.pause(exc.seconds)
                 retry_afters += 1

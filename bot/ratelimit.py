@@ -1,7 +1,16 @@
-"""Sliding-window rate limits: never more than `limit` sends in any window of `period` seconds.
+"""Rate limits that hold as the platform counts: never more than `limit` sends arriving in any
+window of `period` seconds.
 
-A leaky bucket would allow a burst of `limit` on top of the steady rate; platforms count sends in
-windows, so a strict window is what keeps us under their limits.
+A send reaches the platform at some moment between our starting it and our getting its answer;
+how long after the start depends on the network, on the process being busy, on a photo being
+uploaded first. Counting sends by when they started lets that jitter squeeze more than `limit`
+arrivals into one window. So a send takes a slot from its start until its answer, and the slot
+stays counted for `period` after the answer: then whenever a send starts, every send that
+could arrive in the same window as it is still counted. The price is the round trip: at most
+`limit` sends per `period` plus one round trip, a few percent on a good connection.
+
+A leaky bucket would allow a burst of `limit` on top of the steady rate; platforms count sends
+in windows, so a strict window is what keeps us under their limits.
 """
 
 from __future__ import annotations
@@ -9,46 +18,54 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-
-# Sends leave here on time but reach the platform with some jitter; counting each window a
-# little longer keeps arrivals, as the platform sees them, under the limit. Two sends to one
-# chat once arrived 0.98 s apart, so per-chat windows get 50 ms; the overall window, where a
-# stray 429 only pauses the channel briefly, gets 20 ms (2% of the rate instead of 5%).
-MARGIN = 0.05
-OVERALL_MARGIN = 0.02
-# A 429 widens the overall margin by 10 ms, up to this: the jitter is learnt, not guessed.
-MAX_MARGIN = 0.1
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, suppress
 
 
 class SlidingWindow:
-    """At most `limit` acquisitions in any `period`-second window (plus a safety margin)."""
+    """At most `limit` sends in flight or answered within the last `period` seconds."""
 
-    def __init__(self, limit: int, period: float, margin: float = MARGIN) -> None:
+    def __init__(self, limit: int, period: float) -> None:
         self.limit = max(1, limit)
-        self.base = period
-        self.period = period + margin
-        self._times: deque[float] = deque()
-        self._lock = asyncio.Lock()
+        self.period = period
+        self._answered: deque[float] = deque()
+        self._in_flight = 0
+        self._released = asyncio.Event()
+        # Waiters queue here, so they get their turns in the order they came.
+        self._queue = asyncio.Lock()
 
-    async def acquire(self) -> None:
-        """Wait until one more send fits in the window, then count it."""
-        async with self._lock:
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one send's place in the window while the send is made."""
+        await self._take()
+        try:
+            yield
+        finally:
+            # Counted from the answer, failed or not: the request may have arrived.
+            self._in_flight -= 1
+            self._answered.append(time.monotonic())
+            self._released.set()
+
+    async def _take(self) -> None:
+        async with self._queue:
             while True:
                 now = time.monotonic()
-                while self._times and now - self._times[0] >= self.period:
-                    self._times.popleft()
-                if len(self._times) < self.limit:
-                    self._times.append(now)
+                while self._answered and now - self._answered[0] >= self.period:
+                    self._answered.popleft()
+                if len(self._answered) + self._in_flight < self.limit:
+                    self._in_flight += 1
                     return
-                await asyncio.sleep(self.period - (now - self._times[0]) + 0.001)
-
-    def widen(self, step: float = 0.01, most: float = MAX_MARGIN) -> None:
-        """Count the window `step` seconds longer, up to a margin of `most`."""
-        self.period = min(self.base + most, self.period + step)
+                # Wait for the oldest answer to leave the window, or a send in flight to end.
+                wait = self.period - (now - self._answered[0]) if self._answered else None
+                self._released.clear()
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._released.wait(), wait)
 
     def idle_for(self, seconds: float) -> bool:
-        """Whether nothing was sent in the last `seconds` (so the window can be dropped)."""
-        return not self._times or time.monotonic() - self._times[-1] >= seconds
+        """Whether nothing is being sent and nothing was in the last `seconds`."""
+        if self._in_flight:
+            return False
+        return not self._answered or time.monotonic() - self._answered[-1] >= seconds
 
 
 class KeyedWindows:
@@ -59,8 +76,8 @@ class KeyedWindows:
         self.period = period
         self._windows: dict[str, SlidingWindow] = {}
 
-    async def acquire(self, key: str) -> None:
-        """Wait for `key`'s turn."""
+    def slot(self, key: str) -> AbstractAsyncContextManager[None]:
+        """`key`'s window's slot (see `SlidingWindow.slot`)."""
         window = self._windows.get(key)
         if window is None:
             if len(self._windows) > 10_000:
@@ -68,7 +85,7 @@ class KeyedWindows:
                     k: w for k, w in self._windows.items() if not w.idle_for(self.period)
                 }
             window = self._windows[key] = SlidingWindow(self.limit, self.period)
-        await window.acquire()
+        return window.slot()
 
 
 class ChannelLimits:
@@ -76,19 +93,18 @@ class ChannelLimits:
 
     def __init__(self, per_second: float, per_chat_second: float, group_per_minute: int) -> None:
         # A rate below 1/s is expressed as one send per 1/rate seconds.
-        self.overall = _window(per_second)
+        self.overall = SlidingWindow(*_limit_period(per_second))
         self.per_chat = KeyedWindows(*_limit_period(per_chat_second))
         self.per_group = KeyedWindows(group_per_minute, 60.0)
         self._paused_until = 0.0
 
     def pause(self, seconds: float) -> None:
-        """The platform said "retry after": hold every send on this channel until then, and
-        count the overall window a little longer from now on (the jitter is larger here)."""
+        """The platform said "retry after": hold every send on this channel until then."""
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
-        self.overall.widen()
 
-    async def acquire(self, chat_id: str, is_group: bool, bulk: bool = True) -> None:
-        """Wait until a send to `chat_id` is allowed.
+    @asynccontextmanager
+    async def sending(self, chat_id: str, is_group: bool, bulk: bool = True) -> AsyncIterator[None]:
+        """Wait until a send to `chat_id` is allowed, and count it while it is made.
 
         Bulk sends (broadcasts) keep every limit; a notification someone waits for keeps only
         the overall one, so a reviewer's cards are not spaced a second apart.
@@ -96,18 +112,16 @@ class ChannelLimits:
         delay = self._paused_until - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
-        if bulk:
-            if is_group:
-                await self.per_group.acquire(chat_id)
-            await self.per_chat.acquire(chat_id)
-        await self.overall.acquire()
+        async with AsyncExitStack() as slots:
+            if bulk:
+                if is_group:
+                    await slots.enter_async_context(self.per_group.slot(chat_id))
+                await slots.enter_async_context(self.per_chat.slot(chat_id))
+            await slots.enter_async_context(self.overall.slot())
+            yield
 
 
 def _limit_period(rate: float) -> tuple[int, float]:
     if rate >= 1:
         return int(rate), 1.0
     return 1, 1.0 / rate
-
-
-def _window(rate: float) -> SlidingWindow:
-    return SlidingWindow(*_limit_period(rate), margin=OVERALL_MARGIN)

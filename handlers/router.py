@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy.exc import IntegrityError
-
 from handlers import (
     admin,
     broadcast,
@@ -68,28 +66,19 @@ async def handle(services: Services, event: Event) -> Response:
         text = services.texts.render("common.too_fast", seconds=services.flood.cooldown)
         return Response(replies=[Reply(text)], notice=text, press_accepted=False)
     await _prefetch(event, services.max_upload_bytes)
-    try:
-        async with services.db.transaction() as session:
-            await conversations.lock_chat(session, event.channel, event.chat_id)
-            if event.update_key and await updates.seen(session, event.channel, event.update_key):
-                log.info("duplicate update %s/%s ignored", event.channel, event.update_key)
-                return Response()
-            conv = await conversations.load(session, event.channel, event.chat_id)
-            person = await people.by_identity(session, event.channel, event.user_id)
-            ctx = Ctx(services, session, event, conv, person)
-            step_before, seq_before = conv.step, conv.prompt_seq
-            await _dispatch(ctx)
-            # Whatever the person did, the notifications before it count as read.
-            numbered.seen(conv)
-            _number_choices(ctx, step_changed=conv.step != step_before, seq=seq_before)
-            if event.update_key:
-                await updates.mark(session, event.channel, event.update_key)
-    except IntegrityError:
-        if event.update_key:
-            # Another worker handled the same update at the same moment and committed first.
-            log.info("update %s/%s handled concurrently", event.channel, event.update_key)
+    async with services.db.transaction() as session:
+        await conversations.lock_chat(session, event.channel, event.chat_id)
+        if event.update_key and not await updates.claim(session, event.channel, event.update_key):
+            log.info("duplicate update %s/%s ignored", event.channel, event.update_key)
             return Response()
-        raise
+        conv = await conversations.load(session, event.channel, event.chat_id)
+        person = await people.by_identity(session, event.channel, event.user_id)
+        ctx = Ctx(services, session, event, conv, person)
+        step_before, seq_before = conv.step, conv.prompt_seq
+        await _dispatch(ctx)
+        # Whatever the person did, the notifications before it count as read.
+        numbered.seen(conv)
+        _number_choices(ctx, step_changed=conv.step != step_before, seq=seq_before)
     return ctx.response
 
 

@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage import sqlite_inline
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 # An arbitrary advisory lock key ("GS" migrate) that only migrations take.
 MIGRATION_LOCK = 0x4753_6D69_6772
@@ -41,9 +43,10 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
-            if parsed.database and parsed.database != ":memory:":
-                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            kwargs["connect_args"] = {"timeout": 30}
+            path = parsed.database or ":memory:"
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["async_creator"] = sqlite_inline.creator(path)
         else:
             kwargs["pool_pre_ping"] = True
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
@@ -106,7 +109,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # message wait for the disk.
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
@@ -114,4 +116,4 @@ def _sqlite_begin(connection: Connection) -> None:
     # Every transaction here writes (at least the conversation step). A deferred BEGIN that
     # reads first cannot upgrade to a write once another connection has committed (a "busy
     # snapshot" error, not a wait), so take the write lock up front and queue behind it.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    sqlite_inline.begin_immediate(connection)

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ProcessedUpdate
+from storage.models import ProcessedUpdate, utcnow
+
+_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
-async def seen(session: AsyncSession, channel: str, update_key: str) -> bool:
-    """Whether this update was handled before."""
-    found = await session.scalar(
-        select(ProcessedUpdate.update_key).where(
-            ProcessedUpdate.channel == channel, ProcessedUpdate.update_key == update_key
-        )
+async def claim(session: AsyncSession, channel: str, update_key: str) -> bool:
+    """Record the update as handled by this transaction; False if it was handled before.
+
+    One statement does both the check and the record. The record commits with the handling
+    or not at all, so an update whose handling failed is handled again when redelivered. A
+    worker process claiming an update another one is handling waits for that one to finish,
+    then finds it claimed.
+    """
+    insert = _INSERTS[session.get_bind().dialect.name]
+    statement = (
+        insert(ProcessedUpdate.__table__)
+        .values(channel=channel, update_key=update_key, at=utcnow())
+        .on_conflict_do_nothing()
     )
-    return found is not None
-
-
-async def mark(session: AsyncSession, channel: str, update_key: str) -> None:
-    """Remember the update; the primary key makes a concurrent second handling fail to commit."""
-    session.add(ProcessedUpdate(channel=channel, update_key=update_key))
-    await session.flush()
+    result = await session.execute(statement)
+    return result.rowcount == 1  # type: ignore[attr-defined]

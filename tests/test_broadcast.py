@@ -21,6 +21,7 @@ from bot.settings import Settings
 from handlers import broadcast as broadcasting
 from storage.models import AudienceMember, Broadcast, OutboxMessage, Submission
 from tests.apps import FIXTURES, REPO, Clock, run_cli, start_app
+from tests.arrivals import max_in_window
 from tests.drivers import Chat, text_of
 from tests.factories import story
 from tests.fakes.telegram_server import FakeTelegram
@@ -213,17 +214,6 @@ async def test_429_500_and_timeouts_are_retried(
     assert not unsent, [(r.id, r.status, r.last_error) for r in unsent]
 
 
-def _max_in_window(times: list[float], window: float) -> int:
-    """The most events in any window of `window` seconds."""
-    times = sorted(times)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
 async def test_2000_recipients_with_faults_and_a_kill(
     settings: Settings, clock: Clock, telegram: FakeTelegram, tmp_path: Path
 ) -> None:
@@ -284,7 +274,7 @@ async def test_2000_recipients_with_faults_and_a_kill(
     delivered = Counter(str(c.params["chat_id"]) for c in photos() if c.status == 200)
     missing = [r for r in recipients if not delivered[r]]
     duplicates = sum(n - 1 for n in delivered.values() if n > 1)
-    peak = _max_in_window([c.at for c in photos()], 1.0)
+    peak = max_in_window([c.at for c in photos()], 1.0)
     print(
         f"\n2000-recipient broadcast: {len(photos())} sendPhoto calls, killed after "
         f"{killed_at}, duplicates {duplicates}, missing {len(missing)}, "
@@ -296,11 +286,11 @@ async def test_2000_recipients_with_faults_and_a_kill(
     assert statuses[429] == 1 and statuses[500] == 10
 
     arrivals = [c.at for c in photos()]
-    assert _max_in_window(arrivals, 1.0) <= rate, "never over the overall rate"
+    assert max_in_window(arrivals, 1.0) <= rate, "never over the overall rate"
     per_chat: dict[str, list[float]] = {}
     for c in photos():
         per_chat.setdefault(str(c.params["chat_id"]), []).append(c.at)
-    assert max(_max_in_window(ts, 1.0) for ts in per_chat.values()) <= 1, "1/s per chat"
+    assert max(max_in_window(ts, 1.0) for ts in per_chat.values()) <= 1, "1/s per chat"
     assert "2000 / 2000" in out.decode()
 
     again = await start_app(settings, clock, with_units=False)

@@ -130,12 +130,27 @@ async def test_sqlite_busy_waits_for_the_lock_instead_of_failing(
         other.execute("COMMIT")
         other.close()
 
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
     holder = threading.Thread(target=hold_the_write_lock)
     holder.start()
     await asyncio.to_thread(held.wait)
+    ticker = asyncio.create_task(tick())
+    started = time.monotonic()
     response = await app.handle(typed("busy", "Cô Lan dạy học."))
+    waited = time.monotonic() - started
+    ticker.cancel()
     await asyncio.to_thread(holder.join)
     assert "4 / 2.000 từ" in response.replies[0].text
+    # The wait for the other process's lock happened on the event loop, not inside SQLite:
+    # everything else the bot does (other chats, polling, the web app) went on meanwhile.
+    assert waited > 1.0 and ticks > waited / 0.01 / 3, (waited, ticks)
     assert (await draft_of(app, "busy")).values["story"] == "Cô Lan dạy học."
 
 

@@ -1,0 +1,101 @@
+"""An aiosqlite connection that runs each SQLite call at once, in the event loop's thread.
+
+aiosqlite hands every call (execute, fetch, close the cursor, commit) to a worker thread and
+waits for the answer: four or five crossings per statement, each costing far more than the
+statement itself on a small local database. This process already runs one transaction at a
+time on SQLite (see `Database.transaction`), so the thread buys no concurrency; running the
+calls inline makes a whole update's transaction several times cheaper.
+
+The one call that could block for long is taking SQLite's write lock while another process
+(an admin's CLI command) holds it. So connections wait inside SQLite only briefly
+(`BUSY_WAIT`), and `begin_immediate` waits for the write lock by sleeping on the event loop.
+
+SQLAlchemy's aiosqlite dialect talks to aiosqlite's connection, partly through its queue to the
+worker thread; replacing that queue with one that runs what it is given keeps the dialect's
+whole behaviour (errors, pooling, cursors) unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Generator
+from typing import Any
+
+import aiosqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.util import await_
+
+log = logging.getLogger(__name__)
+
+# How long one statement may wait inside SQLite for a lock, blocking the event loop. With WAL,
+# only taking the write lock waits in practice, and that is done by `begin_immediate`.
+BUSY_WAIT = 0.05
+# How long a transaction waits for another process to release the write lock before failing.
+WRITE_LOCK_WAIT = 30.0
+_SQLITE_BUSY = 5
+
+
+class _RunAtOnce:
+    """Takes the place of aiosqlite's queue to its worker thread: runs what it is given."""
+
+    def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            result = function()
+        except BaseException as exc:  # handed to the awaiting caller, as the thread would
+            if future is not None and not future.done():
+                future.set_exception(exc)
+            return
+        if future is not None and not future.done():
+            future.set_result(result)
+
+
+class InlineConnection(aiosqlite.Connection):
+    """An aiosqlite connection without its worker thread."""
+
+    def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
+        super().__init__(connector, iter_chunk_size=64)
+        self._tx = _RunAtOnce()  # type: ignore[assignment]
+
+    def __await__(self) -> Generator[Any, None, aiosqlite.Connection]:
+        # aiosqlite starts its thread here; there is none to start.
+        return self._connect().__await__()
+
+
+def creator(path: str) -> Callable[[], Any]:
+    """An `async_creator` for SQLAlchemy's aiosqlite dialect: inline connections to `path`."""
+
+    async def connect() -> InlineConnection:
+        def open_file() -> sqlite3.Connection:
+            # Connections are made and used on the event loop's thread, but the pool may
+            # finalise one from another thread (garbage collection at exit).
+            return sqlite3.connect(path, timeout=BUSY_WAIT, check_same_thread=False)
+
+        return await InlineConnection(open_file)
+
+    return connect
+
+
+def begin_immediate(connection: Connection) -> None:
+    """BEGIN IMMEDIATE, waiting for another process's write lock without blocking the loop.
+
+    Called from SQLAlchemy's "begin" event, which runs inside the async engine's greenlet,
+    where `await_` can sleep on the event loop.
+    """
+    deadline = time.monotonic() + WRITE_LOCK_WAIT
+    pause = 0.005
+    while True:
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except OperationalError as exc:
+            busy = getattr(exc.orig, "sqlite_errorcode", 0) & 0xFF == _SQLITE_BUSY
+            if not busy or time.monotonic() >= deadline:
+                raise
+        log.debug("SQLite write lock held by another process; waiting %.3f s", pause)
+        await_(asyncio.sleep(pause))
+        pause = min(pause * 2, 0.25)
