@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import upsert_insert
 from storage.models import DailyMark
 
 
 async def once(session: AsyncSession, kind: str, key: str, day: date, now: datetime) -> bool:
     """Record (kind, key, day); False when it was recorded before, by anyone."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = upsert_insert(session)
     result = await session.execute(
         insert(DailyMark)
         .values(kind=kind, key=key, day=day, at=now)

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.campaigns import CampaignSpec
+from storage.db import upsert_insert
 from storage.models import Attachment, Campaign, CodeCounter, Submission, SubmissionVersion
 
 DRAFT = "draft"
@@ -85,7 +84,7 @@ async def sent_by(session: AsyncSession, author_id: int, limit: int = 20) -> lis
 
 async def next_code(session: AsyncSession, year: int) -> str:
     """The next GS-<year>-<NNNN> code, from one atomic upsert of the year's counter."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = upsert_insert(session)
     stmt = (
         insert(CodeCounter)
         .values(year=year, last=1)

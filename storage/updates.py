@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import upsert_insert
 from storage.models import ProcessedUpdate, utcnow
-
-_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 async def claim(session: AsyncSession, channel: str, update_key: str) -> bool:
@@ -18,7 +16,7 @@ async def claim(session: AsyncSession, channel: str, update_key: str) -> bool:
     worker process claiming an update another one is handling waits for that one to finish,
     then finds it claimed.
     """
-    insert = _INSERTS[session.get_bind().dialect.name]
+    insert = upsert_insert(session)
     statement = (
         insert(ProcessedUpdate.__table__)
         .values(channel=channel, update_key=update_key, at=utcnow())
