@@ -79,7 +79,8 @@ class GuongSang:
     async def handle(self, event: Event) -> Response:
         """Handle one event from any channel."""
         response = await router.handle(self.services, event)
-        self.delivery.kick()
+        if response.queued:
+            self.delivery.kick()
         return response
 
     def start_workers(self) -> None:

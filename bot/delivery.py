@@ -165,28 +165,41 @@ class Delivery:
         return result.rowcount
 
     async def run_once(self) -> int:
-        """Deliver everything due now with `concurrency` independent workers; returns the count.
+        """Deliver everything due now with up to `concurrency` independent workers; returns
+        the count.
 
         Each worker claims a few rows at a time, so a row waiting out retries holds up only
-        its own worker, never the rest of a broadcast.
+        its own worker, never the rest of a broadcast. Workers are added only while claims
+        come back full: a wake-up with one notification, or none, costs one claim rather
+        than one per possible worker.
         """
         if not self.senders:
             return 0
         handled = 0
         touched: set[int] = set()
+        workers: list[asyncio.Task[None]] = []
+
+        def add_worker() -> None:
+            workers.append(asyncio.create_task(worker()))
 
         async def worker() -> None:
             nonlocal handled
             while not self._stopping and (jobs := await self._claim(PER_CLAIM)):
+                if len(jobs) == PER_CLAIM and len(workers) < self.concurrency:
+                    add_worker()
                 for job in jobs:
                     await self._deliver(job)
                 handled += len(jobs)
                 touched.update(j.broadcast_id for j in jobs if j.broadcast_id)
                 await self._broadcast_progress(touched, force=False)
 
-        workers = [asyncio.create_task(worker()) for _ in range(self.concurrency)]
+        add_worker()
         try:
-            await asyncio.gather(*workers)
+            # The list grows while the first workers run.
+            waited = 0
+            while waited < len(workers):
+                await workers[waited]
+                waited += 1
         finally:
             # On cancellation (stop), wait for every worker to unwind its database session
             # before the engine is disposed; gather alone would leave them running.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import invites
@@ -17,7 +17,7 @@ from handlers.text_rules import clean_line
 from handlers.types import Reply, reply_to_payload
 from storage import events, honours, outbox, roles
 from storage import submissions as repo
-from storage.models import AudienceMember, Broadcast, Honour, OutboxMessage, Submission
+from storage.models import AudienceMember, Broadcast, Honour, Submission
 
 NUMBER_STEP, DATE_STEP, SUMMARY_STEP, CONFIRM_STEP = (
     "honour_number", "honour_date", "honour_summary", "honour_confirm",
@@ -124,27 +124,26 @@ async def start_broadcast(
     session.add(broadcast)
     await session.flush()
     payload = reply_to_payload(post(services, sub, row), services.media_dir)
-    if members:
-        await session.execute(
-            insert(OutboxMessage),
-            [
-                {
-                    "channel": m.channel,
-                    "chat_id": m.chat_id,
-                    "kind": "send",
-                    "payload": payload,
-                    "status": outbox.PENDING,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                    "message_ids": {},
-                    "priority": BROADCAST_PRIORITY,
-                    "broadcast_id": broadcast.id,
-                    "audience_id": m.id,
-                }
-                for m in members
-            ],
-        )
+    await outbox.enqueue_many(
+        session,
+        [
+            {
+                "channel": m.channel,
+                "chat_id": m.chat_id,
+                "kind": "send",
+                "payload": payload,
+                "status": outbox.PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "message_ids": {},
+                "priority": BROADCAST_PRIORITY,
+                "broadcast_id": broadcast.id,
+                "audience_id": m.id,
+            }
+            for m in members
+        ],
+    )
     if progress_chat:
         await outbox.enqueue(
             session,

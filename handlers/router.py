@@ -20,7 +20,7 @@ from handlers.context import Ctx
 from handlers.menu import command_for, main_menu
 from handlers.services import Services
 from handlers.types import Choice, Event, Reply, Response
-from storage import conversations, people, roles, updates
+from storage import conversations, outbox, people, roles, updates
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,7 @@ async def handle(services: Services, event: Event) -> Response:
         # Whatever the person did, the notifications before it count as read.
         numbered.seen(conv)
         _number_choices(ctx, step_changed=conv.step != step_before, seq=seq_before)
+    ctx.response.queued = outbox.queued(session)
     return ctx.response
 
 

@@ -81,6 +81,8 @@ class Response:
     notice: str = ""
     # False when a pressed button was stale or refused: its message keeps its buttons.
     press_accepted: bool = True
+    # Messages to other chats (notifications, broadcasts) were queued in the outbox.
+    queued: bool = False
 
 
 def reply_to_payload(reply: Reply, media_dir: Path) -> dict[str, object]:

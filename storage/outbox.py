@@ -5,13 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage
 
 PENDING, SENDING, SENT = "pending", "sending", "sent"
 FAILED, BLOCKED, CANCELLED = "failed", "blocked", "cancelled"
+# Set in a session's info when it queues something, so whoever commits it knows to wake the
+# delivery worker (most messages people send queue nothing for anyone else).
+_QUEUED = "outbox_queued"
+
+
+def queued(session: AsyncSession) -> bool:
+    """Whether this session has queued any outbox message."""
+    return bool(session.info.get(_QUEUED))
 
 
 async def enqueue(
@@ -44,7 +52,16 @@ async def enqueue(
     )
     session.add(row)
     await session.flush()
+    session.info[_QUEUED] = True
     return row
+
+
+async def enqueue_many(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Queue many prepared rows (a broadcast's audience) in one statement."""
+    if not rows:
+        return
+    await session.execute(insert(OutboxMessage), rows)
+    session.info[_QUEUED] = True
 
 
 async def due(

@@ -8,7 +8,7 @@ import itertools
 from PIL import Image
 
 from bot.app import GuongSang
-from handlers.types import Event
+from handlers.types import Event, IncomingFile
 from tests.fakes.telegram_server import FakeUser, SentMessage
 
 
@@ -153,6 +153,18 @@ def typed(chat: str, text: str) -> Event:
         kind="command" if command else "text", command=command, args=args, text=text,
         update_key=f"c{next(_console_keys)}", has_buttons=False,
     )  # fmt: skip
+
+
+def typed_photo(chat: str, data: bytes) -> Event:
+    """A photo sent in the console channel."""
+
+    async def fetch() -> bytes:
+        return data
+
+    event = typed(chat, "")
+    event.kind, event.text = "photo", ""
+    event.files = [IncomingFile(kind="photo", file_id=f"p{event.update_key}", fetch=fetch)]
+    return event
 
 
 async def to_story_step(app: GuongSang, chat: str) -> None:

@@ -18,24 +18,20 @@ from bot.app import GuongSang
 from bot.settings import Settings
 from handlers.flood import FloodGuard
 from handlers.text_rules import count_words
-from handlers.types import Event, IncomingFile
 from storage.models import Attachment, Submission
 from tests.apps import FIXTURES, REPO, Clock, start_app
 from tests.backends import sqlite_only
-from tests.drivers import Chat, fill_until_story, jpeg, register, text_of, to_story_step, typed
+from tests.drivers import (
+    Chat,
+    fill_until_story,
+    jpeg,
+    register,
+    text_of,
+    to_story_step,
+    typed,
+    typed_photo,
+)
 from tests.fakes.telegram_server import FakeTelegram
-
-
-def photo(chat: str, data: bytes) -> Event:
-    """A photo sent in the console channel."""
-
-    async def fetch() -> bytes:
-        return data
-
-    event = typed(chat, "")
-    event.kind, event.text = "photo", ""
-    event.files = [IncomingFile(kind="photo", file_id=f"p{event.update_key}", fetch=fetch)]
-    return event
 
 
 async def draft_of(app: GuongSang, chat: str) -> Submission:
@@ -97,7 +93,7 @@ async def test_200_photos_in_a_row_keep_ten_and_say_so(app: GuongSang) -> None:
     answers = []
     for n in range(200):
         now[0] = n * 0.2  # five a second: a fast phone, within the per-person budget
-        response = await app.handle(photo("photos", jpeg(n)))
+        response = await app.handle(typed_photo("photos", jpeg(n)))
         answers.append(" ".join(r.text for r in response.replies))
     async with app.db.transaction() as session:
         draft = await session.scalar(select(Submission).where(Submission.chat_id == "photos"))
