@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.campaign_file import load_campaigns
@@ -18,13 +18,17 @@ from handlers import queues, reminders, router
 from handlers.flood import FloodGuard
 from handlers.services import Services, system_clock
 from handlers.types import Event, Response
-from storage import submissions
+from storage import submissions, updates
 from storage.db import Database
+from storage.models import utcnow
 from templates import chat_texts
 
 log = logging.getLogger(__name__)
 # Reminders need day precision; checking every ten minutes is plenty.
 REMINDER_INTERVAL = 600
+# Platforms redeliver an update within hours (Telegram keeps one a day at most); the record
+# that it was handled is kept a while longer, then dropped.
+UPDATES_KEPT = timedelta(days=3)
 
 
 class GuongSang:
@@ -105,6 +109,11 @@ class GuongSang:
         self.delivery.kick()
         return quota, digest
 
+    async def forget_old_updates(self) -> int:
+        """Drop the records of updates no platform will deliver again; returns how many."""
+        async with self.db.transaction() as session:
+            return await updates.forget_before(session, utcnow() - UPDATES_KEPT)
+
     async def _tick_forever(self) -> None:
         # Wait first: a restart need not nudge anyone at once, and the day's marks make a
         # missed tick harmless.
@@ -116,8 +125,9 @@ class GuongSang:
             try:
                 await self.run_reminders()
                 await self.run_daily_nudges()
+                await self.forget_old_updates()
             except Exception:
-                log.exception("reminders failed")
+                log.exception("periodic work failed")
 
     async def close(self) -> None:
         """Stop the workers and release the database (the outbox keeps what is unsent)."""

@@ -20,7 +20,7 @@ from handlers.context import Ctx
 from handlers.menu import command_for, main_menu
 from handlers.services import Services
 from handlers.types import Choice, Event, Reply, Response
-from storage import conversations, outbox, people, roles, updates
+from storage import conversations, outbox, roles, updates
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,9 @@ async def handle(services: Services, event: Event) -> Response:
         if event.update_key and not await updates.claim(session, event.channel, event.update_key):
             log.info("duplicate update %s/%s ignored", event.channel, event.update_key)
             return Response()
-        conv = await conversations.load(session, event.channel, event.chat_id)
-        person = await people.by_identity(session, event.channel, event.user_id)
+        conv, person = await conversations.load_with_person(
+            session, event.channel, event.chat_id, event.user_id
+        )
         ctx = Ctx(services, session, event, conv, person)
         step_before, seq_before = conv.step, conv.prompt_seq
         await _dispatch(ctx)

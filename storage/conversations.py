@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import select, text
+from sqlalchemy import and_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Conversation
+from storage import people
+from storage.models import Conversation, Identity, Person
 
 
 async def load(session: AsyncSession, channel: str, chat_id: str) -> Conversation:
@@ -20,6 +21,30 @@ async def load(session: AsyncSession, channel: str, chat_id: str) -> Conversatio
         session.add(conv)
         await session.flush()
     return conv
+
+
+async def load_with_person(
+    session: AsyncSession, channel: str, chat_id: str, user_id: str
+) -> tuple[Conversation, Person | None]:
+    """The chat's conversation and the person writing, in one query once the chat is known.
+
+    Every update needs both; each statement through the ORM costs far more than SQLite
+    takes to run it, so the common case is one SELECT rather than two.
+    """
+    row = (
+        await session.execute(
+            select(Conversation, Person)
+            .select_from(Conversation)
+            .outerjoin(Identity, and_(Identity.channel == channel, Identity.external_id == user_id))
+            .outerjoin(Person, Person.id == Identity.person_id)
+            .where(Conversation.channel == channel, Conversation.chat_id == chat_id)
+        )
+    ).first()
+    if row is None:
+        return await load(session, channel, chat_id), await people.by_identity(
+            session, channel, user_id
+        )
+    return row[0], row[1]
 
 
 async def lock_chat(session: AsyncSession, channel: str, chat_id: str) -> None:

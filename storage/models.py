@@ -224,7 +224,8 @@ class ProcessedUpdate(Base):
     __tablename__ = "processed_updates"
     channel: Mapped[str] = mapped_column(String(20), primary_key=True)
     update_key: Mapped[str] = mapped_column(String(100), primary_key=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Indexed for pruning: the records are only needed while a platform may still redeliver.
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
 class CodeCounter(Base):

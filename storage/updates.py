@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import upsert_insert
@@ -24,3 +27,13 @@ async def claim(session: AsyncSession, channel: str, update_key: str) -> bool:
     )
     result = await session.execute(statement)
     return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+async def forget_before(session: AsyncSession, before: datetime) -> int:
+    """Drop the records of updates claimed before `before`; returns how many were dropped.
+
+    A platform redelivers an update only for a short while (Telegram keeps one for at most
+    a day), so older records only take space: one row per message every teacher ever sent.
+    """
+    result = await session.execute(delete(ProcessedUpdate).where(ProcessedUpdate.at < before))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
