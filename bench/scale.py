@@ -150,7 +150,12 @@ async def teacher(
     for step in steps:
         update = step() if callable(step) else step
         started = time.perf_counter()
-        answer = await client.post("/webhook/telegram", json=update, headers=headers)
+        try:
+            answer = await client.post("/webhook/telegram", json=update, headers=headers)
+        except httpx.TransportError:
+            # A kept-alive connection the server closed just as it was reused: send the update
+            # again, as Telegram does (the bot handles an update id once).
+            answer = await client.post("/webhook/telegram", json=update, headers=headers)
         latencies.append(time.perf_counter() - started)
         answer.raise_for_status()
 
