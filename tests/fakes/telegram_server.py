@@ -499,7 +499,7 @@ class FakeUser:
                 "text": "",
             }
         query = {
-            "id": self.server._new_callback_query_id(),
+            "id": self.server.new_callback_query_id(),
             "from": self.as_user_dict(),
             "message": message,
             "chat_instance": str(-(self.user_id * 7919 % 10**12)),
@@ -996,8 +996,12 @@ class FakeTelegram:
         self._message_ids[chat_id] += 1
         return self._message_ids[chat_id]
 
-    def _new_callback_query_id(self) -> str:
-        return f"{4_000_000_000 + next(self._callback_counter)}"
+    def new_callback_query_id(self) -> str:
+        """A fresh callback query id, recorded as issued so the bot may answer it (a webhook
+        update built outside the server needs one too)."""
+        query_id = f"{4_000_000_000 + next(self._callback_counter)}"
+        self._issued_callback_ids.add(query_id)
+        return query_id
 
     def _chat_for(self, params: JSONDict) -> JSONDict:
         raw = params.get("chat_id")
