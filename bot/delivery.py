@@ -201,8 +201,9 @@ class Delivery:
                 await workers[waited]
                 waited += 1
         finally:
-            # On cancellation (stop), wait for every worker to unwind its database session
-            # before the engine is disposed; gather alone would leave them running.
+            # On cancellation (stop), or when one worker fails, cancel the rest and wait for
+            # every one to unwind its database session before the engine is disposed; the
+            # loop above stops at the first and would leave the others running.
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
