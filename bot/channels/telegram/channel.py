@@ -13,6 +13,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import HTTPXRequest
 
+from bot import http_pool
 from bot.app import GuongSang
 from bot.channels.ordering import ChatLocks
 from bot.channels.telegram.convert import CHANNEL, to_event
@@ -80,10 +81,17 @@ async def standalone_sender(token: str, api_root: str) -> tuple[Bot, TelegramSen
         base_url=f"{api_root}/bot",
         base_file_url=f"{api_root}/file/bot",
         # The outbox worker sends several messages at once; PTB's default pool holds one.
-        request=HTTPXRequest(connection_pool_size=32),
+        request=bot_api_request(32),
     )
     await bot.initialize()
     return bot, TelegramSender(bot)
+
+
+def bot_api_request(connections: int = http_pool.DEFAULT_CONNECTIONS) -> HTTPXRequest:
+    """PTB's request object for Bot API calls, on a connection pool that stays cheap with
+    many connections open (see `bot.http_pool`)."""
+    transport = http_pool.Transport(http_pool.limits(connections))
+    return HTTPXRequest(connection_pool_size=connections, httpx_kwargs={"transport": transport})
 
 
 @contextlib.contextmanager
@@ -123,7 +131,9 @@ class TelegramChannel:
             .base_url(f"{api_root}/bot")
             .base_file_url(f"{api_root}/file/bot")
             .concurrent_updates(True)
-            .get_updates_read_timeout(poll_timeout + 10)
+            .request(bot_api_request())
+            # The long poll holds its one connection for up to `poll_timeout` seconds.
+            .get_updates_request(HTTPXRequest(read_timeout=poll_timeout + 10))
             .build()
         )
         self.application.add_handler(TypeHandler(Update, self._on_update))

@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from bot import http_pool
+
 log = logging.getLogger(__name__)
 
 DEFAULT_ROOT = "https://bot-api.zaloplatforms.com"
@@ -49,9 +51,8 @@ class ZaloClient:
         self.api_root = api_root.rstrip("/")
         self.poll_timeout = poll_timeout
         # Sends (and long polls) share one pool; the outbox sends several messages at once.
-        self.http = http or httpx.AsyncClient(
-            timeout=httpx.Timeout(15.0, read=poll_timeout + 15.0),
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+        self.http = http or http_pool.client(
+            32, 16, timeout=httpx.Timeout(15.0, read=poll_timeout + 15.0)
         )
 
     async def close(self) -> None:
