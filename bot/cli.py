@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from bot import (
     broadcast_command,
     export_command,
+    heap,
     report_command,
     serve_command,
     webhook_command,
@@ -118,6 +119,7 @@ async def _run(args: argparse.Namespace, settings: Settings, texts: Texts) -> in
                 )
             )
         )
+    heap.settle()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in STOP_SIGNALS:

@@ -63,7 +63,7 @@ def _serve(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
 async def _serve_one(settings: Settings, options: dict[str, Any]) -> int:
     from bot.web.served import served_app  # Starlette is only imported by this command
 
-    server = uvicorn.Server(uvicorn.Config(served_app(settings), **options))
+    server = uvicorn.Server(uvicorn.Config(served_app(settings, settle_heap=True), **options))
     with _signal_already_handled():
         await server.serve()
     return 0 if server.started else 1

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from bot import heap
 from bot.app import GuongSang
 from bot.settings import Settings
 from bot.web import webhooks
@@ -75,8 +76,12 @@ class WebhookChannels:
             await stop()
 
 
-def served_app(settings: Settings) -> Starlette:
-    """The ASGI app with a lifespan that starts and stops the whole bot."""
+def served_app(settings: Settings, settle_heap: bool = False) -> Starlette:
+    """The ASGI app with a lifespan that starts and stops the whole bot.
+
+    `settle_heap` is for the process that exists to serve it (`bot.heap.settle` once started);
+    tests building many apps in one process leave it off.
+    """
     app = GuongSang(settings)
     channels = WebhookChannels(app)
 
@@ -87,6 +92,8 @@ def served_app(settings: Settings) -> Starlette:
             await channels.start()
             for route in channels.routes:
                 log.info("taking updates by webhook at %s%s", settings.public_url, route.path)
+            if settle_heap:
+                heap.settle()
             yield
         finally:
             await channels.stop()
@@ -101,4 +108,4 @@ def from_environment() -> Starlette:
     # A worker is a fresh process: the parent's logging setup did not come with it.
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    return served_app(Settings())
+    return served_app(Settings(), settle_heap=True)
