@@ -132,6 +132,8 @@ class _ChatState:
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     # Monotonic time of the oldest update still waiting for the bot's first answer.
     waiting_since: float | None = None
+    # What the person is doing now (the benchmark's step), to group latencies by it.
+    doing: str = ""
 
 
 class BotApi:
@@ -157,6 +159,7 @@ class BotApi:
         self.files_by_path: dict[str, FileRecord] = {}
         self.calls: Counter[str] = Counter()
         self.latencies: list[float] = []
+        self.latencies_by_step: defaultdict[str, list[float]] = defaultdict(list)
         self.updates_queued = 0
         self._chats: defaultdict[int, _ChatState] = defaultdict(_ChatState)
         self._pending: list[JSONDict] = []
@@ -255,6 +258,10 @@ class BotApi:
         async with self._updates_changed:
             self._updates_changed.notify_all()
         return update
+
+    def doing(self, chat_id: int, step: str) -> None:
+        """Label the latencies of `chat_id`'s next updates with `step`."""
+        self._chats[chat_id].doing = step
 
     def sent(self, chat_id: int) -> list[SentMessage]:
         """The messages the bot sent to a chat, oldest first (the live list; do not change)."""
@@ -478,6 +485,7 @@ class BotApi:
         chat = self._chats[chat_id]
         if chat.waiting_since is not None:
             self.latencies.append(now - chat.waiting_since)
+            self.latencies_by_step[chat.doing].append(now - chat.waiting_since)
             chat.waiting_since = None
         chat.sent.append(message)
         async with chat.changed:

@@ -40,7 +40,7 @@ import random
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -58,6 +58,7 @@ from telegram.ext import (
 )
 
 from bench.inprocess_bot_api import BotApi, InProcessRequest, SentMessage, User
+from bot import heap
 from bot.app import GuongSang
 from bot.channels.telegram.channel import TelegramChannel
 from bot.settings import Settings
@@ -80,6 +81,12 @@ class Step:
 
     kind: str
     value: str = ""
+
+    @property
+    def label(self) -> str:
+        """How the step is shown in the per-step table."""
+        value = self.value if len(self.value) <= 24 else self.value[:23] + "…"
+        return f"{self.kind} {value}".strip()
 
 
 STORY: tuple[Step, ...] = (
@@ -116,6 +123,10 @@ class Result:
     cpu_seconds: float = 0.0
     # SQL statements the bot ran during the run (None for the echo bot, which has no database).
     statements: int | None = None
+    # Latencies grouped by the step that caused them, in the story's order.
+    by_step: dict[str, list[float]] = field(default_factory=dict)
+    # How long each full garbage collection during the run held the process, in seconds.
+    full_gc_pauses: list[float] = field(default_factory=list)
 
     @property
     def cpu_ms_per_update(self) -> float:
@@ -136,11 +147,16 @@ class Result:
 
     def percentile_ms(self, q: float) -> float:
         """The q-th percentile latency in milliseconds (nearest rank)."""
-        if not self.latencies:
-            return math.nan
-        ordered = sorted(self.latencies)
-        rank = max(1, math.ceil(q / 100 * len(ordered)))
-        return ordered[rank - 1] * 1000
+        return percentile_ms(self.latencies, q)
+
+
+def percentile_ms(latencies: Sequence[float], q: float) -> float:
+    """The q-th percentile of latencies in seconds, in milliseconds (nearest rank)."""
+    if not latencies:
+        return math.nan
+    ordered = sorted(latencies)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1] * 1000
 
 
 def jpeg(seed: int, size: tuple[int, int] = (64, 48)) -> bytes:
@@ -208,6 +224,7 @@ class Person:
         for step, count in zip(steps, counts, strict=True):
             if think:
                 await asyncio.sleep(rng.uniform(0, 2 * think))
+            self.api.doing(self.chat_id, step.label)
             await self.act(step)
             expected += count
             try:
@@ -241,8 +258,12 @@ async def run_people(
         for n in range(1, users + 1)
     ]
     api.latencies.clear()
+    api.latencies_by_step.clear()
     queued = api.updates_queued
     statements_before = statements() if statements else 0
+    full_gc_pauses: list[float] = []
+    on_gc = _timer(full_gc_pauses)
+    gc.callbacks.append(on_gc)
     started, cpu_started = time.perf_counter(), time.process_time()
     # The same pauses for both bots: each person's own seeded sequence.
     outcomes = await asyncio.gather(
@@ -250,6 +271,7 @@ async def run_people(
         return_exceptions=True,
     )
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    gc.callbacks.remove(on_gc)
     failures = [o for o in outcomes if isinstance(o, BaseException)]
     for failure in failures[:3]:
         logging.getLogger(__name__).error("%s: %s", name, failure)
@@ -267,7 +289,25 @@ async def run_people(
         completed=completed,
         cpu_seconds=cpu_seconds,
         statements=statements() - statements_before if statements else None,
+        by_step={step.label: list(api.latencies_by_step[step.label]) for step in STORY},
+        full_gc_pauses=full_gc_pauses,
     )
+
+
+def _timer(pauses: list[float]) -> Callable[[str, dict[str, int]], None]:
+    """A gc callback appending the duration of every full (generation 2) collection."""
+    started = 0.0
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        nonlocal started
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            started = time.perf_counter()
+        else:
+            pauses.append(time.perf_counter() - started)
+
+    return on_gc
 
 
 def _last(api: BotApi, chat_id: int) -> SentMessage | None:
@@ -327,6 +367,7 @@ async def bench_full_form(
         try:
             channel = InProcessTelegramChannel(app, api)
             await channel.start()
+            heap.settle()  # as the bot's commands do once started
             return await run_people(
                 "full form",
                 api,
@@ -390,13 +431,26 @@ def table(results: Sequence[Result]) -> str:
     """The results as a fixed-width table."""
     lines = [
         f"{'bot':<10} {'users':>6} {'updates':>8} {'seconds':>8} {'upd/s':>8} "
-        f"{'p50 ms':>7} {'p99 ms':>7} {'cpu ms/upd':>10} {'sql/upd':>7} {'done':>6}"
+        f"{'p50 ms':>7} {'p99 ms':>7} {'cpu ms/upd':>10} {'sql/upd':>7} {'done':>6} "
+        f"{'full gc':>7} {'max ms':>6}"
     ]
     for r in results:
         lines.append(
             f"{r.name:<10} {r.users:>6} {r.updates:>8} {r.seconds:>8.2f} {r.rate:>8.0f} "
             f"{r.percentile_ms(50):>7.1f} {r.percentile_ms(99):>7.1f} "
-            f"{r.cpu_ms_per_update:>10.2f} {r.statements_per_update:>7.1f} {r.completed:>6}"
+            f"{r.cpu_ms_per_update:>10.2f} {r.statements_per_update:>7.1f} {r.completed:>6} "
+            f"{len(r.full_gc_pauses):>7} {max(r.full_gc_pauses, default=0) * 1000:>6.1f}"
+        )
+    return "\n".join(lines)
+
+
+def step_table(result: Result) -> str:
+    """Latency percentiles of each step of the story, to see where a tail comes from."""
+    lines = [f"{'step (' + result.name + ')':<36} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7}"]
+    for label, latencies in result.by_step.items():
+        lines.append(
+            f"{label:<36} {percentile_ms(latencies, 50):>7.1f} "
+            f"{percentile_ms(latencies, 90):>7.1f} {percentile_ms(latencies, 99):>7.1f}"
         )
     return "\n".join(lines)
 
@@ -426,6 +480,7 @@ async def main(users: int, database_url: str | None, think: float = 0.0) -> None
     form = await bench_full_form(users, database_url, first_id, think)
     backend = "PostgreSQL" if database_url else "SQLite"
     print(f"full form on {backend}; 'done' = people who reached the story's code (or last echo)")
+    print(step_table(form))
     print(table([form, echo]))
     print(summary(form, echo, think))
 
