@@ -116,6 +116,7 @@ def cpu_snapshot(server_pid: int) -> dict[str, float]:
     idle = int(Path("/proc/stat").read_text().split()[4]) / CLOCK_TICKS
     return {
         "bot": sum(_cpu_of(pid) for pid in _descendants(server_pid)),
+        **{f"pid {pid}": _cpu_of(pid) for pid in _descendants(server_pid)},
         "postgres": sum(_cpu_of(pid) for pid in _postgres_pids()),
         "bench": time.process_time(),
         "idle": idle,
@@ -162,7 +163,9 @@ async def teacher(
         answer.raise_for_status()
 
 
-async def run_once(workers: int, users: int, pg: str, telegram: FakeTelegram) -> dict[str, float]:
+async def run_once(
+    workers: int, users: int, pg: str, telegram: FakeTelegram, keepalive: bool = True
+) -> dict[str, Any]:
     name = f"gs_bench_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(pg)
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -206,7 +209,7 @@ async def run_once(workers: int, users: int, pg: str, telegram: FakeTelegram) ->
         # One client, with one connection, per teacher: httpcore's pool scans all of its
         # connections for every request, and a shared pool of sixty took more of this
         # process's time than the fake Bot API did, time the workers needed.
-        one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        one = httpx.Limits(max_connections=1, max_keepalive_connections=1 if keepalive else 0)
         clients = [httpx.AsyncClient(base_url=base, timeout=60, limits=one) for _ in range(users)]
         try:
             for _ in range(600):
@@ -228,6 +231,16 @@ async def run_once(workers: int, users: int, pg: str, telegram: FakeTelegram) ->
             after = cpu_snapshot(server.pid)
             shares = cpu_shares(before, after)
             bot_seconds = after["bot"] - before["bot"] if before else math.nan
+            # Each process's share of one core: how evenly the workers got the work.
+            window = after["wall"] - before["wall"] if before else math.nan
+            per_process = sorted(
+                (
+                    100 * (after[key] - before.get(key, 0.0)) / window
+                    for key in after
+                    if key.startswith("pid ")
+                ),
+                reverse=True,
+            )
             seconds = time.perf_counter() - started
         finally:
             for client in clients:
@@ -246,15 +259,16 @@ async def run_once(workers: int, users: int, pg: str, telegram: FakeTelegram) ->
         "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000,
         # Processor time the bot's processes spent per update: steadier than the rate.
         "bot_ms": bot_seconds / len(latencies) * 1000,
+        "split": "/".join(f"{share:.0f}" for share in per_process),
         **{f"cpu_{part}": share for part, share in shares.items()},
     }
 
 
-async def main(workers: list[int], users: int, pg: str) -> None:
-    results: dict[int, dict[str, float]] = {}
+async def main(workers: list[int], users: int, pg: str, keepalive: bool = True) -> None:
+    results: dict[int, dict[str, Any]] = {}
     async with FakeTelegram() as telegram:
         for n in workers:
-            results[n] = await run_once(n, users, pg, telegram)
+            results[n] = await run_once(n, users, pg, telegram, keepalive)
     print(f"{'workers':>7} {'users':>6} {'updates':>8} {'seconds':>8} {'upd/s':>7} "
           f"{'p50 ms':>7} {'p99 ms':>7} {'vs 1':>5} {'bot cpu ms/upd':>14}   "
           f"CPU %: {'bot':>4} {'pg':>4} {'bench':>5} {'idle':>4}")  # fmt: skip
@@ -267,6 +281,8 @@ async def main(workers: list[int], users: int, pg: str) -> None:
             f"{r.get('cpu_bot', 0):>4.0f} {r.get('cpu_postgres', 0):>4.0f} "
             f"{r.get('cpu_bench', 0):>5.0f} {r.get('cpu_idle', 0):>4.0f}"
         )
+    for n, r in results.items():
+        print(f"{n} worker(s): % of a core used by each bot process, busiest first: {r['split']}")
     two = results.get(2, {}).get("rate", 0) / base if 2 in results else 0.0
     print(
         "scale: PostgreSQL, "
@@ -279,7 +295,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--users", type=int, default=60)
+    parser.add_argument(
+        "--new-connections",
+        action="store_true",
+        help="a new connection for every update (as nginx proxies by default), not kept alive",
+    )
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
-    asyncio.run(main(counts, args.users, args.pg))
+    asyncio.run(main(counts, args.users, args.pg, not args.new_connections))
