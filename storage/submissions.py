@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from handlers.campaigns import CampaignSpec
 from storage.db import upsert_insert
@@ -52,8 +53,14 @@ async def sync_campaigns(session: AsyncSession, specs: list[CampaignSpec]) -> di
 
 
 async def get(session: AsyncSession, submission_id: int) -> Submission | None:
-    """A submission by id."""
-    return await session.get(Submission, submission_id)
+    """A submission by id, with its attachments.
+
+    In one statement: the form needs the photos on most steps, and a second SELECT for them
+    (the relationship's own loading) cost as much as the rest of reading the draft.
+    """
+    return await session.get(
+        Submission, submission_id, options=[joinedload(Submission.attachments)]
+    )
 
 
 async def by_code(session: AsyncSession, code: str) -> Submission | None:
