@@ -14,12 +14,14 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from bot import heap
 from bot.app import GuongSang
 from bot.settings import Settings
 from bot.web import webhooks
 from bot.web.app import create_web_app
+from bot.web.spread import SpreadConnections
 
 log = logging.getLogger(__name__)
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -103,9 +105,12 @@ def served_app(settings: Settings, settle_heap: bool = False) -> Starlette:
     return create_web_app(app, channels.routes, lifespan=lifespan)
 
 
-def from_environment() -> Starlette:
-    """The uvicorn factory each worker process calls (`serve --workers N`)."""
+def from_environment() -> ASGIApp:
+    """The uvicorn factory each worker process calls (`serve --workers N`).
+
+    Connections are spread over the workers as they go (`SpreadConnections`).
+    """
     # A worker is a fresh process: the parent's logging setup did not come with it.
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    return served_app(Settings(), settle_heap=True)
+    return SpreadConnections(served_app(Settings(), settle_heap=True))
