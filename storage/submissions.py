@@ -52,15 +52,16 @@ async def sync_campaigns(session: AsyncSession, specs: list[CampaignSpec]) -> di
     return ids
 
 
+_WITH_ATTACHMENTS = (joinedload(Submission.attachments),)
+
+
 async def get(session: AsyncSession, submission_id: int) -> Submission | None:
     """A submission by id, with its attachments.
 
     In one statement: the form needs the photos on most steps, and a second SELECT for them
     (the relationship's own loading) cost as much as the rest of reading the draft.
     """
-    return await session.get(
-        Submission, submission_id, options=[joinedload(Submission.attachments)]
-    )
+    return await session.get(Submission, submission_id, options=_WITH_ATTACHMENTS)
 
 
 async def by_code(session: AsyncSession, code: str) -> Submission | None:

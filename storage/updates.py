@@ -5,10 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import upsert_insert
 from storage.models import ProcessedUpdate, utcnow
+
+# Built once per dialect (SQLite and PostgreSQL spell ON CONFLICT alike but are separate
+# constructs); the values come with each execution.
+_CLAIMS = {
+    "sqlite": sqlite.insert(ProcessedUpdate.__table__).on_conflict_do_nothing(),
+    "postgresql": postgresql.insert(ProcessedUpdate.__table__).on_conflict_do_nothing(),
+}
 
 
 async def claim(session: AsyncSession, channel: str, update_key: str) -> bool:
@@ -19,13 +26,9 @@ async def claim(session: AsyncSession, channel: str, update_key: str) -> bool:
     worker process claiming an update another one is handling waits for that one to finish,
     then finds it claimed.
     """
-    insert = upsert_insert(session)
-    statement = (
-        insert(ProcessedUpdate.__table__)
-        .values(channel=channel, update_key=update_key, at=utcnow())
-        .on_conflict_do_nothing()
-    )
-    result = await session.execute(statement)
+    statement = _CLAIMS[session.get_bind().dialect.name]
+    values = {"channel": channel, "update_key": update_key, "at": utcnow()}
+    result = await session.execute(statement, values)
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
