@@ -39,6 +39,9 @@ class Texts:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=False,
+            # Templates ship with the code and change only with a restart; checking each
+            # file's modification time on every render was a stat() call per message.
+            auto_reload=False,
         )
         self.env.filters["num"] = format_number
 
