@@ -54,6 +54,9 @@ async def load_with_person(
     return row[0], row[1]
 
 
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+
+
 async def lock_chat(session: AsyncSession, channel: str, chat_id: str) -> None:
     """Hold the chat for the rest of the transaction, so that worker processes sharing one
     PostgreSQL database handle a chat's updates one at a time.
@@ -65,4 +68,4 @@ async def lock_chat(session: AsyncSession, channel: str, chat_id: str) -> None:
         return
     digest = hashlib.blake2b(f"{channel}:{chat_id}".encode(), digest_size=8).digest()
     key = int.from_bytes(digest, "big", signed=True)
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    await session.execute(_LOCK, {"key": key})
