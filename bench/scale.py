@@ -163,6 +163,25 @@ async def teacher(
         answer.raise_for_status()
 
 
+# Teachers who walk the form before the timed run, so that every worker process has compiled
+# its statements and templates: with 720 timed updates, each process's first ones would count.
+WARM_UP_TEACHERS = 16
+
+
+async def warm_up(base: str, telegram: FakeTelegram, first_chat: int, teachers: int) -> None:
+    """Walk the form with `teachers` teachers, each update on a new connection, so that the
+    connections, accepted by whichever worker is free, reach every worker."""
+    fresh = httpx.Limits(max_connections=1, max_keepalive_connections=0)
+    clients = [httpx.AsyncClient(base_url=base, timeout=60, limits=fresh) for _ in range(teachers)]
+    try:
+        await asyncio.gather(
+            *(teacher(client, telegram, first_chat + n, []) for n, client in enumerate(clients))
+        )
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
 async def run_once(
     workers: int, users: int, pg: str, telegram: FakeTelegram, keepalive: bool = True
 ) -> dict[str, Any]:
@@ -219,6 +238,7 @@ async def run_once(
                 except httpx.TransportError:
                     await asyncio.sleep(0.05)
             await asyncio.sleep(1.0)  # every worker past its startup
+            await warm_up(base, telegram, 700_000 + workers * 10_000 + users, WARM_UP_TEACHERS)
             started = time.perf_counter()
             before = cpu_snapshot(server.pid)
             chats = [700_000 + workers * 10_000 + n for n in range(users)]
