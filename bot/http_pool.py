@@ -1,7 +1,7 @@
 """HTTP clients whose connection pools stay cheap with many connections open.
 
 Before every request and after every response, httpcore's pool (1.0.9, the newest release)
-goes over its connections twice over:
+goes over all its connections, and two things made that expensive:
 
 - Its clean-up pass counts the idle connections afresh for every idle connection, so each
   pass costs the square of them: 7,000 calls at sixty idle connections, twice per request.
@@ -64,7 +64,8 @@ class _KeptSocketStream(httpcore.AsyncNetworkStream):
 
 
 class KeptSocketBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's own backend, with streams that remember their socket."""
+    """httpcore's anyio backend (the one it uses under asyncio), with streams that remember
+    their socket."""
 
     def __init__(self) -> None:
         self._backend = httpcore.AnyIOBackend()
