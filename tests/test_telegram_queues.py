@@ -34,6 +34,9 @@ async def confirmed_stories(
     for code in codes:
         await principal.press("Xác nhận", card_of(principal, code))
     await reviewer.replies()
+    # The teacher is told of each confirmation through the outbox; wait for those too, so
+    # that they do not arrive in the middle of the test's next exchange with the teacher.
+    await teacher.replies(min_count=count)
     return teacher, principal, reviewer, codes
 
 
