@@ -3,6 +3,8 @@ question does not wait two extra round trips to Telegram."""
 
 from __future__ import annotations
 
+import pytest
+
 from bot.channels.telegram.channel import TelegramChannel
 from tests.drivers import Chat, text_of
 from tests.fakes.telegram_server import FakeTelegram
@@ -34,3 +36,20 @@ async def test_the_reply_to_a_press_does_not_wait_for_its_answer(
     await telegram.wait_for(lambda _calls: edited[0].status is not None, 10)
     assert telegram.calls_to("answerCallbackQuery")[-1].status == 200
     assert edited[0].status == 200 and len(edited) == 1
+
+
+async def test_a_press_that_cannot_be_settled_still_gets_its_reply(
+    telegram: FakeTelegram, channel: TelegramChannel, caplog: pytest.LogCaptureFixture
+) -> None:
+    chat = Chat(telegram.user(312, "Hoa"))
+    await chat.send("/start")
+    await chat.send("Nguyễn Thị Hoa")
+    await chat.send("thcs le quy don")
+    # Removing the buttons fails in a way no retry mends (the person blocked the bot, say).
+    telegram.fail_next("editMessageReplyMarkup", 403, "Forbidden: bot was blocked by the user")
+
+    assert "số điện thoại" in await chat.press("Trường THCS Lê Quý Đôn")
+    assert "press in 312 not answered" in caplog.text
+    # The chat goes on as usual.
+    await chat.user.send_contact("+84 912 345 678")
+    assert "Đã lưu thông tin" in text_of(await chat.replies())

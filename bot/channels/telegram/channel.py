@@ -253,10 +253,17 @@ class TelegramChannel:
             return
         # Answering the press and removing its buttons are not in the way of the replies:
         # one after the other, the next question reached the phone three round trips after
-        # the press instead of one.
-        await asyncio.gather(
-            self._settle_press(query, response), self._send_replies(event, response)
+        # the press instead of one. Both finish, whatever fails, before the chat's next update
+        # is delivered; a press left unanswered is only a spinner on the person's phone.
+        settled, sent = await asyncio.gather(
+            self._settle_press(query, response),
+            self._send_replies(event, response),
+            return_exceptions=True,
         )
+        if isinstance(sent, BaseException):
+            raise sent
+        if isinstance(settled, BaseException):
+            log.warning("press in %s not answered: %r", event.chat_id, settled)
 
     async def _settle_press(self, query: CallbackQuery, response: Response) -> None:
         """Stop the pressed button's spinner and, if the press was taken, remove its buttons."""
