@@ -12,13 +12,12 @@ def settle() -> None:
     """Collect once, then leave everything alive now out of later collections.
 
     Call once the bot has started. Python's full collection walks every object it tracks,
-    and a started bot holds a few hundred thousand that live as long as the process
+    and a started bot holds about a hundred thousand that live as long as the process
     (modules, SQLAlchemy's mappers, compiled templates, the platform clients). Walking them
-    took 50–75 ms at a time, during which no update was handled: a visible share of the
-    slowest answers under load. Frozen objects are still freed by reference counting; only
+    took 79–85 ms at a time under load (bench.updates), during which no update was handled.
+    Frozen objects are still freed by reference counting; only
     garbage cycles among them would stay, and they are the process's own furniture.
     """
     gc.collect()
-    frozen = len(gc.get_objects())
     gc.freeze()
-    log.debug("heap settled: %d objects left out of garbage collection", frozen)
+    log.debug("heap settled: %d objects left out of garbage collection", gc.get_freeze_count())
