@@ -89,12 +89,14 @@ class Database:
         await self.engine.dispose()
 
 
+# Each database's `insert` construct, the one with ON CONFLICT clauses (SQLite and PostgreSQL
+# spell them alike), by dialect name.
+UPSERT_INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
 def upsert_insert(session: AsyncSession) -> Any:
-    """The `insert` construct of the session's database, the one with ON CONFLICT clauses
-    (SQLite and PostgreSQL spell them alike)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert
-    return sqlite.insert
+    """The `insert` construct with ON CONFLICT clauses of the session's database."""
+    return UPSERT_INSERTS.get(session.get_bind().dialect.name, sqlite.insert)
 
 
 def _upgrade(connection: Connection, url: str) -> None:

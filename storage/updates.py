@@ -5,16 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import UPSERT_INSERTS
 from storage.models import ProcessedUpdate, utcnow
 
-# Built once per dialect (SQLite and PostgreSQL spell ON CONFLICT alike but are separate
-# constructs); the values come with each execution.
+# Built once per database; the values come with each execution.
 _CLAIMS = {
-    "sqlite": sqlite.insert(ProcessedUpdate.__table__).on_conflict_do_nothing(),
-    "postgresql": postgresql.insert(ProcessedUpdate.__table__).on_conflict_do_nothing(),
+    dialect: insert(ProcessedUpdate.__table__).on_conflict_do_nothing()
+    for dialect, insert in UPSERT_INSERTS.items()
 }
 
 
