@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from bot.app import GuongSang
 from bot.settings import Settings
@@ -102,13 +103,10 @@ def listening_socket() -> socket.socket:
 
 
 @asynccontextmanager
-async def serving(
-    app: GuongSang, webhooks: Sequence[Route] = (), sock: socket.socket | None = None
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The web app on a real uvicorn server (on `sock`, or an OS-chosen port), and a client."""
-    config = uvicorn.Config(
-        create_web_app(app, webhooks), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
-    )
+async def uvicorn_serving(asgi: ASGIApp, sock: socket.socket | None = None) -> AsyncIterator[str]:
+    """An ASGI app on a real uvicorn server (on `sock`, or an OS-chosen port); yields its
+    base URL."""
+    config = uvicorn.Config(asgi, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock] if sock else None))
     try:
@@ -117,9 +115,19 @@ async def serving(
                 if task.done():
                     task.result()  # raises why the server could not start
                 await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            yield client
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=10)
+
+
+@asynccontextmanager
+async def serving(
+    app: GuongSang, webhooks: Sequence[Route] = (), sock: socket.socket | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The web app on a real uvicorn server (on `sock`, or an OS-chosen port), and a client."""
+    async with (
+        uvicorn_serving(create_web_app(app, webhooks), sock) as base,
+        httpx.AsyncClient(base_url=base, timeout=10) as client,
+    ):
+        yield client

@@ -3,7 +3,6 @@ whichever worker is free (`bot.web.spread`)."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -20,6 +18,7 @@ from starlette.types import ASGIApp
 
 from bot.web.served import from_environment
 from bot.web.spread import SpreadConnections
+from tests.apps import uvicorn_serving
 
 
 async def _port(request: Request) -> PlainTextResponse:
@@ -31,23 +30,12 @@ async def _port(request: Request) -> PlainTextResponse:
 @asynccontextmanager
 async def served(app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
     """`app` on a real uvicorn server, and a client keeping one connection alive."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                if task.done():
-                    task.result()  # raises why the server could not start
-                await asyncio.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=one) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=10)
+    one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with (
+        uvicorn_serving(app) as base,
+        httpx.AsyncClient(base_url=base, limits=one) as client,
+    ):
+        yield client
 
 
 async def test_one_response_in_every_closes_its_connection() -> None:
