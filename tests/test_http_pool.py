@@ -142,9 +142,11 @@ async def test_idle_connections_cost_little_per_request() -> None:
     theirs = [await calls_per_request(plain_httpx, _get, n) for n in (1, 41)]
     # Measured: 33 calls per idle connection and request here, 261 with httpx's own pool.
     assert per_idle_connection(*ours) < 0.5 * per_idle_connection(*theirs)
-    # The check that the server has not closed an idle connection is a poll, no more.
+    # The check that the server has not closed an idle connection is a poll, no more, and
+    # only of the connection about to be reused (httpx: every idle one, twice a request).
     assert ours[1].by_name["getpeername"] == 0
     assert theirs[1].by_name["getpeername"] > 0
+    assert ours[1].by_name["is_readable"] <= REQUESTS + 41  # one sweep of all may fall inside
 
 
 @asynccontextmanager
@@ -201,6 +203,26 @@ async def test_connections_the_server_closed_are_not_reused() -> None:
             await _get(client, url)
             await asyncio.sleep(0.02)  # the server's close reaches this side
     assert server.connections == 5
+
+
+async def test_idle_connections_the_server_closed_are_closed_here_without_being_picked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(http_pool.LinearPool, "SWEEP_SECONDS", 0.05)
+    dropping, keeping = Server(close_after_answer=True), Server()
+    async with (
+        serving(dropping) as gone,
+        serving(keeping) as kept,
+        http_pool.client() as client,
+    ):
+        await open_connections(lambda: _get(client, gone), dropping, 5)
+        await _get(client, kept)
+        pool = client._transport._pool  # type: ignore[attr-defined]
+        assert len(pool.connections) == 6
+        await asyncio.sleep(0.1)  # the server's closes arrive; a sweep is due
+        # Only connections to the other server are used, yet the five dropped ones go.
+        await _get(client, kept)
+        assert len(pool.connections) == 1
 
 
 async def test_idle_connections_beyond_the_keepalive_limit_are_closed() -> None:
