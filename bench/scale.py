@@ -10,7 +10,12 @@ of all cores: the bot's worker processes, PostgreSQL's server processes, this pr
 simulated teachers and the fake Bot API) and idle. Workers can only add throughput while
 there is idle CPU left for them.
 
-    python -m bench.scale [--workers 1,2,4] [--users 60] [--pg postgresql://postgres@127.0.0.1/postgres]
+    python -m bench.scale [--workers 1,2,4] [--users 60] [--core-per-worker 0.4] [--pg URL]
+
+With `--core-per-worker`, each bot process may use at most that share of a core (a Linux
+control group each, `bench.cpu_budget`; needs root): whether a worker adds throughput when
+it has processor time of its own, as on a machine with a core per worker, rather than
+whether two cores shared with the teachers, the fake Bot API and PostgreSQL have any left.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from bench.cpu_budget import CpuBudgets
 from tests.apps import listening_socket
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -183,7 +189,12 @@ async def warm_up(base: str, telegram: FakeTelegram, first_chat: int, teachers: 
 
 
 async def run_once(
-    workers: int, users: int, pg: str, telegram: FakeTelegram, keepalive: bool = True
+    workers: int,
+    users: int,
+    pg: str,
+    telegram: FakeTelegram,
+    keepalive: bool = True,
+    core_per_worker: float | None = None,
 ) -> dict[str, Any]:
     name = f"gs_bench_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(pg)
@@ -230,6 +241,7 @@ async def run_once(
         # process's time than the fake Bot API did, time the workers needed.
         one = httpx.Limits(max_connections=1, max_keepalive_connections=1 if keepalive else 0)
         clients = [httpx.AsyncClient(base_url=base, timeout=60, limits=one) for _ in range(users)]
+        budgets = CpuBudgets(core_per_worker) if core_per_worker else None
         try:
             for _ in range(600):
                 try:
@@ -238,6 +250,10 @@ async def run_once(
                 except httpx.TransportError:
                     await asyncio.sleep(0.05)
             await asyncio.sleep(1.0)  # every worker past its startup
+            if budgets:
+                # The supervisor of several workers gets a budget too; it uses none of it.
+                for pid in _descendants(server.pid):
+                    budgets.limit(pid)
             await warm_up(base, telegram, 700_000 + workers * 10_000 + users, WARM_UP_TEACHERS)
             started = time.perf_counter()
             before = cpu_snapshot(server.pid)
@@ -267,6 +283,8 @@ async def run_once(
                 await client.aclose()
             server.send_signal(signal.SIGINT)
             await server.wait()
+            if budgets:
+                budgets.close()
     admin = await asyncpg.connect(pg)
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     await admin.close()
@@ -284,11 +302,17 @@ async def run_once(
     }
 
 
-async def main(workers: list[int], users: int, pg: str, keepalive: bool = True) -> None:
+async def main(
+    workers: list[int],
+    users: int,
+    pg: str,
+    keepalive: bool = True,
+    core_per_worker: float | None = None,
+) -> None:
     results: dict[int, dict[str, Any]] = {}
     async with FakeTelegram() as telegram:
         for n in workers:
-            results[n] = await run_once(n, users, pg, telegram, keepalive)
+            results[n] = await run_once(n, users, pg, telegram, keepalive, core_per_worker)
     print(f"{'workers':>7} {'users':>6} {'updates':>8} {'seconds':>8} {'upd/s':>7} "
           f"{'p50 ms':>7} {'p99 ms':>7} {'vs 1':>5} {'bot cpu ms/upd':>14}   "
           f"CPU %: {'bot':>4} {'pg':>4} {'bench':>5} {'idle':>4}")  # fmt: skip
@@ -308,6 +332,7 @@ async def main(workers: list[int], users: int, pg: str, keepalive: bool = True) 
         "scale: PostgreSQL, "
         + ", ".join(f"{n} worker(s) {r['rate']:.0f} upd/s" for n, r in results.items())
         + f"; 2 workers = {two:.2f}x of 1 (target >= 1.6x) on {os.cpu_count()} CPU cores"
+        + (f", each worker at most {core_per_worker:g} of a core" if core_per_worker else "")
     )
 
 
@@ -320,7 +345,12 @@ if __name__ == "__main__":
         action="store_true",
         help="a new connection for every update (as nginx proxies by default), not kept alive",
     )
+    parser.add_argument(
+        "--core-per-worker",
+        type=float,
+        help="the most of a core each bot process may use (Linux control groups; root)",
+    )
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
-    asyncio.run(main(counts, args.users, args.pg, not args.new_connections))
+    asyncio.run(main(counts, args.users, args.pg, not args.new_connections, args.core_per_worker))
