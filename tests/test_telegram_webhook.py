@@ -65,6 +65,10 @@ async def test_webhook_updates_are_checked_then_handled_once(
     assert (await post("{oops")).status_code == 400
     assert (await post(json.dumps({"update_id": "7001"}))).status_code == 400
     assert (await post(json.dumps({"update_id": 7002, "message": "oops"}))).status_code == 400
+    far_off = text_update(7004, 101, "hi")
+    far_off["message"]["date"] = 1e30  # type: ignore[index]
+    assert (await post(json.dumps(far_off))).status_code == 400
+    assert (await post("[" * 100_000)).status_code == 400
     assert (await post(b"[" + b"1," * (5 * 1024 * 1024) + b"1]")).status_code == 413
     assert telegram.sent(101) == []
 

@@ -174,6 +174,10 @@ async def test_each_filter_narrows_the_list(app: GuongSang, web: httpx.AsyncClie
     bad = await web.get("/exemplars", params={"unit": "abc"})
     assert bad.status_code == 400
     assert "Bộ lọc không hợp lệ" in bad.text
+    # So is one too long for an id, which the database could not even compare.
+    for path in ("/exemplars", "/exemplars.atom"):
+        huge = await web.get(path, params={"unit": "9" * 23})
+        assert huge.status_code == 400, path
 
 
 async def test_pages_keep_the_filters(app: GuongSang, web: httpx.AsyncClient) -> None:

@@ -71,6 +71,7 @@ async def test_webhook_checks_the_secret_and_the_body(
     assert (await post("{not json")).status_code == 400
     assert (await post(json.dumps({"event_name": "message.text.received"}))).status_code == 400
     assert (await post(json.dumps([1, 2, 3]))).status_code == 400
+    assert (await post("[" * 100_000)).status_code == 400
     assert (await post(b"{" + b" " * (10 * 1024 * 1024) + b"}")).status_code == 413
     assert zalo.sent(chat_id) == [], "nothing refused was processed"
     async with zalo_app.db.transaction() as session:

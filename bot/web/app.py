@@ -104,7 +104,7 @@ def render(template: str, **values: Any) -> str:
 
 
 class BadFilter(ValueError):
-    """A query parameter that cannot be a filter (a unit id that is not a number)."""
+    """A query parameter that cannot be a filter (a unit id that is not a number, or too long)."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,8 @@ class Filters:
         campaign = (params.get("campaign") or "").strip() or None
         focus = (params.get("focus") or "").strip() or None
         raw_unit = (params.get("unit") or "").strip()
-        if raw_unit and not (raw_unit.isascii() and raw_unit.isdigit()):
+        # Ids are 64-bit in the database; a longer number would overflow the query.
+        if raw_unit and not (raw_unit.isascii() and raw_unit.isdigit() and len(raw_unit) <= 18):
             raise BadFilter(raw_unit)
         unit = int(raw_unit) if raw_unit else None
         raw_page = (params.get("page") or "").strip()

@@ -56,7 +56,7 @@ def webhook_endpoint(
             return _error(413, "body too large")
         try:
             update = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
             log.warning("%s webhook: malformed JSON from %s", name, _client(request))
             return _error(400, "malformed JSON")
         try:

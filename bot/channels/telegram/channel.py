@@ -164,7 +164,8 @@ class TelegramChannel:
             raise ValueError("no update_id")
         try:
             update = Update.de_json(data, self.application.bot)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            # OverflowError: a date too far from now for a datetime.
             raise ValueError(f"not an update: {exc!r}") from exc
         await self.application.process_update(update)
 
