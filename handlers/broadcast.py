@@ -283,6 +283,8 @@ async def _honour_problem(ctx: Ctx, sub: Submission | None) -> str:
 
 async def on_number(ctx: Ctx) -> None:
     """The decision's number, e.g. 1625/QĐ-UBND."""
+    if not await invites.still_admin(ctx, "broadcast.admins_only"):
+        return
     text = clean_line(ctx.event.text) if ctx.event.kind == "text" else ""
     if not 3 <= len(text) <= 100:
         ctx.say("broadcast.ask_number_again")
@@ -295,6 +297,8 @@ async def on_number(ctx: Ctx) -> None:
 
 async def on_date(ctx: Ctx) -> None:
     """The decision's date: dd/mm/yyyy, or "today"."""
+    if not await invites.still_admin(ctx, "broadcast.admins_only"):
+        return
     event, today = ctx.event, ctx.services.today()
     day: date | None = None
     if event.kind == "button" and event.button == "today":
@@ -312,6 +316,8 @@ async def on_date(ctx: Ctx) -> None:
 
 async def on_summary(ctx: Ctx) -> None:
     """The achievement summary, then a preview of the post with the audience's size."""
+    if not await invites.still_admin(ctx, "broadcast.admins_only"):
+        return
     text = clean_story(ctx.event.text) if ctx.event.kind == "text" else ""
     if not SUMMARY_MIN <= len(text) <= SUMMARY_MAX:
         ctx.say("broadcast.bad_summary", length=len(text), low=SUMMARY_MIN, high=SUMMARY_MAX)
@@ -346,6 +352,8 @@ async def _confirm(ctx: Ctx) -> None:
 
 async def on_confirm(ctx: Ctx) -> None:
     """Honour and broadcast, or cancel."""
+    if not await invites.still_admin(ctx, "broadcast.admins_only"):
+        return
     event, data = ctx.event, ctx.data
     if event.kind == "button" and event.button == "cancel":
         ctx.goto("idle")

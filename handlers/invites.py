@@ -63,6 +63,22 @@ async def is_admin(ctx: Ctx) -> bool:
     return any(g.role == roles.ADMIN for g in await roles.of(ctx.session, ctx.person.id))
 
 
+async def still_admin(ctx: Ctx, refusal: str) -> bool:
+    """At a later step of /invite or /honour: whether the sender is an admin still.
+
+    Checked at every step, not only at the command: the role may have gone since (removed
+    from GUONGSANG_ADMINS before a restart, or a grant revoked) while the conversation kept
+    its step. If it has, the steps end with `refusal` and a pressed button does nothing.
+    """
+    if await is_admin(ctx):
+        return True
+    ctx.goto("idle")
+    ctx.say(refusal)
+    if ctx.event.kind == "button":
+        ctx.response.press_accepted = False
+    return False
+
+
 async def start(ctx: Ctx) -> None:
     """/invite: admins choose the role, then the unit or levels."""
     if not await is_admin(ctx):
@@ -77,6 +93,8 @@ async def start(ctx: Ctx) -> None:
 
 async def on_role(ctx: Ctx) -> None:
     """The role chosen for a new invite."""
+    if not await still_admin(ctx, "invites.admins_only"):
+        return
     event = ctx.event
     role = event.button[5:] if event.kind == "button" and event.button.startswith("role:") else ""
     if role == roles.UNIT_HEAD:
@@ -97,6 +115,8 @@ async def on_role(ctx: Ctx) -> None:
 
 async def on_unit(ctx: Ctx) -> None:
     """The unit a unit-head invite is for."""
+    if not await still_admin(ctx, "invites.admins_only"):
+        return
     outcome = await fields.take(fields.FieldCtx(ctx=ctx, field=_UNIT_FIELD, value=None))
     if outcome.done:
         await _made(ctx, roles.UNIT_HEAD, unit_id=int(outcome.value))
@@ -106,6 +126,8 @@ async def on_unit(ctx: Ctx) -> None:
 
 async def on_levels(ctx: Ctx) -> None:
     """The school levels a reviewer invite covers."""
+    if not await still_admin(ctx, "invites.admins_only"):
+        return
     event = ctx.event
     levels = event.button[3:] if event.kind == "button" and event.button.startswith("lv:") else ""
     if levels in LEVEL_CHOICES:

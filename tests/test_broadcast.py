@@ -129,6 +129,26 @@ async def test_refusals(app: GuongSang, telegram: FakeTelegram, channel: Telegra
         assert refused.value.reason == "not_approved"
 
 
+async def test_an_admin_removed_mid_way_cannot_finish_the_honour(
+    app: GuongSang, telegram: FakeTelegram, channel: TelegramChannel
+) -> None:
+    sub = await story(app, code="GS-2024-0003")
+    await add_audience(app, [611])
+    admin = await admin_chat(telegram)
+    await admin.send(f"/honour {sub.code}")
+    await admin.send("1625/QĐ-UBND")
+    await admin.send("20/03/2023")
+    await admin.send("Mở lớp học miễn phí cho học sinh khó khăn suốt ba năm liền.")
+    # The operator takes them out of GUONGSANG_ADMINS (and restarts) before the press.
+    app.services.admins.discard(("telegram", "999"))
+    assert "Chỉ quản trị viên" in await admin.press("Tuyên dương và gửi")
+    async with app.db.transaction() as session:
+        now = await session.get(Submission, sub.id)
+        assert now is not None and now.status == "approved"
+        assert await session.scalar(select(Broadcast)) is None
+    assert telegram.sent(611) == []
+
+
 async def test_post_escapes_user_text_and_hides_phones(
     app: GuongSang, telegram: FakeTelegram, channel: TelegramChannel
 ) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from bot.app import GuongSang
 from bot.channels.telegram.channel import TelegramChannel
 from bot.settings import Settings
-from storage.models import DailyMark, RoleGrant, Submission
+from storage.models import DailyMark, Invite, RoleGrant, Submission
 from tests.apps import FIXTURES, Clock, run_cli, start_app
 from tests.drivers import Chat, invite_code, join, register, submit_story, text_of
 from tests.fakes.telegram_server import FakeTelegram
@@ -196,6 +196,12 @@ async def test_admin_invites_in_chat(
         assert grant is not None and grant.levels == "MN"
     stranger = Chat(telegram.user(502, "Lạ"))
     assert "Chỉ quản trị viên" in await stranger.send("/invite")
+    # An admin taken out of GUONGSANG_ADMINS half-way makes no invite with the buttons left.
+    await admin.send("/invite")
+    app.services.admins.discard(("telegram", "999"))
+    assert "Chỉ quản trị viên" in await admin.press("Người chấm")
+    async with app.db.transaction() as session:
+        assert len((await session.scalars(select(Invite))).all()) == 1
 
 
 def test_invite_cli_json_and_revoke(tmp_path: Path, database_url: str) -> None:
