@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bot.app import GuongSang
 from bot.channels.telegram.channel import TelegramChannel
+from handlers.flood import FloodGuard
 from handlers.text_rules import count_words
 from storage.models import Person, Submission
 from tests.drivers import Chat, fill_until_story, jpeg, register, text_of
@@ -289,3 +290,28 @@ async def test_same_update_delivered_twice_is_handled_once(app: GuongSang, chat:
     assert second.replies == []
     values, _ = await draft_state(app)
     assert values["story"] == "Đoạn văn gửi hai lần."
+
+
+async def test_button_labels_and_press_answers_are_plain_text(
+    app: GuongSang, chat: Chat, telegram: FakeTelegram
+) -> None:
+    # A second draft whose title has what HTML escapes: the list of drafts shows it as typed.
+    await chat.send("/new")
+    await chat.press("Giữ nháp, viết bài mới")
+    await chat.send("Nguyễn Thị Lan")
+    await chat.send("Trường Tiểu học Kim Giang, quận Thanh Xuân, Hà Nội")
+    await chat.press("An toàn trường học")
+    await chat.send('Lớp 5A & cô "Lan" <giỏi>')
+    await chat.send("/continue")
+    labels = telegram.sent(201)[-1].buttons()
+    assert any('Lớp 5A & cô "Lan" <giỏi>' in label for label in labels), labels
+    assert not any("&amp;" in label or "&#34;" in label or "&lt;" in label for label in labels)
+
+    # The answer to a press is shown as it is too: the flood notice's emphasis is dropped.
+    now = [0.0]
+    app.services.flood = FloodGuard(rate=0.001, burst=1, clock=lambda: now[0])
+    await chat.send("xin chào")  # takes the one message allowed
+    await chat.user.press_data(telegram.sent(201)[-1].message_id, "anything")
+    await chat.replies()
+    answers = [c.params.get("text", "") for c in telegram.calls_to("answerCallbackQuery")]
+    assert "chưa được nhận" in answers[-1] and "<b>" not in answers[-1]

@@ -20,7 +20,7 @@ from bot.channels.telegram.convert import CHANNEL, to_event
 from bot.channels.telegram.render import call_with_retry, edit_reply, send_reply
 from bot.delivery import RetryLater, Undeliverable
 from handlers.types import Event, Reply, Response
-from templates import chat_texts
+from templates import chat_texts, to_plain
 
 log = logging.getLogger(__name__)
 
@@ -269,8 +269,8 @@ class TelegramChannel:
     async def _settle_press(self, query: CallbackQuery, response: Response) -> None:
         """Stop the pressed button's spinner and, if the press was taken, remove its buttons."""
         with contextlib.suppress(TelegramError):
-            # Telegram shows at most 200 characters in a button's answer.
-            await query.answer(response.notice[:200] or None)
+            # Telegram shows the answer as plain text, at most 200 characters of it.
+            await query.answer(to_plain(response.notice)[:200] or None)
         if response.press_accepted and query.message is not None:
             # The pressed message's buttons have done their job.
             with contextlib.suppress(BadRequest):

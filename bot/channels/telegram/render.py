@@ -20,6 +20,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from handlers.types import Reply
+from templates import to_plain
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -121,19 +122,26 @@ def _flush(pieces: list[str], current: str) -> list[str]:
 
 
 def _markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+    # Labels are in the texts' HTML subset like everything rendered, but Telegram shows a
+    # button's text as it is: "&amp;" would be seen as such.
     if reply.choices:
         rows = [
-            [InlineKeyboardButton(c.label, callback_data=c.payload) for c in reply.choices[i:j]]
+            [
+                InlineKeyboardButton(to_plain(c.label), callback_data=c.payload)
+                for c in reply.choices[i:j]
+            ]
             for i, j in _row_bounds(len(reply.choices), reply.columns)
         ]
         return InlineKeyboardMarkup(rows)
     if reply.ask_contact:
         return ReplyKeyboardMarkup(
-            [[KeyboardButton(reply.ask_contact, request_contact=True)]],
+            [[KeyboardButton(to_plain(reply.ask_contact), request_contact=True)]],
             resize_keyboard=True,
             one_time_keyboard=True,
         )
     if reply.menu:
+        # The menu's labels are fixed texts with nothing to unescape: the person's tap sends
+        # the label back, and it is matched as rendered.
         return ReplyKeyboardMarkup(reply.menu, resize_keyboard=True, is_persistent=True)
     return None
 
