@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
@@ -34,11 +34,21 @@ PROGRESS_EVERY = 2.0
 PER_CLAIM = 4
 
 
+# One platform API call of a reply; returns the id of the message it sent, when that message
+# may later be edited (its text, its buttons), else None.
+Part = Callable[[], Awaitable[str | None]]
+
+
 class Sender(Protocol):
     """What a channel offers the outbox."""
 
-    async def send(self, chat_id: str, reply: Reply) -> list[str]:
-        """Send a reply; returns the platform message ids, the one with buttons last."""
+    def parts(self, chat_id: str, reply: Reply) -> list[Part]:
+        """The API calls that send a reply, in order, the one with buttons last.
+
+        Each call turns the platform's refusals into RetryLater or Undeliverable. The outbox
+        makes them one at a time, each counted by the rate limits, and after a failure goes
+        on from the call that failed, so no message of a reply is sent twice.
+        """
         ...
 
     async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
@@ -276,6 +286,9 @@ class Delivery:
             return
         reply = payload_to_reply(job.payload, self.services.media_dir)
         error, retry_afters, attempts = "", 0, 0
+        # The reply's API calls, and how far they got: a retry goes on from the first not made.
+        parts: list[Part] | None = None
+        ids: list[str] = []
         while attempts < MAX_ATTEMPTS:
             if (self._stopping and (attempts or retry_afters)) or job.channel not in self.senders:
                 # Stopping in the middle of retries: give the row back for the next start.
@@ -283,13 +296,21 @@ class Delivery:
                 return
             is_group, bulk = sender.is_group(job.chat_id), job.audience_id is not None
             try:
-                async with limits.sending(job.chat_id, is_group, bulk=bulk):
-                    if job.kind == "edit":
-                        assert job.target_message_id is not None
+                if job.kind == "edit":
+                    assert job.target_message_id is not None
+                    async with limits.sending(job.chat_id, is_group, bulk=bulk):
                         await sender.edit(job.chat_id, job.target_message_id, reply)
-                        ids = [job.target_message_id]
-                    else:
-                        ids = await sender.send(job.chat_id, reply)
+                    ids = [job.target_message_id]
+                else:
+                    if parts is None:
+                        parts = sender.parts(job.chat_id, reply)
+                    while parts:
+                        # Each call is one message on the platform: each takes a slot.
+                        async with limits.sending(job.chat_id, is_group, bulk=bulk):
+                            message_id = await parts[0]()
+                        parts.pop(0)
+                        if message_id is not None:
+                            ids.append(message_id)
             except RetryLater as exc:
                 limits.pause(exc.seconds)
                 retry_afters += 1

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.app import GuongSang
+from bot.delivery import Part
 from handlers.types import Event, IncomingFile, Reply, Response
 from templates import chat_texts, to_plain
 
@@ -119,12 +120,16 @@ class ConsoleSender:
         self.console = console
         self.counter = 0
 
-    async def send(self, chat_id: str, reply: Reply) -> list[str]:
-        """Print a message, marked with whom it is for."""
-        self.counter += 1
-        header = to_plain(chat_texts().render("console.outbound", chat=chat_id, n=self.counter))
-        self.console._print(f"{header}\n{self.console._format(reply)}")
-        return [str(self.counter)]
+    def parts(self, chat_id: str, reply: Reply) -> list[Part]:
+        """One part: print the message, marked with whom it is for."""
+
+        async def show() -> str | None:
+            self.counter += 1
+            header = to_plain(chat_texts().render("console.outbound", chat=chat_id, n=self.counter))
+            self.console._print(f"{header}\n{self.console._format(reply)}")
+            return str(self.counter)
+
+        return [show]
 
     def is_group(self, chat_id: str) -> bool:
         """The console has no groups."""

@@ -17,8 +17,8 @@ from bot import http_pool
 from bot.app import GuongSang
 from bot.channels.ordering import ChatLocks
 from bot.channels.telegram.convert import CHANNEL, to_event
-from bot.channels.telegram.render import call_with_retry, edit_reply, send_reply
-from bot.delivery import RetryLater, Undeliverable
+from bot.channels.telegram.render import call_with_retry, edit_reply, reply_calls, send_reply
+from bot.delivery import Part, RetryLater, Undeliverable
 from handlers.types import Event, Reply, Response
 from templates import chat_texts, to_plain
 
@@ -50,19 +50,23 @@ class TelegramSender:
         self.photo_ids: dict[str, str] = {}
         self._uploading: dict[str, asyncio.Lock] = {}
 
-    async def send(self, chat_id: str, reply: Reply) -> list[str]:
-        """Send a reply once, turning Telegram's refusals into the worker's terms."""
-        first_upload = reply.photos and str(reply.photos[0]) not in self.photo_ids
-        if first_upload:
-            # Workers sending the same post at once wait for one upload, then reuse its file id.
-            async with self._uploading.setdefault(str(reply.photos[0]), asyncio.Lock()):
-                return await self._send(chat_id, reply)
-        return await self._send(chat_id, reply)
-
-    async def _send(self, chat_id: str, reply: Reply) -> list[str]:
+    def parts(self, chat_id: str, reply: Reply) -> list[Part]:
+        """The reply's Bot API calls, Telegram's refusals turned into the worker's terms."""
         with _as_outbox_errors():
-            ids = await send_reply(self.bot, int(chat_id), reply, self.photo_ids, retry=False)
-        return ids
+            calls = reply_calls(self.bot, int(chat_id), reply, self.photo_ids)
+        # Sends of the same post at once wait for one upload of its photo, then reuse its id.
+        upload = str(reply.photos[0]) if reply.photos else None
+        return [self._part(call, upload if i == 0 else None) for i, call in enumerate(calls)]
+
+    def _part(self, call: Part, upload: str | None) -> Part:
+        async def part() -> str | None:
+            with _as_outbox_errors():
+                if upload is not None and upload not in self.photo_ids:
+                    async with self._uploading.setdefault(upload, asyncio.Lock()):
+                        return await call()
+                return await call()
+
+        return part
 
     async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
         """Edit a sent message in place."""

@@ -32,52 +32,61 @@ ATTEMPTS = 4
 
 
 async def send_reply(
-    bot: Bot,
-    chat_id: int,
-    reply: Reply,
-    photo_ids: dict[str, str] | None = None,
-    retry: bool = True,
+    bot: Bot, chat_id: int, reply: Reply, photo_ids: dict[str, str] | None = None
 ) -> list[str]:
-    """Send one reply: its photos first, then its text with buttons or keyboard.
+    """Send one reply as an answer, each message retried on its own; returns the ids kept
+    (see `reply_calls`)."""
+    ids = []
+    for call in reply_calls(bot, chat_id, reply, photo_ids):
+        message_id = await call_with_retry(call)
+        if message_id is not None:
+            ids.append(message_id)
+    return ids
 
-    One photo with a short text goes as a single captioned photo (a broadcast post). Returns
-    the ids of the messages; the last one carries the buttons. `photo_ids` remembers Telegram's
-    file id for each photo already uploaded, so a post to thousands uploads its photo once.
-    Without `retry`, errors reach the caller at once (the outbox worker handles them).
+
+def reply_calls(
+    bot: Bot, chat_id: int, reply: Reply, photo_ids: dict[str, str] | None = None
+) -> list[Callable[[], Awaitable[str | None]]]:
+    """The Bot API calls that send one reply: its photos first, then its text with buttons
+    or keyboard, in pieces Telegram takes.
+
+    One photo with a short text goes as a single captioned photo (a broadcast post). Each
+    call returns the id of the message it sent, or None for photos without text; the last
+    one carries the buttons. `photo_ids` remembers Telegram's file id for each photo already
+    uploaded, so a post to thousands uploads its photo once.
     """
     markup = _markup(reply)
-    call = call_with_retry if retry else _call_once
     if len(reply.photos) == 1 and len(reply.text) <= MAX_CAPTION:
         path = reply.photos[0]
-        cached = (photo_ids or {}).get(str(path))
-        sent = await call(
-            lambda: bot.send_photo(
+
+        async def captioned() -> str | None:
+            # Looked up when sent: another send of the same post may have uploaded it since.
+            cached = (photo_ids or {}).get(str(path))
+            sent = await bot.send_photo(
                 chat_id,
                 cached or path.read_bytes(),
                 caption=reply.text,
                 parse_mode=ParseMode.HTML,
                 reply_markup=markup,
             )
-        )
-        if sent is None:
-            return []
-        if photo_ids is not None and sent.photo:
-            photo_ids[str(path)] = sent.photo[-1].file_id
-        return [str(sent.message_id)]
-    if reply.photos:
-        await _send_photos(bot, chat_id, reply.photos)
+            if photo_ids is not None and sent.photo:
+                photo_ids[str(path)] = sent.photo[-1].file_id
+            return str(sent.message_id)
+
+        return [captioned]
+    calls = _photo_calls(bot, chat_id, reply.photos)
     chunks = split_text(reply.text)
-    ids: list[str] = []
     for i, chunk in enumerate(chunks):
         last = i == len(chunks) - 1
-        sent = await call(
-            lambda chunk=chunk, last=last: bot.send_message(
+
+        async def text(chunk: str = chunk, last: bool = last) -> str | None:
+            sent = await bot.send_message(
                 chat_id, chunk, parse_mode=ParseMode.HTML, reply_markup=markup if last else None
             )
-        )
-        if sent is not None:
-            ids.append(str(sent.message_id))
-    return ids
+            return str(sent.message_id)
+
+        calls.append(text)
+    return calls
 
 
 async def edit_reply(bot: Bot, chat_id: int, message_id: int, reply: Reply) -> None:
@@ -152,19 +161,23 @@ def _row_bounds(count: int, columns: int) -> list[tuple[int, int]]:
     return [(i, min(i + step, count)) for i in range(0, count, step)]
 
 
-async def _send_photos(bot: Bot, chat_id: int, photos: list[Path]) -> None:
+def _photo_calls(
+    bot: Bot, chat_id: int, photos: list[Path]
+) -> list[Callable[[], Awaitable[str | None]]]:
+    calls: list[Callable[[], Awaitable[str | None]]] = []
     for start in range(0, len(photos), MAX_ALBUM):
         batch = photos[start : start + MAX_ALBUM]
-        if len(batch) == 1:
-            data = batch[0].read_bytes()
-            await call_with_retry(lambda data=data: bot.send_photo(chat_id, data))
-        else:
-            media = [InputMediaPhoto(p.read_bytes()) for p in batch]
-            await call_with_retry(lambda media=media: bot.send_media_group(chat_id, media))
 
+        async def send(batch: list[Path] = batch) -> str | None:
+            if len(batch) == 1:
+                await bot.send_photo(chat_id, batch[0].read_bytes())
+            else:
+                media = [InputMediaPhoto(p.read_bytes()) for p in batch]
+                await bot.send_media_group(chat_id, media)
+            return None
 
-async def _call_once(call: Callable[[], Awaitable[T]]) -> T | None:
-    return await call()
+        calls.append(send)
+    return calls
 
 
 async def call_with_retry(call: Callable[[], Awaitable[T]]) -> T | None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -17,7 +19,7 @@ from bot.channels.zalo.client import MAX_TEXT, ZaloClient, ZaloError
 from bot.channels.zalo.convert import CHANNEL, to_event
 from bot.channels.zalo.photos import PhotoFetcher
 from bot.channels.zalo.render import reply_text, split_text
-from bot.delivery import RetryLater, Undeliverable
+from bot.delivery import Part, RetryLater, Undeliverable
 from bot.web.media import file_url
 from handlers.types import Event, Reply, Response
 from templates import chat_texts
@@ -32,33 +34,79 @@ ATTEMPTS = 3
 
 
 async def send_reply(
-    client: ZaloClient,
-    chat_id: str,
-    reply: Reply,
-    photo_url: Callable[[Path], str],
-    retry: bool = False,
+    client: ZaloClient, chat_id: str, reply: Reply, photo_url: Callable[[Path], str]
 ) -> list[str]:
-    """Send one reply: photos by signed URL, then the text in pieces Zalo accepts.
+    """Send one reply as an answer, each message retried on its own; returns the ids."""
+    ids = []
+    for call in reply_calls(client, chat_id, reply, photo_url):
+        message_id = await _with_retry(call)
+        if message_id is not None:
+            ids.append(message_id)
+    return ids
 
-    One photo with a text that fits goes as a single captioned photo (a broadcast post).
-    Returns the message ids, the numbered choices last. With `retry`, each message is tried
-    again on its own, so a failure halfway does not send the first pieces twice.
+
+def reply_calls(
+    client: ZaloClient, chat_id: str, reply: Reply, photo_url: Callable[[Path], str]
+) -> list[Callable[[], Awaitable[str | None]]]:
+    """The Bot API calls that send one reply: photos by signed URL, then the text in pieces
+    Zalo accepts; one photo with a text that fits goes as a single captioned photo (a
+    broadcast post). The numbered choices come last.
+
+    Zalo fetches each photo from its URL. When it cannot (the web app not reachable from the
+    internet, say), the photo is left out with a warning and the text still goes: the text
+    is what the person acts on.
     """
-
-    async def call(send: Callable[[], Awaitable[str]]) -> str:
-        return await (_with_retry(send) if retry else send())
-
     text = reply_text(reply)
     if len(reply.photos) == 1 and len(text) <= MAX_TEXT:
-        url = photo_url(reply.photos[0])
-        return [await call(lambda: client.send_photo(chat_id, url, caption=text))]
-    ids = []
+        path = reply.photos[0]
+
+        async def captioned() -> str | None:
+            try:
+                return await client.send_photo(chat_id, photo_url(path), caption=text)
+            except ZaloError as exc:
+                if not _photo_refused(exc):
+                    raise
+                log.warning("zalo could not take photo %s (%s): text sent alone", path.name, exc)
+                return await client.send_message(chat_id, text)
+
+        return [captioned]
+    calls: list[Callable[[], Awaitable[str | None]]] = []
     for path in reply.photos:
-        url = photo_url(path)
-        ids.append(await call(lambda url=url: client.send_photo(chat_id, url)))
+
+        async def photo(path: Path = path) -> str | None:
+            try:
+                return await client.send_photo(chat_id, photo_url(path))
+            except ZaloError as exc:
+                if not _photo_refused(exc):
+                    raise
+                log.warning("zalo could not take photo %s (%s): left out", path.name, exc)
+                return None
+
+        calls.append(photo)
     for piece in split_text(text):
-        ids.append(await call(lambda piece=piece: client.send_message(chat_id, piece)))
-    return ids
+
+        async def message(piece: str = piece) -> str | None:
+            return await client.send_message(chat_id, piece)
+
+        calls.append(message)
+    return calls
+
+
+def reachable_from_internet(url: str) -> bool:
+    """Whether `url` is https on a host that is not this machine or a private network."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if parts.scheme != "https" or not host or host == "localhost" or host.endswith(".local"):
+        return False
+    try:
+        return ipaddress.ip_address(host).is_global
+    except ValueError:
+        return "." in host  # a name; whether it resolves is for the operator to know
+
+
+def _photo_refused(exc: ZaloError) -> bool:
+    # A 4xx about the photo itself; not a pause (429), trouble (5xx) or a blocked bot (403).
+    return not exc.transient and exc.error_code != 403
 
 
 class ZaloSender:
@@ -72,19 +120,30 @@ class ZaloSender:
         self.client = client
         self.photo_url = photo_url
 
-    async def send(self, chat_id: str, reply: Reply) -> list[str]:
-        """Send a reply once, turning Zalo's refusals into the worker's terms."""
-        with _as_outbox_errors():
-            return await send_reply(self.client, chat_id, reply, self.photo_url)
+    def parts(self, chat_id: str, reply: Reply) -> list[Part]:
+        """The reply's Bot API calls, Zalo's refusals turned into the worker's terms."""
+        return [_outbox_part(call) for call in self._calls(chat_id, reply)]
+
+    def _calls(self, chat_id: str, reply: Reply) -> list[Callable[[], Awaitable[str | None]]]:
+        return reply_calls(self.client, chat_id, reply, self.photo_url)
 
     async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
         """Send the new text as a new message, without the old message's choices."""
-        with _as_outbox_errors():
-            await send_reply(self.client, chat_id, Reply(reply.text), self.photo_url)
+        for call in self._calls(chat_id, Reply(reply.text)):
+            with _as_outbox_errors():
+                await call()
 
     def is_group(self, chat_id: str) -> bool:
         """Zalo's group chats are not used for deliveries (they are in beta)."""
         return False
+
+
+def _outbox_part(call: Callable[[], Awaitable[str | None]]) -> Part:
+    async def part() -> str | None:
+        with _as_outbox_errors():
+            return await call()
+
+    return part
 
 
 @contextlib.contextmanager
@@ -121,6 +180,13 @@ class ZaloChannel:
 
     async def start(self) -> str:
         """Check the token, take on Zalo's outbox rows; returns the bot's account name."""
+        public_url = self.app.settings.public_url
+        if not reachable_from_internet(public_url):
+            log.warning(
+                "GUONGSANG_PUBLIC_URL is %s: Zalo fetches the photos the bot sends from there, "
+                "and needs a public https address; until then photos are left out on Zalo",
+                public_url,
+            )
         me = await self.client.get_me()
         name = str(me.get("account_name") or me.get("id") or "")
         self.app.services.bot_usernames[CHANNEL] = name
@@ -219,7 +285,7 @@ class ZaloChannel:
             replies.append(Reply(response.notice))
         for reply in replies:
             try:
-                await send_reply(self.client, event.chat_id, reply, self.photo_url, retry=True)
+                await send_reply(self.client, event.chat_id, reply, self.photo_url)
             except (ZaloError, httpx.HTTPError) as exc:
                 # The state is committed; the person sees the current step again on their
                 # next message, so a lost answer is an inconvenience, not a loss.
