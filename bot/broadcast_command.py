@@ -12,6 +12,7 @@ from datetime import date
 from sqlalchemy import select
 
 from bot.app import GuongSang, running
+from bot.channels.chat_ids import is_target
 from bot.delivery import status_counts
 from bot.settings import Settings
 from handlers import broadcast as broadcasting
@@ -156,8 +157,8 @@ async def _status(args: argparse.Namespace, settings: Settings, texts: Texts) ->
 
 
 async def _audience(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
-    channel, sep, chat_id = args.target.partition(":")
-    if not sep or channel not in ("telegram", "zalo") or not chat_id.lstrip("-").isdigit():
+    channel, _, chat_id = args.target.partition(":")
+    if not is_target(args.target):
         print(texts.render("broadcast.bad_target", target=args.target), file=sys.stderr)
         return 2
     kind = args.kind or ("group" if chat_id.startswith("-") else "person")

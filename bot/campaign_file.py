@@ -8,6 +8,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from bot.channels.chat_ids import is_target
 from handlers.campaigns import (
     FORM_KINDS,
     LEVELS,
@@ -30,7 +31,6 @@ _KNOWN = {
     *_REQUIRED, *_INTS, "form", "focus_areas", "require_unit_confirmation", "review",
     "reminder_days",
 }  # fmt: skip
-_ROUTE = re.compile(r"(telegram|zalo):-?\d{1,20}")
 
 
 class CampaignFileError(ValueError):
@@ -125,9 +125,10 @@ def _review(table: Any, where: str) -> ReviewSpec:
     routes = dict.fromkeys(LEVELS, REVIEWERS)
     for key, value in table.items():
         if key in LEVELS:
-            if not isinstance(value, str) or not (value == REVIEWERS or _ROUTE.fullmatch(value)):
+            if not isinstance(value, str) or not (value == REVIEWERS or is_target(value)):
                 raise CampaignFileError(
-                    f'{where}.{key}: \'{value}\' phải là "reviewers" hoặc "telegram:<mã nhóm>"'
+                    f"{where}.{key}: '{value}' phải là \"reviewers\", "
+                    '"telegram:<mã nhóm>" hoặc "zalo:<mã chat>"'
                 )
             routes[key] = value
         elif key not in ("resubmit_to", "remind_after_days"):

@@ -17,7 +17,8 @@ class ReviewSpec:
     """`[campaigns.review]`: where each school level's stories go, and the review's timing.
 
     A route is "reviewers" (everyone with the reviewer role for that level) or a chat,
-    "telegram:<chat id>", where the notification goes to a review group instead.
+    "telegram:<chat id>" or "zalo:<chat id>", where the notification goes instead (a review
+    group on Telegram); who may decide is still checked on every press.
     """
 
     routes: dict[str, str] = field(default_factory=lambda: dict.fromkeys(LEVELS, REVIEWERS))

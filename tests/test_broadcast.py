@@ -344,6 +344,11 @@ async def test_cli_honour_audience_and_status(
     assert "Đã ngừng gửi tin tới telegram:42" in cli("audience", "remove", "telegram:42").stdout
     listing = cli("audience", "list").stdout
     assert "telegram:-1001234 · group · đang nhận" in listing and "1 đang nhận / 2" in listing
+    # Zalo's ids are strings, not numbers.
+    zalo = "zalo:e4ea2cd5189df1c3a88c"
+    assert f"Đã thêm {zalo}" in cli("audience", "add", zalo).stdout
+    assert f"Đã ngừng gửi tin tới {zalo}" in cli("audience", "remove", zalo).stdout
+    assert cli("audience", "add", "telegram:e4ea2cd5").returncode == 2
 
     honour = [
         "honour",

@@ -139,6 +139,18 @@ def test_no_file_gives_the_builtin_campaign_for_this_school_year() -> None:
 # ---------------------------------------------------------------- wrong files
 
 
+def test_review_routes_take_chats_of_either_platform(tmp_path: Path) -> None:
+    routes = '[campaigns.review]\nTHCS = "zalo:e4ea2cd5189df1c3a88c"\nMN = "telegram:-1001234"\n'
+    (spec,) = load_campaigns(write(tmp_path, table() + routes), TODAY)
+    assert spec.review.routes["THCS"] == "zalo:e4ea2cd5189df1c3a88c"
+    assert spec.review.routes["MN"] == "telegram:-1001234"
+    assert spec.review.routes["TH"] == "reviewers"
+    for wrong in ("telegram:e4ea2cd5", "zalo:", "zalo:có dấu", "viber:123"):
+        text = table() + f'[campaigns.review]\nTHCS = "{wrong}"\n'
+        with pytest.raises(CampaignFileError, match=r"review\.THCS"):
+            load_campaigns(write(tmp_path, text), TODAY)
+
+
 WRONG_TABLES = [
     pytest.param(
         table(max_word="2000"), "campaigns[0].max_word", "không được hỗ trợ", id="unknown-key"
