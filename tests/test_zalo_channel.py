@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from bot.app import GuongSang
 from bot.channels.zalo.channel import ZaloChannel
+from bot.channels.zalo.client import ZaloClient
 from bot.channels.zalo.render import split_text
 from bot.settings import Settings
 from bot.web.media import file_url, sign, sign_file, verify, verify_file
@@ -147,6 +148,23 @@ async def test_polling_rides_out_api_failures(zalo: FakeZalo, zalo_channel: Zalo
     await person.user.send_text("thcs le quy don")
     replies = text_of(await person.replies(min_count=2))
     assert replies.index("đơn vị") < replies.index("Trường THCS Lê Quý Đôn"), replies
+
+
+async def test_polling_removes_a_webhook_left_set(
+    zalo_app: GuongSang, zalo: FakeZalo, caplog: pytest.LogCaptureFixture
+) -> None:
+    # `webhook set` was run for `serve`; now the bot is started with `run`, which polls.
+    zalo.webhook_url, zalo.webhook_secret = "https://guongsang.example.vn/webhook/zalo", "s" * 16
+    channel = ZaloChannel(zalo_app, ZaloClient(zalo.token, zalo.api_root, poll_timeout=1))
+    await channel.start()
+    channel.start_polling()
+    try:
+        person = ZaloChat(zalo.user("f1d2c3d4e5f601234567", "Hoa"))
+        assert "Gương Sáng" in await person.send("/start")
+    finally:
+        await channel.stop()
+    assert zalo.webhook_url is None
+    assert "removing the webhook at https://guongsang.example.vn/webhook/zalo" in caplog.text
 
 
 async def test_broadcast_reaches_zalo_subscribers_within_limits(

@@ -237,6 +237,7 @@ class ZaloChannel:
             await self._answer(event, response)
 
     async def _poll_forever(self) -> None:
+        await self._end_webhook()
         backoff = 1.0
         while not self._stopping.is_set():
             try:
@@ -254,6 +255,19 @@ class ZaloChannel:
                 # Tasks queue on the chat's lock in creation order, so one chat stays in order
                 # while different chats are handled at once.
                 self._spawn(self._handle_polled(update))
+
+    async def _end_webhook(self) -> None:
+        """Polling and a webhook cannot be used together, and Zalo refuses getUpdates while a
+        webhook is set: polling removes one left from `webhook set`, and says so, as
+        python-telegram-bot does on Telegram. `serve` takes updates at the webhook instead.
+        """
+        try:
+            url = (await self.client.get_webhook_info()).get("url")
+            if url:
+                log.warning("zalo: removing the webhook at %s to take updates by polling", url)
+                await self.client.delete_webhook()
+        except Exception as exc:
+            log.warning("zalo: could not check for a webhook (%r); polling anyway", exc)
 
     async def _handle_polled(self, update: Any) -> None:
         try:
