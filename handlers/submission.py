@@ -344,14 +344,16 @@ async def _submit(ctx: Ctx, draft: Submission) -> None:
         await _goto_field(ctx, draft, missing, editing=True)
         return
     today = ctx.services.today()
-    if not campaign.is_open(today):
+    first = draft.status == repo.DRAFT
+    # The dates bound first submissions only: a story that came in on time and was sent
+    # back (by a reviewer or the principal) may come back after the contest has closed.
+    if first and not campaign.is_open(today):
         ctx.say("form.campaign_not_open", campaign=campaign, today=today)
         await show_preview(ctx, draft)
         return
     person = ctx.person
     assert person is not None
     now = ctx.services.now()
-    first = draft.status == repo.DRAFT
     before = draft.status
     if first:
         draft.code = await repo.next_code(ctx.session, ctx.services.local(now).year)

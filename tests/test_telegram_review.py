@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -13,6 +14,7 @@ from bot.channels.telegram.channel import TelegramChannel
 from handlers.types import Event
 from storage.models import Event as LogEvent
 from storage.models import Submission, SubmissionVersion
+from tests.apps import Clock
 from tests.drivers import Chat, invite_code, join, register, submit_story, text_of
 from tests.fakes.telegram_server import FakeTelegram, SentMessage
 
@@ -182,6 +184,29 @@ async def test_changes_requested_then_resubmitted_then_approved(
         "approved",
     ]
     assert log[3][1] == "Xin bổ sung tên lớp và thời gian cụ thể."
+
+
+async def test_a_story_sent_back_after_the_contest_closed_can_come_back(
+    app: GuongSang, telegram: FakeTelegram, cast: Cast, clock: Clock
+) -> None:
+    code = await submit_story(cast.teacher)
+    await cast.principal.replies()
+    await cast.principal.press("Xác nhận", card_of(cast.principal, code))
+    await cast.reviewer_a.replies()
+    # The contest closed on 3 April 2024; the review goes on after it.
+    clock.moment = datetime(2024, 4, 10, 3, 0, tzinfo=UTC)
+    await cast.reviewer_a.press("Yêu cầu sửa", card_of(cast.reviewer_a, code))
+    await cast.reviewer_a.send("Xin bổ sung tên lớp.")
+    await cast.teacher.replies()
+    await cast.teacher.press("Sửa bài")
+    await cast.teacher.press("Sửa")
+    await cast.teacher.press("Tiêu đề bài viết")
+    await cast.teacher.send("Cô giáo lớp 4A của những buổi chiều thứ Bảy")
+    text = await cast.teacher.press("Gửi bài")
+    assert "gửi lại (phiên bản 2)" in text and "chỉ nhận bài" not in text
+    assert (await story(app, code)).status == "in_review"
+    # A new story is still refused after the closing date.
+    assert "chưa có cuộc thi nào đang nhận bài" in await cast.teacher.send("/new")
 
 
 async def test_forged_and_foreign_presses_change_nothing(
