@@ -23,7 +23,10 @@ from storage import units as units_repo
 from storage.models import Attachment, Submission
 
 UNIT_MATCHES = 8
-_STORY_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Control characters that separate (Word's line break pasted as \x0b, page breaks, the
+# separators, NEL) become line breaks; the rest carry nothing and go.
+_STORY_BREAKS = re.compile(r"[\x0b\x0c\x1c-\x1f\x85]")
+_STORY_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 
 
 @dataclass
@@ -222,9 +225,10 @@ def _take_phone(fc: FieldCtx) -> Outcome:
 
 
 def clean_story(text: str) -> str:
-    """NFC, control characters dropped, line ends unified, outer blank space trimmed."""
+    """NFC, line ends unified (separating control characters made line breaks), other
+    control characters dropped, outer blank space trimmed."""
     text = normalise(text).replace("\r\n", "\n").replace("\r", "\n")
-    return _STORY_CONTROL.sub("", text).strip()
+    return _STORY_CONTROL.sub("", _STORY_BREAKS.sub("\n", text)).strip()
 
 
 async def _take_long_text(fc: FieldCtx) -> Outcome:

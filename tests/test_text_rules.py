@@ -12,6 +12,7 @@ import unicodedata
 
 import pytest
 
+from handlers.fields import clean_story
 from handlers.text_rules import clean_line, count_words, fold, normalise_phone
 
 # ---------------------------------------------------------------- count_words
@@ -182,3 +183,17 @@ def test_clean_line_composes_nfd() -> None:
 def test_clean_line_drops_c1_controls() -> None:
     cleaned = clean_line("Trường\x9bTiểu học\x81Kim Giang")
     assert not any(unicodedata.category(ch) == "Cc" for ch in cleaned), repr(cleaned)
+
+
+@pytest.mark.parametrize("separator", ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\x85"])
+def test_a_story_keeps_words_apart_where_a_control_character_separated_them(
+    separator: str,
+) -> None:
+    # Word's line break comes through a paste as \x0b: the words either side stay two words.
+    story = clean_story(f"Cô Lan{separator}dạy học")
+    assert story == "Cô Lan\ndạy học"
+    assert count_words(story) == 4
+
+
+def test_a_story_loses_control_characters_that_carry_nothing() -> None:
+    assert clean_story("Cô\x00 Lan\x07 dạy\x1b học\x7f\x9f") == "Cô Lan dạy học"
