@@ -110,6 +110,10 @@ class StoryDocument:
     author_phone: str
     confirmed_by: str | None
     confirmed_at: datetime | None
+    # The version the principal confirmed, when older than this one: a story sent back by
+    # the reviewers can come back to them without the principal (resubmit_to = "review").
+    confirmed_version: int | None = None
+    version: int = 1
 
 
 class MissingPhoto(Exception):
@@ -246,12 +250,16 @@ async def story_document(
         return None
     confirmed_by: str | None = None
     confirmed_at: datetime | None = None
+    confirmed_version: int | None = None
     confirmations = await _events(session, [sub.id], (CONFIRMED,))
     if confirmations and sub.status not in AWAITING_CONFIRMATION:
         last = confirmations[-1]
         confirmed_at = services.local(last.at)
         actor = await session.get(Person, last.actor_id) if last.actor_id else None
         confirmed_by = _text(actor.full_name) if actor else ""
+        version = (last.data or {}).get("version")
+        if isinstance(version, int) and version < sub.version:
+            confirmed_version = version
     name, unit, phone = _author(sub, await session.get(Person, sub.author_id))
     return StoryDocument(
         code=sub.code or "",
@@ -266,6 +274,8 @@ async def story_document(
         author_phone=phone,
         confirmed_by=confirmed_by,
         confirmed_at=confirmed_at,
+        confirmed_version=confirmed_version,
+        version=sub.version,
     )
 
 
@@ -340,7 +350,15 @@ def _confirmation(doc: WordDocument, story: StoryDocument) -> None:
     doc.add_paragraph()
     line(words.render("story.confirm_date", when=when), italic=True)
     line(words.render("story.confirm_heading"), bold=True)
-    line(words.render("story.confirm_note", when=when), italic=True)
+    line(
+        words.render(
+            "story.confirm_note",
+            when=when,
+            version=story.confirmed_version,
+            current=story.version,
+        ),
+        italic=True,
+    )
     for _ in range(3):  # room for a handwritten signature and the stamp
         line("")
     line(_clean(story.confirmed_by or "") or words.render("story.blank_name"), bold=True)

@@ -77,7 +77,14 @@ async def principal(app: GuongSang) -> int:
         return person.id
 
 
-async def log(app: GuongSang, sub: Submission, action: str, actor_id: int, at: datetime) -> None:
+async def log(
+    app: GuongSang,
+    sub: Submission,
+    action: str,
+    actor_id: int,
+    at: datetime,
+    data: dict[str, object] | None = None,
+) -> None:
     """One event row about a story, as the review flow records it."""
     async with app.db.transaction() as session:
         await events.record(
@@ -88,6 +95,7 @@ async def log(app: GuongSang, sub: Submission, action: str, actor_id: int, at: d
             action=action,
             actor_id=actor_id,
             channel="telegram",
+            data=data,
         )
 
 
@@ -352,6 +360,27 @@ async def test_story_docx_ignores_a_confirmation_of_an_older_version(
     assert len(Document(str(out)).inline_shapes) == 0
     assert paragraphs(out)[-1] == "............................................."
     assert PRINCIPAL not in "\n".join(paragraphs(out))
+
+
+async def test_story_docx_says_which_version_the_principal_confirmed(
+    app: GuongSang, tmp_path: Path
+) -> None:
+    # Confirmed at version 1; the reviewers asked for changes and version 2 came straight
+    # back to them, as the campaign's resubmit_to = "review" says.
+    sub = await story(app, code="GS-2024-0008", status="in_review", photos=0)
+    async with app.db.transaction() as session:
+        row = await session.get(Submission, sub.id)
+        assert row is not None
+        row.version = 2
+    await log(app, sub, "unit_confirmed", await principal(app), CONFIRMED_AT, {"version": 1})
+    out = tmp_path / "GS-2024-0008.docx"
+    assert await cli("export", "docx", "GS-2024-0008", "--output", str(out)) == 0
+    assert paragraphs(out)[-3:] == [
+        "XÁC NHẬN CỦA HIỆU TRƯỞNG",
+        "(Đã xác nhận phiên bản 1 trên Gương Sáng lúc 00:30 13/01/2024; bài in ở đây là "
+        "phiên bản 2, sửa theo yêu cầu của người chấm)",
+        PRINCIPAL,
+    ]
 
 
 async def test_story_docx_unknown_code(
