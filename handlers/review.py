@@ -220,8 +220,13 @@ async def _changes(
         for f in form.fields
         if f.key != "photos" and before.values.get(f.key) != sub.values.get(f.key)
     ]
-    photos_now = sum(1 for a in sub.attachments if a.kind == "photo")
-    if photos_now != before.photo_count:
+    photos_now = [a.sha256 for a in sub.attachments if a.kind == "photo"]
+    photos_before = before.values.get(repo.PHOTOS_KEY)
+    if photos_before is None:  # a version kept before photos were: compare the counts
+        swapped = len(photos_now) != before.photo_count
+    else:
+        swapped = photos_now != [sha for sha, _path in photos_before]
+    if swapped:
         changed.append("photos")
     return {
         "fields": changed,

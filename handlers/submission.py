@@ -296,7 +296,16 @@ async def open_for_changes(ctx: Ctx, submission_id: int) -> None:
         ctx.say("form.not_editable", status=draft.status)
         ctx.response.press_accepted = False
         return
-    ctx.say("form.editing_returned", code=draft.code, title=_title(draft))
+    # What was asked is shown again: the notification that carried it may be far up the chat.
+    asked = await events.latest(
+        ctx.session, "submission", draft.id, ("changes_requested", "returned")
+    )
+    ctx.say(
+        "form.editing_returned",
+        code=draft.code,
+        title=_title(draft),
+        note=asked.reason if asked is not None else None,
+    )
     await show_preview(ctx, draft)
 
 

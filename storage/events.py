@@ -51,3 +51,15 @@ async def history(session: AsyncSession, subject: str, subject_id: int) -> list[
         .order_by(Event.id)
     )
     return list(rows)
+
+
+async def latest(
+    session: AsyncSession, subject: str, subject_id: int, actions: tuple[str, ...]
+) -> Event | None:
+    """The newest event of one subject among `actions`, if any."""
+    return await session.scalar(
+        select(Event)
+        .where(Event.subject == subject, Event.subject_id == subject_id, Event.action.in_(actions))
+        .order_by(Event.id.desc())
+        .limit(1)
+    )

@@ -153,14 +153,21 @@ async def transition(
     return result.rowcount == 1
 
 
+# Where a version keeps its photos' [sha256, stored path] pairs among its values.
+PHOTOS_KEY = "_photos"
+
+
 async def snapshot(session: AsyncSession, submission: Submission) -> SubmissionVersion:
     """Keep the fields as sent for review under the submission's current version."""
+    photos = [a for a in submission.attachments if a.kind == "photo"]
     row = SubmissionVersion(
         submission_id=submission.id,
         version=submission.version,
-        values=dict(submission.values),
+        # The photos as sent, by their content: the files stay on disk after a later version
+        # replaces them, and a swapped photo shows as a change even when the count is equal.
+        values={**submission.values, PHOTOS_KEY: [[a.sha256, a.stored_path] for a in photos]},
         word_count=submission.word_count,
-        photo_count=sum(1 for a in submission.attachments if a.kind == "photo"),
+        photo_count=len(photos),
     )
     session.add(row)
     await session.flush()

@@ -15,7 +15,7 @@ from handlers.types import Event
 from storage.models import Event as LogEvent
 from storage.models import Submission, SubmissionVersion
 from tests.apps import Clock
-from tests.drivers import Chat, invite_code, join, register, submit_story, text_of
+from tests.drivers import Chat, invite_code, join, jpeg, register, submit_story, text_of
 from tests.fakes.telegram_server import FakeTelegram, SentMessage
 
 SCHOOL = "Trường THCS Lê Quý Đôn"  # the teacher's school: lower-secondary (THCS)
@@ -144,6 +144,7 @@ async def test_changes_requested_then_resubmitted_then_approved(
 
     text = await cast.teacher.press("Sửa bài")
     assert "Sửa bài GS-2024-0001" in text and "Xem lại bài viết" in text
+    assert "Nhận xét khi trả bài: «Xin bổ sung tên lớp và thời gian cụ thể.»" in text
     await cast.teacher.press("Sửa")
     await cast.teacher.press("Tiêu đề bài viết")
     await cast.teacher.send("Cô giáo lớp 4A của những buổi chiều thứ Bảy")
@@ -207,6 +208,29 @@ async def test_a_story_sent_back_after_the_contest_closed_can_come_back(
     assert (await story(app, code)).status == "in_review"
     # A new story is still refused after the closing date.
     assert "chưa có cuộc thi nào đang nhận bài" in await cast.teacher.send("/new")
+
+
+async def test_a_photo_swapped_for_another_shows_as_a_change(
+    app: GuongSang, telegram: FakeTelegram, cast: Cast
+) -> None:
+    code = await submit_story(cast.teacher)
+    await cast.principal.replies()
+    await cast.principal.press("Xác nhận", card_of(cast.principal, code))
+    await cast.teacher.replies()
+    await cast.reviewer_a.replies()
+    await cast.reviewer_a.press("Yêu cầu sửa", card_of(cast.reviewer_a, code))
+    await cast.reviewer_a.send("Ảnh mờ, thay ảnh khác.")
+    await cast.teacher.replies()
+    await cast.teacher.press("Sửa bài")
+    await cast.teacher.press("Sửa")
+    await cast.teacher.press("Ảnh hoạt động")
+    await cast.teacher.press("Xóa hết ảnh")
+    await cast.teacher.photo(jpeg(99))  # one photo for one: the count is the same
+    await cast.teacher.replies()
+    await cast.teacher.press("Xong phần ảnh")
+    assert "gửi lại (phiên bản 2)" in await cast.teacher.press("Gửi bài")
+    card = text_of(await cast.reviewer_a.replies())
+    assert "Đã sửa so với phiên bản 1: Ảnh hoạt động" in card, card
 
 
 async def test_forged_and_foreign_presses_change_nothing(
