@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.campaigns import CampaignSpec
@@ -22,7 +22,14 @@ APPROVED_OR_BETTER = (repo.APPROVED, repo.HONOURED)
 
 @dataclass
 class UnitMonth:
-    """One unit's month in a campaign."""
+    """One unit's month in a campaign.
+
+    `submitted`, `confirmed`, `approved` and `honoured` count the stories first submitted in
+    the calendar month. `on_time` counts what the quota is about (letter 001: "trước ngày 15
+    hàng tháng … gửi bài viết dự thi về phòng GDĐT"): stories the school sent on to the
+    office, confirmed by its principal (or passed to review where no confirmation is asked),
+    after the previous month's deadline and before this month's.
+    """
 
     unit: Unit
     submitted: int = 0
@@ -34,15 +41,29 @@ class UnitMonth:
 
     @property
     def met(self) -> bool:
-        """Whether enough stories came before the deadline day."""
+        """Whether enough stories reached the office before the deadline day."""
         return self.on_time >= self.quota
 
 
 def month_bounds(month: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
     """The month [start, end) as aware datetimes in the users' zone."""
     start = datetime.combine(month.replace(day=1), time(), tz)
-    following = date(month.year + month.month // 12, month.month % 12 + 1, 1)
-    return start, datetime.combine(following, time(), tz)
+    return start, datetime.combine(_next_month(month), time(), tz)
+
+
+def quota_window(month: date, deadline_day: int, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[the previous month's deadline, this month's): when stories count for this month's."""
+    end = datetime.combine(month.replace(day=deadline_day), time(), tz)
+    previous = month.replace(day=1) - timedelta(days=1)
+    return datetime.combine(previous.replace(day=deadline_day), time(), tz), end
+
+
+def quota_applies(campaign: CampaignSpec, month: date) -> bool:
+    """Whether the month has a deadline inside the campaign: not before it opens (its first
+    month, when it opens after the deadline day) nor after it has closed."""
+    deadline = month.replace(day=campaign.monthly_deadline_day)
+    previous = (month.replace(day=1) - timedelta(days=1)).replace(day=campaign.monthly_deadline_day)
+    return campaign.opens < deadline and previous <= campaign.closes
 
 
 async def monthly(
@@ -55,47 +76,62 @@ async def monthly(
 ) -> list[UnitMonth]:
     """Every unit of the campaign's organisation (or `unit_ids`) with its month's figures.
 
-    A story counts in the month it was first submitted, in Hà Nội time; it is on time when
-    submitted before `monthly_deadline_day`. Units that sent nothing are listed too: they are
-    the ones the office needs to see.
+    Calendar months and the quota's window are in Hà Nội time. Units that sent nothing are
+    listed too: they are the ones the office needs to see. In a month whose deadline falls
+    outside the campaign, the quota is 0.
     """
     start, end = month_bounds(month, tz)
-    stories = list(
-        await session.scalars(
-            select(Submission).where(
-                Submission.campaign_id == campaign_id,
-                Submission.submitted_at >= start,
-                Submission.submitted_at < end,
-                Submission.status != repo.DISCARDED,
-            )
+    window_start, window_end = quota_window(month, campaign.monthly_deadline_day, tz)
+    # The first confirmation sent a story on; it may have been written long before.
+    first_confirmed = (
+        select(Event.subject_id, func.min(Event.at).label("at"))
+        .where(Event.subject == "submission", Event.action == "unit_confirmed")
+        .group_by(Event.subject_id)
+        .subquery()
+    )
+    stories = await session.execute(
+        select(
+            Submission.id,
+            Submission.unit_id,
+            Submission.status,
+            Submission.submitted_at,
+            first_confirmed.c.at,
+        )
+        .outerjoin(first_confirmed, first_confirmed.c.subject_id == Submission.id)
+        .where(
+            Submission.campaign_id == campaign_id,
+            Submission.status != repo.DISCARDED,
+            or_(
+                and_(
+                    Submission.submitted_at >= min(start, window_start),
+                    Submission.submitted_at < max(end, window_end),
+                ),
+                and_(first_confirmed.c.at >= window_start, first_confirmed.c.at < window_end),
+            ),
         )
     )
-    confirmed_ids = set(
-        await session.scalars(
-            select(Event.subject_id).where(
-                Event.subject == "submission",
-                Event.action == "unit_confirmed",
-                Event.subject_id.in_([s.id for s in stories]),
-            )
-        )
-    )
-    rows = {
-        u.id: UnitMonth(unit=u, quota=campaign.monthly_quota)
-        for u in await _units(session, campaign, unit_ids)
-    }
-    for sub in stories:
-        row = rows.get(sub.unit_id or 0)
-        if row is None:
+    quota = campaign.monthly_quota if quota_applies(campaign, month) else 0
+    rows = {u.id: UnitMonth(unit=u, quota=quota) for u in await _units(session, campaign, unit_ids)}
+    for _id, unit_id, status, submitted_at, confirmed_at in stories:
+        row = rows.get(unit_id or 0)
+        if row is None or submitted_at is None:
+            continue
+        sent_on = confirmed_at
+        if sent_on is None and status in PAST_UNIT:
+            sent_on = submitted_at  # straight to review: no confirmation was asked
+        if sent_on is not None and window_start <= sent_on < window_end:
+            row.on_time += 1
+        if not start <= submitted_at < end:
             continue
         row.submitted += 1
-        assert sub.submitted_at is not None
-        if sub.submitted_at.astimezone(tz).day < campaign.monthly_deadline_day:
-            row.on_time += 1
-        if sub.id in confirmed_ids or sub.status in PAST_UNIT:
-            row.confirmed += 1
-        row.approved += sub.status in APPROVED_OR_BETTER
-        row.honoured += sub.status == repo.HONOURED
+        row.confirmed += confirmed_at is not None or status in PAST_UNIT
+        row.approved += status in APPROVED_OR_BETTER
+        row.honoured += status == repo.HONOURED
     return sorted(rows.values(), key=lambda r: (r.unit.level, r.unit.name))
+
+
+def _next_month(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 
 async def _units(

@@ -65,7 +65,9 @@ async def test_quota_reminders_and_digests(
         clock.moment = at(11)
         assert await revived.run_daily_nudges() == (0, 2), "the 11th is no reminder day"
         clock.moment = at(12)
-        await story(revived, code="GS-2024-0003", unit_name=HOA_SUA, status="submitted")
+        # A story waiting for its principal is not sent to the office yet; one gone on is.
+        await story(revived, code="GS-2024-0003", unit_name=LQD, status="submitted")
+        await story(revived, code="GS-2024-0004", unit_name=HOA_SUA, status="in_review")
         clock.moment = at(14)
         quota, _ = await revived.run_daily_nudges()
         assert quota == 1, "Hoa Sữa met its quota on the 12th; only Lê Quý Đôn is reminded"

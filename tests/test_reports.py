@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from openpyxl import load_workbook
@@ -11,6 +11,8 @@ from openpyxl import load_workbook
 from bot.app import GuongSang
 from bot.channels.telegram.channel import TelegramChannel
 from bot.settings import Settings
+from handlers import reports
+from storage import events
 from tests.apps import FIXTURES, Clock, run_cli_beside
 from tests.drivers import Chat, invite_code, join, jpeg, register
 from tests.factories import story
@@ -29,7 +31,8 @@ async def january(app: GuongSang, clock: Clock) -> None:
         (datetime(2024, 1, 20, 2, 0), KIM_GIANG, "submitted"),  # late
         (datetime(2024, 1, 14, 16, 30), HOA_SUA, "in_review"),  # 14/1 23:30 local: on time
         (datetime(2024, 1, 14, 17, 30), LQD, "honoured"),  # 15/1 00:30 local: late
-        (datetime(2023, 12, 31, 16, 0), KIM_GIANG, "approved"),  # 31/12 23:00 local
+        # 31/12 23:00 local: after December's deadline, so it counts toward January's.
+        (datetime(2023, 12, 31, 16, 0), KIM_GIANG, "approved"),
         (datetime(2024, 1, 31, 17, 10), LQD, "approved"),  # 1/2 00:10 local
     ]
     for n, (moment, unit, status) in enumerate(plan, start=1):
@@ -57,7 +60,7 @@ async def test_monthly_report_cli(
     assert table.returncode == 0, table.stderr
     lines = {line.split("  ")[0].strip(): line for line in table.stdout.splitlines()}
     assert "Đạt: 2/24 đơn vị" in table.stdout, "the 24 schools of the office; unions excluded"
-    assert lines[KIM_GIANG].split()[-7:] == ["TH", "2", "1", "1", "1", "0", "Đạt"]
+    assert lines[KIM_GIANG].split()[-7:] == ["TH", "2", "2", "1", "1", "0", "Đạt"]
     assert lines[HOA_SUA].split()[-7:] == ["MN", "1", "1", "1", "0", "0", "Đạt"]
     assert lines[LQD].split()[-8:] == ["THCS", "1", "0", "1", "1", "1", "Chưa", "đạt"]
     assert lines["Trường THCS Kim Giang"].split()[-8:] == [
@@ -126,6 +129,55 @@ async def test_monthly_report_cli(
     assert "thanh-xuan-2024" in counts and "duyệt 3" in counts and "tuyên dương 1" in counts
 
 
+async def test_the_quota_counts_what_the_school_sent_on_before_the_deadline(
+    app: GuongSang, clock: Clock
+) -> None:
+    async def confirmed(sub_id: int, at: datetime) -> None:
+        async with app.db.transaction() as session:
+            await events.record(
+                session,
+                at=at,
+                subject="submission",
+                subject_id=sub_id,
+                action="unit_confirmed",
+                actor_id=None,
+                channel="telegram",
+            )
+
+    # Written on 10/1 and still with the principal on the 15th: not sent to the office.
+    clock.moment = datetime(2024, 1, 10, 2, 0, tzinfo=UTC)
+    await story(app, code="GS-2024-0101", unit_name=LQD, status="submitted")
+    # Written on 20/12 and confirmed on 3/1: sent on in January's window.
+    clock.moment = datetime(2023, 12, 20, 2, 0, tzinfo=UTC)
+    late = await story(app, code="GS-2024-0102", unit_name=KIM_GIANG, status="in_review")
+    await confirmed(late.id, datetime(2024, 1, 3, 2, 0, tzinfo=UTC))
+    # Confirmed on 15/1 00:30 local: too late for January, in time for February.
+    clock.moment = datetime(2024, 1, 12, 2, 0, tzinfo=UTC)
+    edge = await story(app, code="GS-2024-0103", unit_name=HOA_SUA, status="in_review")
+    await confirmed(edge.id, datetime(2024, 1, 14, 17, 30, tzinfo=UTC))
+
+    campaign = app.services.campaign("thanh-xuan-2024")
+    assert campaign is not None
+
+    async def month(first_day: date) -> dict[str, reports.UnitMonth]:
+        async with app.db.transaction() as session:
+            rows = await reports.monthly(
+                session, campaign, app.services.campaign_ids[campaign.slug], first_day,
+                app.services.tz, None,
+            )  # fmt: skip
+        return {r.unit.name: r for r in rows}
+
+    january = await month(date(2024, 1, 1))
+    assert (january[LQD].submitted, january[LQD].on_time, january[LQD].met) == (1, 0, False)
+    assert (january[KIM_GIANG].submitted, january[KIM_GIANG].on_time) == (0, 1)
+    assert january[KIM_GIANG].met and not january[HOA_SUA].met
+    assert (await month(date(2024, 2, 1)))[HOA_SUA].on_time == 1
+    # The contest opened on 20/9, after September's deadline: September asks for nothing.
+    september = await month(date(2023, 9, 1))
+    assert all(r.quota == 0 and r.met for r in september.values())
+    assert (await month(date(2023, 10, 1)))[LQD].quota == 1
+
+
 async def test_report_and_campaigns_in_chat(
     app: GuongSang, clock: Clock, telegram: FakeTelegram, channel: TelegramChannel
 ) -> None:
@@ -140,7 +192,7 @@ async def test_report_and_campaigns_in_chat(
     head = Chat(telegram.user(201, "Bình"))
     await join(head, await invite_code(app, "unit_head", KIM_GIANG))
     text = await head.send("/report 01/2024")
-    assert "Đạt: 1/1 đơn vị" in text and f"✅ {KIM_GIANG}: 2 bài (đúng hạn 1)" in text
+    assert "Đạt: 1/1 đơn vị" in text and f"✅ {KIM_GIANG}: 2 bài (đúng hạn 2)" in text
     assert HOA_SUA not in text
     assert "không phải tháng" in await head.send("/report tháng-giêng")
     assert "Chỉ quản trị viên" in await head.send("/campaigns")
