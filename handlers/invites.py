@@ -12,12 +12,17 @@ from handlers.forms import FieldKind, FormField
 from handlers.services import Services
 from storage import events, roles
 from storage import invites as repo
-from storage.models import Invite, Person
+from storage import units as units_repo
+from storage.models import Invite, Organisation, Person
 
 ROLE_STEP, UNIT_STEP, LEVELS_STEP = "invite_role", "invite_unit", "invite_levels"
-STEPS = (ROLE_STEP, UNIT_STEP, LEVELS_STEP)
+ORGANISATION_STEP = "invite_organisation"
+STEPS = (ROLE_STEP, UNIT_STEP, LEVELS_STEP, ORGANISATION_STEP)
 DEFAULT_DAYS = 7
-LEVEL_CHOICES = ("MN", "TH,THCS", "MN,TH,THCS,other")
+# Letter 001 has one reviewer for preschools and one for primary and lower-secondary
+# schools; "other" is the grassroots unions' and other units' stories.
+LEVEL_CHOICES = ("MN", "TH,THCS", "other", "MN,TH,THCS,other")
+ALL_ORGANISATIONS = "all"
 _UNIT_FIELD = FormField("unit", FieldKind.UNIT)
 
 
@@ -131,12 +136,47 @@ async def on_levels(ctx: Ctx) -> None:
     event = ctx.event
     levels = event.button[3:] if event.kind == "button" and event.button.startswith("lv:") else ""
     if levels in LEVEL_CHOICES:
-        await _made(ctx, roles.REVIEWER, levels=levels)
+        await _ask_organisation(ctx, levels)
     else:
         ctx.say("common.use_buttons")
         ctx.goto(ROLE_STEP)
         ctx.event.button = f"role:{roles.REVIEWER}"
         await on_role(ctx)
+
+
+async def _ask_organisation(ctx: Ctx, levels: str) -> None:
+    """Where there are several offices or unions, a reviewer reviews one of them (or all);
+    with one, the reviewer is of that one."""
+    found = await units_repo.organisations(ctx.session)
+    if len(found) < 2:
+        await _made(
+            ctx, roles.REVIEWER, levels=levels, organisation_id=found[0].id if found else None
+        )
+        return
+    ctx.goto(ORGANISATION_STEP, levels=levels)
+    ctx.say(
+        "invites.ask_organisation",
+        choices=[
+            *(ctx.button("organisation", f"org:{o.id}", name=o.name) for o in found),
+            ctx.button("all_organisations", f"org:{ALL_ORGANISATIONS}"),
+        ],
+    )
+
+
+async def on_organisation(ctx: Ctx) -> None:
+    """The office or union a reviewer invite is for."""
+    if not await still_admin(ctx, "invites.admins_only"):
+        return
+    event, levels = ctx.event, str(ctx.data.get("levels") or "")
+    chosen = event.button[4:] if event.kind == "button" and event.button.startswith("org:") else ""
+    known = {str(o.id) for o in await units_repo.organisations(ctx.session)}
+    if chosen == ALL_ORGANISATIONS:
+        await _made(ctx, roles.REVIEWER, levels=levels)
+    elif chosen in known:
+        await _made(ctx, roles.REVIEWER, levels=levels, organisation_id=int(chosen))
+    else:
+        ctx.say("common.use_buttons")
+        await _ask_organisation(ctx, levels)
 
 
 async def resume(ctx: Ctx) -> None:
@@ -152,9 +192,20 @@ async def _made(ctx: Ctx, role: str, **scope: object) -> None:
         created_by_id=ctx.person.id if ctx.person else None,
         **scope,  # type: ignore[arg-type]
     )
+    # Loaded for the text: a new row's relationships are not, and cannot load lazily here.
+    await ctx.session.refresh(invite, ["unit"])
+    organisation = (
+        await ctx.session.get(Organisation, invite.organisation_id)
+        if invite.organisation_id
+        else None
+    )
     ctx.goto("idle")
     ctx.say(
-        "invites.made", invite=invite, link=deep_link(ctx.services, invite.code), days=DEFAULT_DAYS
+        "invites.made",
+        invite=invite,
+        organisation=organisation,
+        link=deep_link(ctx.services, invite.code),
+        days=DEFAULT_DAYS,
     )
 
 

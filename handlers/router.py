@@ -41,6 +41,7 @@ STEPS: dict[str, tuple[Handler, Handler]] = {
     invites.ROLE_STEP: (invites.on_role, invites.resume),
     invites.UNIT_STEP: (invites.on_unit, invites.resume),
     invites.LEVELS_STEP: (invites.on_levels, invites.resume),
+    invites.ORGANISATION_STEP: (invites.on_organisation, invites.resume),
     broadcast.NUMBER_STEP: (broadcast.on_number, broadcast.resume),
     broadcast.DATE_STEP: (broadcast.on_date, broadcast.resume),
     broadcast.SUMMARY_STEP: (broadcast.on_summary, broadcast.resume),

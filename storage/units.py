@@ -33,6 +33,11 @@ async def organisation(session: AsyncSession, name: str) -> Organisation:
     return org
 
 
+async def organisations(session: AsyncSession) -> list[Organisation]:
+    """Every organisation, by name."""
+    return list(await session.scalars(select(Organisation).order_by(Organisation.name)))
+
+
 async def upsert(session: AsyncSession, row: UnitRow) -> tuple[Unit, bool]:
     """Insert or update a unit, matched by code, else by name. Returns (unit, created)."""
     unit = None

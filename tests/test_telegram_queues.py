@@ -12,7 +12,7 @@ from sqlalchemy import select
 from bot.app import GuongSang
 from bot.channels.telegram.channel import TelegramChannel
 from bot.settings import Settings
-from storage.models import DailyMark, Invite, RoleGrant, Submission
+from storage.models import DailyMark, Invite, Organisation, RoleGrant, Submission
 from tests.apps import FIXTURES, Clock, run_cli, start_app
 from tests.drivers import Chat, invite_code, join, register, submit_story, text_of
 from tests.fakes.telegram_server import FakeTelegram
@@ -187,13 +187,35 @@ async def test_admin_invites_in_chat(
     text = await admin.press("Người chấm")
     assert "cấp học nào" in text
     text = await admin.press("Mầm non")
+    # Two organisations use the bot (the office and a union): the reviewer is of one.
+    assert "cơ quan nào" in text
+    text = await admin.press("Phòng GDĐT quận Thanh Xuân")
     assert "https://t.me/guongsang_test_bot?start=" in text
+    assert "Mầm non — Phòng GDĐT quận Thanh Xuân" in text
     code = text.split("?start=")[1].split()[0]
     newcomer = Chat(telegram.user(501, "Nguyệt"))
     assert "Người chấm" in await join(newcomer, code)
     async with app.db.transaction() as session:
         grant = await session.scalar(select(RoleGrant).where(RoleGrant.role == "reviewer"))
-        assert grant is not None and grant.levels == "MN"
+        office = await session.scalar(
+            select(Organisation).where(Organisation.name == "Phòng GDĐT quận Thanh Xuân")
+        )
+        assert grant is not None and office is not None
+        assert (grant.levels, grant.organisation_id) == ("MN", office.id)
+
+    # A union's reviewer: its own units' stories ("other"), its own organisation.
+    await admin.send("/invite")
+    await admin.press("Người chấm")
+    await admin.press("Công đoàn, đơn vị khác")
+    text = await admin.press("Công đoàn Viên chức tỉnh Lai Châu")
+    assert "công đoàn, đơn vị khác — Công đoàn Viên chức tỉnh Lai Châu" in text
+
+    # A principal's invite names their school.
+    await admin.send("/invite")
+    await admin.press("Hiệu trưởng / Chủ tịch công đoàn cơ sở")
+    await admin.send("le quy don")
+    text = await admin.press("Trường THCS Lê Quý Đôn")
+    assert "Hiệu trưởng / Chủ tịch công đoàn cơ sở — Trường THCS Lê Quý Đôn" in text
     stranger = Chat(telegram.user(502, "Lạ"))
     assert "Chỉ quản trị viên" in await stranger.send("/invite")
     # An admin taken out of GUONGSANG_ADMINS half-way makes no invite with the buttons left.
@@ -201,7 +223,7 @@ async def test_admin_invites_in_chat(
     app.services.admins.discard(("telegram", "999"))
     assert "Chỉ quản trị viên" in await admin.press("Người chấm")
     async with app.db.transaction() as session:
-        assert len((await session.scalars(select(Invite))).all()) == 1
+        assert len((await session.scalars(select(Invite))).all()) == 3
 
 
 def test_invite_cli_json_and_revoke(tmp_path: Path, database_url: str) -> None:
