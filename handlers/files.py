@@ -6,10 +6,14 @@ import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image, UnidentifiedImageError
 
 from handlers.types import IncomingFile
+
+if TYPE_CHECKING:
+    from docx.text.paragraph import Paragraph
 
 IMAGE_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -101,11 +105,33 @@ def _read_docx(data: bytes) -> str | None:
         return None
     except Exception:
         return None
-    parts = [p.text for p in doc.paragraphs]
+    parts = [_paragraph_text(p) for p in doc.paragraphs]
     for table in doc.tables:
         for row in table.rows:
-            parts.append(" ".join(cell.text for cell in row.cells))
+            cells = ("\n".join(_paragraph_text(p) for p in cell.paragraphs) for cell in row.cells)
+            parts.append(" ".join(cells))
     return "\n".join(parts)
+
+
+def _paragraph_text(paragraph: Paragraph) -> str:
+    """A paragraph's text, every break in it a line break.
+
+    python-docx's own `text` drops page and column breaks, gluing the words either side into
+    one ("Cô Lan<page break>dạy" became "Cô Landạy"), which the word count then missed.
+    """
+    from docx.oxml.ns import qn
+
+    text, tab, breaks = qn("w:t"), qn("w:tab"), (qn("w:br"), qn("w:cr"))
+    out = []
+    for run in paragraph._p.iter(qn("w:r")):
+        for element in run:
+            if element.tag == text:
+                out.append(element.text or "")
+            elif element.tag == tab:
+                out.append("\t")
+            elif element.tag in breaks:
+                out.append("\n")
+    return "".join(out)
 
 
 def _read_txt(data: bytes) -> str | None:

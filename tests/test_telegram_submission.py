@@ -93,6 +93,7 @@ async def test_story_from_docx_and_txt(
     import io
 
     from docx import Document
+    from docx.enum.text import WD_BREAK
 
     chat = Chat(telegram.user(102, "Minh"))
     await register(chat, name="Trần Văn Minh")
@@ -101,6 +102,10 @@ async def test_story_from_docx_and_txt(
     document = Document()
     for paragraph in sample_story.split("\n\n"):
         document.add_paragraph(paragraph.strip())
+    # A page break between two words keeps them two words (python-docx alone glues them).
+    run = document.add_paragraph().add_run("Cô Lan")
+    run.add_break(WD_BREAK.PAGE)
+    run.add_text("dạy học")
     buffer = io.BytesIO()
     document.save(buffer)
     await chat.user.send_document(
@@ -109,7 +114,7 @@ async def test_story_from_docx_and_txt(
         mime_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     )
     text = text_of(await chat.replies())
-    assert "Đã đọc nội dung từ tệp" in text and "370 / 2.000 từ" in text, text
+    assert "Đã đọc nội dung từ tệp" in text and "374 / 2.000 từ" in text, text
 
     # A .txt replaces the whole story rather than being appended.
     await chat.user.send_document(
