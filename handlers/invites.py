@@ -211,7 +211,8 @@ async def _made(ctx: Ctx, role: str, **scope: object) -> None:
 
 async def redeem(ctx: Ctx, raw_code: str) -> None:
     """/start <code> or /join <code>: check the code, grant its role, record it."""
-    from handlers.registration import ensure_person  # late: registration imports submission
+    from handlers import registration  # late: registration imports submission
+    from handlers.registration import ensure_person
 
     code = repo.normalise_code(raw_code)
     invite = await repo.get(ctx.session, code) if code else None
@@ -250,6 +251,10 @@ async def redeem(ctx: Ctx, raw_code: str) -> None:
             "invited_by": invite.created_by_id,
         },
     )
+    if ctx.conv.step == registration.STEP and not person.registered:
+        # Any first message starts a teacher's registration; a role needs none. Left open, it
+        # would take the numbers a principal types next for their name, not for a card.
+        ctx.goto("idle")
     ctx.say("invites.redeemed", invite=invite, person=person)
 
 

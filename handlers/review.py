@@ -485,7 +485,8 @@ async def decide(
     outcome = ctx.text(
         "review.outcome",
         action=action,
-        who=person.full_name,
+        # An admin acting for a unit may never have registered: their chat name, then.
+        who=person.full_name or ctx.event.user_name or ctx.event.user_id,
         when=when,
         note=note,
         on_behalf=on_behalf,

@@ -66,7 +66,7 @@ async def test_history_shows_the_log_to_reviewers_only(
     teacher, _principal, reviewer, codes = await confirmed_stories(app, telegram, 1)
     text = await reviewer.send(f"/history {codes[0]}")
     assert f"Lịch sử bài {codes[0]}" in text
-    assert "Gửi bài · Nguyễn Thị Hoa · telegram" in text
+    assert "Gửi bài · Nguyễn Thị Hoa · Telegram" in text
     assert "Hiệu trưởng xác nhận · Bình" in text
     assert "Chỉ người chấm" in await teacher.send(f"/history {codes[0]}")
     assert "Không tìm thấy bài" in await reviewer.send("/history GS-1999-0001")
