@@ -1,0 +1,45 @@
+"""Chat texts rendered on their own: line breaks where a block tag could trim them, and
+every recorded action and channel in words a person reads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import SimpleNamespace
+
+from templates import chat_texts
+
+WHEN = datetime(2026, 11, 30, 22, 55)
+
+
+def test_a_decision_with_a_note_puts_the_note_on_its_own_line() -> None:
+    text = chat_texts().render(
+        "review.outcome", action="returned", who="Bình", when=WHEN, note="Thiếu ảnh",
+        on_behalf=False,
+    )  # fmt: skip
+    assert text == "<b>Trả lại tác giả</b> — Bình, 22:55 30/11/2026\nLý do/nhận xét: Thiếu ảnh"
+
+
+def test_the_note_shown_when_fixing_a_story_is_on_its_own_line() -> None:
+    text = chat_texts().render("form.editing_returned", code="GS-1", title="T", note="Ảnh mờ")
+    assert text.splitlines() == [
+        "Sửa bài GS-1 «T».",
+        "Nhận xét khi trả bài: «Ảnh mờ»",
+        "Sửa xong, chọn «📨 Gửi bài» để gửi lại.",
+    ]
+
+
+def test_history_names_every_action_and_channel_in_vietnamese() -> None:
+    actions = [
+        "created", "submitted", "resubmitted", "unit_confirmed", "returned", "approved",
+        "changes_requested", "rejected", "discarded", "honoured", "broadcast_started",
+    ]  # fmt: skip
+    rows = [
+        (SimpleNamespace(action=action, channel=channel, reason=None), "Hoa", WHEN)
+        for action, channel in zip(
+            actions, ["telegram", "zalo", "console", "cli"] * 3, strict=False
+        )
+    ]
+    sub = SimpleNamespace(code="GS-1", status="honoured")
+    text = chat_texts().render("queue.history", sub=sub, rows=rows)
+    for word in [*actions, "telegram", "zalo", "console", "cli"]:
+        assert f" {word}" not in text, word
