@@ -246,24 +246,33 @@ async def resume(ctx: Ctx) -> None:
 
 
 async def continue_drafts(ctx: Ctx) -> None:
-    """/continue: reopen the draft in progress, or list the person's drafts."""
+    """/continue: reopen the draft in progress, or list the person's drafts and the stories
+    sent back to them for changes (those are work to continue too)."""
     person = ctx.person
     assert person is not None
     drafts = await repo.drafts_of(ctx.session, person.id)
-    if not drafts:
+    sent_back = [
+        s for s in await repo.sent_by(ctx.session, person.id) if s.status in repo.EDITABLE
+    ]
+    if not drafts and not sent_back:
         ctx.goto("idle")
         ctx.say("form.no_drafts", menu=main_menu(ctx))
         return
-    if len(drafts) == 1:
+    if len(drafts) == 1 and not sent_back:
         await open_draft(ctx, drafts[0])
         return
+    shown = [(d, _title(d), ctx.services.local(d.updated_at)) for d in drafts[:10]]
     ctx.goto(DRAFTS_STEP)
     ctx.say(
         "form.drafts",
-        drafts=[(d, _title(d), ctx.services.local(d.updated_at)) for d in drafts[:10]],
+        drafts=shown,
+        sent_back=[(s, _title(s)) for s in sent_back],
         choices=[
-            ctx.button("open_draft", f"open:{d.id}", title=_title(d), n=i + 1)
-            for i, d in enumerate(drafts[:10])
+            *(
+                ctx.button("open_draft", f"open:{d.id}", title=title, touched=touched)
+                for d, title, touched in shown
+            ),
+            *(ctx.button("edit_sent", f"!ed:{s.id}", code=s.code) for s in sent_back),
         ],
     )
 
