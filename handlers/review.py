@@ -502,7 +502,15 @@ async def decide(
     ctx.say("review.done", action=action, code=sub.code)
     editable = target in (repo.RETURNED, repo.CHANGES_REQUESTED)
     tell = Reply(
-        ctx.text("review.to_author", action=action, sub=sub, note=note, who=person.full_name),
+        ctx.text(
+            "review.to_author",
+            action=action,
+            sub=sub,
+            note=note,
+            who=person.full_name,
+            unit=await ctx.session.get(Unit, sub.unit_id) if sub.unit_id else None,
+            on_behalf=on_behalf,
+        ),
         choices=[Choice(ctx.text("buttons.edit_story"), f"!ed:{sub.id}")] if editable else [],
     )
     await notifier.to_chat(sub.channel, sub.chat_id, tell)

@@ -156,6 +156,8 @@ async def show_preview(ctx: Ctx, draft: Submission) -> None:
         limit=campaign.max_words,
         campaign=campaign,
         photos=[ctx.services.media_dir / a.stored_path for a in _photos(draft)],
+        # Where "Gửi bài" sends it: a fix the reviewers asked for may go straight to them.
+        to_unit=_status_after_submit(campaign, draft.status) == repo.SUBMITTED,
         choices=_preview_buttons(ctx),
         columns=2,
     )

@@ -43,3 +43,18 @@ def test_history_names_every_action_and_channel_in_vietnamese() -> None:
     text = chat_texts().render("queue.history", sub=sub, rows=rows)
     for word in [*actions, "telegram", "zalo", "console", "cli"]:
         assert f" {word}" not in text, word
+
+
+def test_the_author_hears_who_confirmed_in_the_units_own_words() -> None:
+    sub = SimpleNamespace(values={"title": "Cô Lan"}, code="GS-1")
+
+    def told(level: str, on_behalf: bool = False) -> str:
+        unit = SimpleNamespace(level=level)
+        return chat_texts().render(
+            "review.to_author", action="unit_confirmed", sub=sub, note=None, who="Bình",
+            unit=unit, on_behalf=on_behalf,
+        )  # fmt: skip
+
+    assert "đã được Hiệu trưởng xác nhận" in told("TH")
+    assert "đã được Chủ tịch công đoàn xác nhận" in told("other")
+    assert "đã được quản trị viên xác nhận thay đơn vị" in told("TH", on_behalf=True)

@@ -226,6 +226,8 @@ async def test_a_photo_swapped_for_another_shows_as_a_change(
     assert "Bài được trả lại để bạn sửa" in text and f"{code} «" in text
     text = await cast.teacher.press(f"✏️ Sửa {code}")
     assert "Nhận xét khi trả bài: «Ảnh mờ, thay ảnh khác.»" in text
+    # The fix goes straight back to the reviewers (resubmit_to = "review"), and it says so.
+    assert "sẽ được chuyển tới người chấm" in text and "để xác nhận" not in text
     await cast.teacher.press("Sửa")
     await cast.teacher.press("Ảnh hoạt động")
     await cast.teacher.press("Xóa hết ảnh")
