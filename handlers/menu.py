@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 
 from handlers.context import Ctx
-from handlers.text_rules import fold
+from handlers.text_rules import bare_words, fold
 from templates import Texts
 
 # Menu rows of (button name in templates/chat/buttons.j2, command it stands for).
@@ -17,13 +17,13 @@ MENU = (
 
 
 @cache
-def _labels(texts: Texts) -> tuple[list[list[str]], dict[str, str]]:
+def _labels(texts: Texts) -> tuple[list[list[str]], dict[str, str], dict[str, str]]:
     # The labels are fixed text; render them once, not on every message that arrives.
     rows = [[texts.render(f"buttons.{name}") for name, _ in row] for row in MENU]
-    commands = {
-        fold(texts.render(f"buttons.{name}")): command for row in MENU for name, command in row
-    }
-    return rows, commands
+    labels = [(texts.render(f"buttons.{name}"), command) for row in MENU for name, command in row]
+    tapped = {fold(label): command for label, command in labels}
+    typed = {bare_words(label): command for label, command in labels}
+    return rows, tapped, typed
 
 
 def main_menu(ctx: Ctx) -> list[list[str]]:
@@ -32,5 +32,14 @@ def main_menu(ctx: Ctx) -> list[list[str]]:
 
 
 def command_for(ctx: Ctx, text: str) -> str | None:
-    """The command a main-menu label stands for, if `text` is one."""
-    return _labels(ctx.services.texts)[1].get(fold(text))
+    """The command a main-menu label stands for, if `text` is one.
+
+    A tap sends the label exactly, emoji and all, and counts at any step. The label's words
+    typed without it ("viet bai moi", as on Zalo, which shows no menu) count only while no
+    step is waiting for an answer, where they could be meant as the answer.
+    """
+    _, tapped, typed = _labels(ctx.services.texts)
+    command = tapped.get(fold(text))
+    if command is None and ctx.conv.step == "idle":
+        command = typed.get(bare_words(text))
+    return command

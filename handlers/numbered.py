@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.text_rules import fold
+from handlers.text_rules import bare_words
 from handlers.types import Choice
 from storage import conversations
 from storage.models import Conversation
@@ -48,15 +48,10 @@ def pick(conv: Conversation, typed: str) -> str | None:
     typed = typed.strip()
     if typed.isdigit() and 1 <= int(typed) <= len(shown):
         return str(shown[int(typed) - 1][1])
-    words = _words(typed)
+    words = bare_words(typed)
     if not words:
         return None
-    return next((str(payload) for label, payload in shown if _words(label) == words), None)
-
-
-def _words(text: str) -> str:
-    # "xac nhan" answers "✅ Xác nhận": accents, case, emoji and punctuation do not count.
-    return " ".join("".join(ch if ch.isalnum() else " " for ch in fold(text)).split())
+    return next((str(payload) for label, payload in shown if bare_words(label) == words), None)
 
 
 async def shown_by_outbox(

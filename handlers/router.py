@@ -180,7 +180,16 @@ async def _command(ctx: Ctx) -> None:
         await _role_command(ctx, command, args)
         return
     if command == "help":
-        ctx.say("common.help", campaigns=ctx.services.open_campaigns(), menu=main_menu(ctx))
+        held = {g.role for g in await roles.of(ctx.session, ctx.person.id)} if ctx.person else set()
+        if ctx.is_admin:
+            held.add(roles.ADMIN)
+        ctx.say(
+            "common.help",
+            campaigns=ctx.services.open_campaigns(),
+            has_menu=ctx.event.has_buttons,
+            roles=held,
+            menu=main_menu(ctx),
+        )
         if step in STEPS:
             await _resume(ctx)
         return
@@ -207,7 +216,12 @@ async def _command(ctx: Ctx) -> None:
         return
     match command:
         case "start":
-            ctx.say("common.welcome_back", person=ctx.person, menu=main_menu(ctx))
+            ctx.say(
+                "common.welcome_back",
+                person=ctx.person,
+                has_menu=ctx.event.has_buttons,
+                menu=main_menu(ctx),
+            )
             if step in STEPS:
                 await _resume(ctx)
         case "new":
@@ -256,14 +270,14 @@ async def _idle(ctx: Ctx) -> None:
     if event.kind in ("photo", "document"):
         ctx.say("common.idle_file", menu=main_menu(ctx))
     else:
-        ctx.say("common.idle", menu=main_menu(ctx))
+        ctx.say("common.idle", has_menu=ctx.event.has_buttons, menu=main_menu(ctx))
 
 
 async def _resume(ctx: Ctx, stale: bool = False) -> None:
     handlers = STEPS.get(ctx.conv.step)
     if handlers is None:
         if stale:
-            ctx.say("common.idle", menu=main_menu(ctx))
+            ctx.say("common.idle", has_menu=ctx.event.has_buttons, menu=main_menu(ctx))
         return
     if await _must_register(ctx):
         await registration.start(ctx)

@@ -253,9 +253,7 @@ async def continue_drafts(ctx: Ctx) -> None:
     person = ctx.person
     assert person is not None
     drafts = await repo.drafts_of(ctx.session, person.id)
-    sent_back = [
-        s for s in await repo.sent_by(ctx.session, person.id) if s.status in repo.EDITABLE
-    ]
+    sent_back = [s for s in await repo.sent_by(ctx.session, person.id) if s.status in repo.EDITABLE]
     if not drafts and not sent_back:
         ctx.goto("idle")
         ctx.say("form.no_drafts", menu=main_menu(ctx))

@@ -52,6 +52,12 @@ def fold(text: str) -> str:
     return " ".join(stripped.lower().split())
 
 
+def bare_words(text: str) -> str:
+    """The words alone, folded: "xac nhan" for "✅ Xác nhận" (accents, case, emoji and
+    punctuation do not count), for matching what people type against labels."""
+    return " ".join("".join(ch if ch.isalnum() else " " for ch in fold(text)).split())
+
+
 def has_letter(text: str) -> bool:
     """Whether `text` holds at least one letter."""
     return any(ch.isalpha() for ch in text)

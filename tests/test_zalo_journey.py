@@ -60,8 +60,18 @@ async def test_the_whole_journey_on_zalo_with_a_reviewer_on_telegram(
         reviewer = Chat(telegram.user(301, "Thu"))
         await join(reviewer, await invite_code(app, "reviewer", levels="TH,THCS"))
 
-        text = await teacher.send("/new")
+        # Zalo shows no menu: the bot names the command, and the menu's words work typed.
+        text = await teacher.send("xin chào")
+        assert "Gõ /new" in text and "menu phía dưới" not in text
+        assert "/pending" in await principal.send("/help"), "a principal's help has theirs"
+        assert "/pending" not in await teacher.send("/help")
+        text = await teacher.send("Viết bài mới")
         assert "Bước 1" in text
+        # Inside the form the same words are an answer, not a command.
+        other = ZaloChat(zalo.user("c1b2c3d4e5f601234567", "Mai"))
+        await register_on_zalo(other)
+        assert "Bước 1" in await other.send("/new")
+        assert "Bước 2" in await other.send("Hướng dẫn")
         await teacher.send("Nguyễn Thị Lan")
         text = await teacher.send("Trường Tiểu học Kim Giang, quận Thanh Xuân, Hà Nội")
         assert "1. " in text and "Trả lời bằng số" in text
