@@ -444,7 +444,11 @@ async def leave_note_step(ctx: Ctx, keep: Press | None = None) -> None:
         return
     sub = await repo.get(ctx.session, data["submission_id"])
     ctx.goto("idle")
-    ctx.say("review.note_dropped", code=sub.code if sub else "")
+    start = DECISIONS.get((data.get("stage"), data.get("action")), (None,))[0]
+    if sub is not None and sub.status == start:
+        ctx.say("review.note_dropped", code=sub.code)
+    # Otherwise the story was decided meanwhile (a typed decision with its reason, say): no
+    # note is missing, and "still waiting" would be untrue.
 
 
 async def decide(

@@ -239,6 +239,21 @@ async def test_a_photo_swapped_for_another_shows_as_a_change(
     assert "Đã sửa so với phiên bản 1: Ảnh hoạt động" in card, card
 
 
+async def test_no_untrue_word_about_a_note_for_a_story_already_decided(
+    app: GuongSang, telegram: FakeTelegram, cast: Cast
+) -> None:
+    first = await submit_story(cast.teacher)
+    second = await submit_story(cast.teacher, title="Người thầy của những đứa trẻ vùng cao")
+    for code in (first, second):
+        await cast.principal.send(f"/xacnhan {code}")
+    await cast.reviewer_a.replies()
+    assert "lý do" in (await cast.reviewer_a.send(f"/tuchoi {first}")).lower()
+    assert "Đã ghi nhận" in await cast.reviewer_a.send(f"/tuchoi {first} Bài quá ngắn.")
+    text = await cast.reviewer_a.send(f"/duyet {second}")
+    assert "Đã ghi nhận" in text and "vẫn đang chờ xử lý" not in text, text
+    assert (await story(app, first)).status == "rejected"
+
+
 async def test_forged_and_foreign_presses_change_nothing(
     app: GuongSang, telegram: FakeTelegram, cast: Cast
 ) -> None:
