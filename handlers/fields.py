@@ -240,11 +240,25 @@ async def _take_long_text(fc: FieldCtx) -> Outcome:
                 ctx.say("fields.story_empty")
                 return Outcome(reprompt=True)
             return Outcome(done=True)
-        if event.button == "restart":
+        if event.button == "restart" and current.strip():
+            # One press next to "done" would wipe up to 2,000 words: ask first.
+            ctx.say(
+                "fields.story_restart_confirm",
+                words=count_words(current),
+                choices=[
+                    ctx.button("story_restart_yes", "restart!"),
+                    ctx.button("story_restart_no", "restart_no"),
+                ],
+            )
+            return Outcome()
+        if event.button in ("restart", "restart!"):
             if fc.editing and "previous" not in fc.state:
                 fc.state["previous"] = current
             ctx.say("fields.story_cleared", choices=_keep_button(fc))
             return Outcome(changed=True, value="")
+        if event.button == "restart_no":
+            ctx.say("fields.story_kept", words=count_words(current))
+            return Outcome(reprompt=True)
         return _unknown_button(fc)
     if event.kind == "text":
         part, replace = clean_story(event.text), False
@@ -320,9 +334,21 @@ async def _take_photos(fc: FieldCtx) -> Outcome:
                 ctx.say("fields.photos_too_few", count=count, minimum=f.min_count)
                 return Outcome(reprompt=True)
             return Outcome(done=True)
-        if event.button == "clear" and fc.submission is not None:
+        if event.button == "clear" and count:
+            ctx.say(
+                "fields.photos_clear_confirm",
+                count=count,
+                choices=[
+                    ctx.button("photos_clear_yes", "clear!"),
+                    ctx.button("photos_clear_no", "clear_no"),
+                ],
+            )
+            return Outcome()
+        if event.button in ("clear", "clear!") and fc.submission is not None:
             removed = await submissions_repo.remove_attachments(ctx.session, fc.submission, "photo")
             ctx.say("fields.photos_cleared", removed=removed)
+            return Outcome(reprompt=True)
+        if event.button == "clear_no":
             return Outcome(reprompt=True)
         return _unknown_button(fc)
     if event.kind not in ("photo", "document") or not event.files:

@@ -315,3 +315,15 @@ async def test_button_labels_and_press_answers_are_plain_text(
     await chat.replies()
     answers = [c.params.get("text", "") for c in telegram.calls_to("answerCallbackQuery")]
     assert "chưa được nhận" in answers[-1] and "<b>" not in answers[-1]
+
+
+async def test_wiping_the_story_or_the_photos_asks_first(app: GuongSang, chat: Chat) -> None:
+    await chat.send("Cô Lan mở lớp học miễn phí vào chiều thứ Bảy.")
+    text = await chat.press("Viết lại từ đầu")
+    assert "Xóa toàn bộ 11 từ đã viết" in text
+    assert "Đã giữ nguyên 11 từ" in await chat.press("Không, giữ bài")
+    story = (await draft_state(app))[0]
+    assert story["story"] == "Cô Lan mở lớp học miễn phí vào chiều thứ Bảy."
+    await chat.press("Viết lại từ đầu")
+    assert "Đã xóa nội dung" in await chat.press("Có, xóa để viết lại")
+    assert (await draft_state(app))[0]["story"] == ""

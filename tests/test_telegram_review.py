@@ -230,7 +230,8 @@ async def test_a_photo_swapped_for_another_shows_as_a_change(
     assert "sẽ được chuyển tới người chấm" in text and "để xác nhận" not in text
     await cast.teacher.press("Sửa")
     await cast.teacher.press("Ảnh hoạt động")
-    await cast.teacher.press("Xóa hết ảnh")
+    assert "Xóa cả 1 ảnh đã gửi?" in await cast.teacher.press("Xóa hết ảnh")
+    await cast.teacher.press("Có, xóa hết ảnh")
     await cast.teacher.photo(jpeg(99))  # one photo for one: the count is the same
     await cast.teacher.replies()
     await cast.teacher.press("Xong phần ảnh")
