@@ -261,7 +261,17 @@ async def start_honour(ctx: Ctx, code: str) -> None:
     if not await invites.is_admin(ctx):
         ctx.say("broadcast.admins_only")
         return
-    sub = await repo.by_code(ctx.session, code.strip()) if code.strip() else None
+    if not code.strip():
+        # Which stories can be honoured is what the admin needs to know to type a code.
+        waiting = await ctx.session.scalars(
+            select(Submission)
+            .where(Submission.status == repo.APPROVED)
+            .order_by(Submission.status_since, Submission.id)
+            .limit(20)
+        )
+        ctx.say("broadcast.choose_story", stories=list(waiting))
+        return
+    sub = await repo.by_code(ctx.session, code.strip())
     problem = await _honour_problem(ctx, sub)
     if problem:
         ctx.say("broadcast.refused", reason=problem, code=code.strip()[:30], sub=sub)
@@ -286,7 +296,8 @@ async def on_number(ctx: Ctx) -> None:
     if not await invites.still_admin(ctx, "broadcast.admins_only"):
         return
     text = clean_line(ctx.event.text) if ctx.event.kind == "text" else ""
-    if not 3 <= len(text) <= 100:
+    # A decision's number has digits ("1625/QĐ-UBND"): a word typed by mistake is not one.
+    if not 3 <= len(text) <= 100 or not any(ch.isdigit() for ch in text):
         ctx.say("broadcast.ask_number_again")
         return
     ctx.update(number=text)

@@ -54,8 +54,11 @@ async def test_honour_in_chat_reaches_subscribers_with_progress(
     subscribers[2].user.block()
 
     admin = await admin_chat(telegram)
+    text = await admin.send("/honour")
+    assert "Các bài đã duyệt, chưa tuyên dương" in text and "GS-2024-0001" in text
     text = await admin.send(f"/honour {sub.code}")
     assert "số quyết định" in text
+    assert "có chữ số" in await admin.send("abc"), "a word is no decision number"
     assert "ngày quyết định" in (await admin.send("1625/QĐ-UBND")).lower()
     assert "không sau hôm nay" in await admin.send("31/02/2024")
     text = await admin.send("20/03/2023")
