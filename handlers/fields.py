@@ -140,6 +140,8 @@ def check_short_text(fc: FieldCtx, raw: str) -> str | None:
     if len(text) < f.min_length or not has_letter(text):
         fc.ctx.say("common.too_short", limit=f.min_length)
         return None
+    if f.is_name and text == text.lower():
+        return text.title()  # "nguyễn thị lan" → "Nguyễn Thị Lan"; mixed case is left as typed
     return text
 
 

@@ -34,6 +34,8 @@ class FormField:
     allow_other: bool = False
     # An optional field is asked once, with a "skip" button.
     required: bool = True
+    # A person's name: typed all in lower case on a phone, it is stored capitalised.
+    is_name: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class Form:
 PROFILE_FORM = Form(
     "profile",
     (
-        FormField("full_name", FieldKind.SHORT_TEXT, min_length=2, max_length=100),
+        FormField("full_name", FieldKind.SHORT_TEXT, min_length=2, max_length=100, is_name=True),
         FormField("unit", FieldKind.UNIT),
         FormField("phone", FieldKind.PHONE),
     ),
@@ -67,7 +69,9 @@ def story_form(campaign: CampaignSpec) -> Form:
     return Form(
         "story",
         (
-            FormField("exemplar_name", FieldKind.SHORT_TEXT, min_length=2, max_length=100),
+            FormField(
+                "exemplar_name", FieldKind.SHORT_TEXT, min_length=2, max_length=100, is_name=True
+            ),
             FormField("exemplar_address", FieldKind.SHORT_TEXT, min_length=5, max_length=300),
             FormField(
                 "focus_area",

@@ -222,3 +222,19 @@ async def test_bot_publishes_its_command_menu(telegram: FakeTelegram, channel: o
         "help",
     }
     assert commands["new"] == "Viết bài mới"
+
+
+async def test_names_typed_in_lower_case_are_capitalised(
+    app: GuongSang, telegram: FakeTelegram, channel: TelegramChannel
+) -> None:
+    chat = Chat(telegram.user(303, "Hoa"))
+    await register(chat, name="nguyễn thị hoa")
+    assert "Cảm ơn Nguyễn Thị Hoa!" in text_of(chat.user.messages())
+    await chat.send("/new")
+    assert "Bước 2" in await chat.send("đặng văn đức")
+    await chat.send("/cancel")
+    async with app.db.transaction() as session:
+        draft = await session.scalar(select(Submission))
+        assert draft is not None and draft.values["exemplar_name"] == "Đặng Văn Đức"
+        person = await session.scalar(select(Person))
+        assert person is not None and person.full_name == "Nguyễn Thị Hoa"
