@@ -233,6 +233,11 @@ def clean_story(text: str) -> str:
     return _STORY_CONTROL.sub("", _STORY_BREAKS.sub("\n", text)).strip()
 
 
+# After a part of the story is refused (over the limit), parts arriving within this many
+# seconds of it are held back too.
+HOLD_SECONDS = 15.0
+
+
 async def _take_long_text(fc: FieldCtx) -> Outcome:
     ctx, event, f = fc.ctx, fc.ctx.event, fc.field
     current: str = fc.value or ""
@@ -274,6 +279,16 @@ async def _take_long_text(fc: FieldCtx) -> Outcome:
     if not part:
         ctx.say("common.empty_text")
         return Outcome()
+    now = ctx.services.now().timestamp()
+    if not replace and now < float(fc.state.get("held_until") or 0):
+        # The part before this one was refused: appending this one would leave a gap in the
+        # middle of the story. A long paste arrives as parts seconds apart; the hold lasts
+        # that long, so the shortened part sent again later is taken.
+        fc.state["held_until"] = now + HOLD_SECONDS
+        ctx.say(
+            "fields.story_part_held", part_words=count_words(part), current=count_words(current)
+        )
+        return Outcome()
     # When editing, the first part replaces the old story, which is kept until "done" or "keep".
     if fc.editing and "previous" not in fc.state:
         fc.state["previous"] = current
@@ -281,6 +296,8 @@ async def _take_long_text(fc: FieldCtx) -> Outcome:
     combined = part if replace or not current else f"{current}\n\n{part}"
     words, limit = count_words(combined), f.max_words
     if words > limit:
+        if not replace:
+            fc.state["held_until"] = now + HOLD_SECONDS
         ctx.say(
             "fields.story_over_limit",
             choices=_story_buttons(fc) if current else [],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from bot.channels.telegram.channel import TelegramChannel
 from handlers.flood import FloodGuard
 from handlers.text_rules import count_words
 from storage.models import Person, Submission
+from tests.apps import Clock
 from tests.drivers import Chat, fill_until_story, jpeg, register, text_of
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -327,3 +329,17 @@ async def test_wiping_the_story_or_the_photos_asks_first(app: GuongSang, chat: C
     await chat.press("Viết lại từ đầu")
     assert "Đã xóa nội dung" in await chat.press("Có, xóa để viết lại")
     assert (await draft_state(app))[0]["story"] == ""
+
+
+async def test_a_part_after_one_refused_is_held_so_the_story_has_no_gap(
+    app: GuongSang, chat: Chat, clock: Clock
+) -> None:
+    await chat.send("Phần một của bài.")
+    # A long paste arrives as parts seconds apart; the second is over the limit.
+    assert "Chưa nhận phần vừa gửi" in await chat.send("từ " * 2001)
+    text = await chat.send("Phần ba của bài.")
+    assert "Chưa nhận phần này (4 từ)" in text and "vẫn có 4 từ" in text
+    assert (await draft_state(app))[0]["story"] == "Phần một của bài."
+    # Later, the shortened part sent again is taken as usual.
+    clock.moment += timedelta(minutes=2)
+    assert "8 / 2.000 từ" in await chat.send("Phần hai, rút gọn.")
