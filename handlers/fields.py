@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from handlers import files
+from handlers import files, numbered
 from handlers.context import Ctx
 from handlers.forms import FieldKind, FormField
 from handlers.text_rules import (
@@ -191,6 +191,18 @@ async def _take_unit(fc: FieldCtx) -> Outcome:
     if event.kind != "text":
         return wrong_kind(fc)
     query = clean_line(event.text)
+    if query.isdigit():
+        # A number here means a pick from the list shown: on a chat without buttons a valid
+        # one was taken before this step saw it, so it is out of range; with buttons, the
+        # list is picked by pressing.
+        shown = ctx.conv.data.get(numbered.KEY) or []
+        ctx.say(
+            "fields.unit_pick_out_of_range",
+            number=query[:6],
+            count=len(shown),
+            has_buttons=ctx.event.has_buttons,
+        )
+        return Outcome()
     if len(fold(query)) < 2:
         ctx.say("fields.unit_query_short")
         return Outcome()

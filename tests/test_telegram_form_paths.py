@@ -238,3 +238,14 @@ async def test_names_typed_in_lower_case_are_capitalised(
         assert draft is not None and draft.values["exemplar_name"] == "Đặng Văn Đức"
         person = await session.scalar(select(Person))
         assert person is not None and person.full_name == "Nguyễn Thị Hoa"
+
+
+async def test_a_number_typed_at_the_unit_list_says_what_to_do(
+    app: GuongSang, telegram: FakeTelegram, channel: TelegramChannel
+) -> None:
+    chat = Chat(telegram.user(304, "Hoa"))
+    await chat.send("/start")
+    await chat.send("Nguyễn Thị Hoa")
+    await chat.send("kim giang")
+    # On Telegram the list is buttons: a typed number is pointed to them.
+    assert "bấm chọn một đơn vị trong danh sách" in await chat.send("1")

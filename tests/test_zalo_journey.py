@@ -145,3 +145,15 @@ def reviewer_card(telegram: FakeTelegram, reviewer: Chat):
         if "GS-2024-0001" in (message.plain_text or "") and message.buttons():
             return message
     raise AssertionError(telegram_text(reviewer.user.messages()))
+
+
+async def test_a_number_outside_the_unit_list_says_so_on_zalo(
+    zalo_app: GuongSang, zalo: FakeZalo, zalo_web: httpx.AsyncClient
+) -> None:
+    person = ZaloChat(zalo.user("d9b2c3d4e5f601234567", "Hoa"))
+    await person.send("/start")
+    await person.send("Nguyễn Thị Hoa")
+    text = await person.send("kim giang")
+    assert "3. " in text and "4. " not in text, text
+    assert "Không có lựa chọn số 9: hãy chọn từ 1 đến 3" in await person.send("9")
+    assert "số điện thoại" in await person.send("1"), "a number in range still picks"
