@@ -153,7 +153,7 @@ async def test_changes_requested_then_resubmitted_then_approved(
 
     card = text_of(await cast.reviewer_b.replies())
     assert "phiên bản 2" in card and "Đã sửa so với phiên bản 1: Tiêu đề bài viết" in card
-    assert "số từ 16 → 16" in card
+    assert "số từ không đổi (16)" in card
     # The version-1 card was edited; a press forged from its old data changes nothing.
     answer = await cast.reviewer_b.press_raw(f"!r:ok:{(await story(app, code)).id}:1")
     assert "phiên bản cũ" in answer
