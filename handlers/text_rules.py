@@ -32,12 +32,17 @@ def normalise_phone(raw: str) -> str | None:
     """
     digits = _PHONE_NOISE.sub("", raw.strip())
     if digits.startswith("+84"):
-        digits = "0" + digits[3:]
+        digits = "0" + _without_trunk_zero(digits[3:])
     elif digits.startswith("0084"):
-        digits = "0" + digits[4:]
+        digits = "0" + _without_trunk_zero(digits[4:])
     elif digits.startswith("84") and len(digits) == 11:
         digits = "0" + digits[2:]
     return digits if _MOBILE.fullmatch(digits) else None
+
+
+def _without_trunk_zero(national: str) -> str:
+    # "+84 (0) 912 345 678": the national 0 written inside the international form.
+    return national[1:] if national.startswith("0") else national
 
 
 def clean_line(text: str) -> str:

@@ -98,6 +98,9 @@ def test_tabs_newlines_and_blank_lines() -> None:
         "84912345678",
         "0084912345678",
         " 0912345678 ",
+        "+84 (0) 912 345 678",
+        "+840912345678",
+        "0084 0912 345 678",
     ],
 )
 def test_phone_spellings_normalise_to_one_form(raw: str) -> None:
