@@ -232,6 +232,12 @@ async def set_subscription(
     return member, changed
 
 
+def decline_offer(ctx: Ctx) -> None:
+    """ "No, thanks" to the offer after registration: nothing changes, and it says how to
+    subscribe later."""
+    ctx.say("broadcast.offer_declined")
+
+
 async def subscribe(ctx: Ctx, on: bool) -> None:
     """/subscribe and /unsubscribe (and the button offered after registration)."""
     event = ctx.event

@@ -60,7 +60,11 @@ async def on_step(ctx: Ctx) -> None:
     assert person is not None
     ctx.say("profile.registered", person=person, menu=main_menu(ctx))
     # Offered once, right after registration; /subscribe and /unsubscribe work at any time.
-    ctx.say("broadcast.offer", choices=[ctx.button("subscribe", "!sub:on")])
+    ctx.say(
+        "broadcast.offer",
+        choices=[ctx.button("subscribe", "!sub:on"), ctx.button("subscribe_no", "!sub:no")],
+        columns=2,
+    )
     if then == "new":
         from handlers import submission  # late: submission imports registration
 

@@ -162,6 +162,8 @@ async def _global_button(ctx: Ctx) -> None:
         await queues.open_card(ctx, int(rest))
     elif kind == "sub" and rest in ("on", "off"):
         await broadcast.subscribe(ctx, rest == "on")
+    elif kind == "sub" and rest == "no":
+        broadcast.decline_offer(ctx)
     elif kind == "ed" and rest.isdigit():
         await review.leave_note_step(ctx)
         await submission.open_for_changes(ctx, int(rest))

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from bot.app import GuongSang
 from bot.channels.telegram.channel import TelegramChannel
 from bot.settings import Settings
-from storage.models import Event, Person, Submission
+from storage.models import AudienceMember, Event, Person, Submission
 from tests.apps import FIXTURES, Clock, start_app
 from tests.drivers import Chat, fill_until_story, jpeg, register, text_of
 from tests.fakes.telegram_server import FakeTelegram
@@ -249,3 +249,16 @@ async def test_a_number_typed_at_the_unit_list_says_what_to_do(
     await chat.send("kim giang")
     # On Telegram the list is buttons: a typed number is pointed to them.
     assert "bấm chọn một đơn vị trong danh sách" in await chat.send("1")
+
+
+async def test_the_offer_to_subscribe_can_be_declined(
+    app: GuongSang, telegram: FakeTelegram, channel: TelegramChannel
+) -> None:
+    chat = Chat(telegram.user(305, "Hoa"))
+    await register(chat)
+    messages = chat.user.messages()
+    offer = next(m for m in reversed(messages) if "muốn nhận tin" in (m.plain_text or ""))
+    assert offer.buttons() == ["🔔 Nhận tin gương sáng mới", "Không, cảm ơn"]
+    assert "gõ /subscribe" in await chat.press("Không, cảm ơn")
+    async with app.db.transaction() as session:
+        assert await session.scalar(select(AudienceMember)) is None
