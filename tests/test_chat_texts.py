@@ -58,3 +58,11 @@ def test_the_author_hears_who_confirmed_in_the_units_own_words() -> None:
     assert "đã được Hiệu trưởng xác nhận" in told("TH")
     assert "đã được Chủ tịch công đoàn xác nhận" in told("other")
     assert "đã được quản trị viên xác nhận thay đơn vị" in told("TH", on_behalf=True)
+
+
+def test_a_file_sent_at_the_wrong_step_says_where_it_goes() -> None:
+    def said(got: str, expected: str) -> str:
+        return chat_texts().render("common.wrong_kind", got=got, expected=expected, file_kind="")
+
+    assert "gửi ở bước nội dung bài viết" in said("document", "short_text")
+    assert "gửi ở bước nội dung bài viết" not in said("sticker", "short_text")
