@@ -306,16 +306,21 @@ async def open_for_changes(ctx: Ctx, submission_id: int) -> None:
         ctx.response.press_accepted = False
         return
     # What was asked is shown again: the notification that carried it may be far up the chat.
-    asked = await events.latest(
-        ctx.session, "submission", draft.id, ("changes_requested", "returned")
-    )
     ctx.say(
         "form.editing_returned",
         code=draft.code,
         title=_title(draft),
-        note=asked.reason if asked is not None else None,
+        note=await _note_sent_back(ctx, draft),
     )
     await show_preview(ctx, draft)
+
+
+async def _note_sent_back(ctx: Ctx, story: Submission) -> str | None:
+    """What the reviewer or the principal wrote when sending the story back, if they did."""
+    asked = await events.latest(
+        ctx.session, "submission", story.id, ("changes_requested", "returned")
+    )
+    return asked.reason if asked is not None else None
 
 
 async def open_draft(ctx: Ctx, draft: Submission) -> None:
@@ -336,9 +341,13 @@ async def mine(ctx: Ctx) -> None:
     sent = await repo.sent_by(ctx.session, person.id)
     drafts = await repo.drafts_of(ctx.session, person.id)
     editable = [s for s in sent if s.status in repo.EDITABLE]
+    notes = {s.id: await _note_sent_back(ctx, s) for s in editable}
     ctx.say(
         "form.mine",
-        sent=[(s, _title(s), ctx.services.local(s.submitted_at or s.created_at)) for s in sent],
+        sent=[
+            (s, _title(s), ctx.services.local(s.submitted_at or s.created_at), notes.get(s.id))
+            for s in sent
+        ],
         drafts=len(drafts),
         choices=[ctx.button("edit_sent", f"!ed:{s.id}", code=s.code) for s in editable],
     )

@@ -221,6 +221,7 @@ async def test_a_photo_swapped_for_another_shows_as_a_change(
     await cast.reviewer_a.press("Yêu cầu sửa", card_of(cast.reviewer_a, code))
     await cast.reviewer_a.send("Ảnh mờ, thay ảnh khác.")
     await cast.teacher.replies()
+    assert "Nhận xét: «Ảnh mờ, thay ảnh khác.»" in await cast.teacher.send("/mine")
     # Later, with the notification far up the chat: /continue leads to the story too.
     text = await cast.teacher.send("/continue")
     assert "Bài được trả lại để bạn sửa" in text and f"{code} «" in text
