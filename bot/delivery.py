@@ -289,8 +289,13 @@ class Delivery:
         # The reply's API calls, and how far they got: a retry goes on from the first not made.
         parts: list[Part] | None = None
         ids: list[str] = []
+        total = 0
         while attempts < MAX_ATTEMPTS:
-            if (self._stopping and (attempts or retry_afters)) or job.channel not in self.senders:
+            # Part of the reply is out: given back, it would start again from its first
+            # message, so it is finished here while the channel is still there.
+            part_sent = parts is not None and len(parts) < total
+            stopping = self._stopping and (attempts or retry_afters) and not part_sent
+            if stopping or job.channel not in self.senders:
                 # Stopping in the middle of retries: give the row back for the next start.
                 await self._release(job)
                 return
@@ -304,6 +309,7 @@ class Delivery:
                 else:
                     if parts is None:
                         parts = sender.parts(job.chat_id, reply)
+                        total = len(parts)
                     while parts:
                         # Each call is one message on the platform: each takes a slot.
                         async with limits.sending(job.chat_id, is_group, bulk=bulk):

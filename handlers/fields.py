@@ -191,15 +191,14 @@ async def _take_unit(fc: FieldCtx) -> Outcome:
     if event.kind != "text":
         return wrong_kind(fc)
     query = clean_line(event.text)
-    if query.isdigit():
-        # A number here means a pick from the list shown: on a chat without buttons a valid
-        # one was taken before this step saw it, so it is out of range; with buttons, the
-        # list is picked by pressing.
-        shown = ctx.conv.data.get(numbered.KEY) or []
+    if query.isdigit() and len(query) <= 2:
+        # A pick from the list shown, not a name or a unit's code (those are longer). On a
+        # chat without buttons a valid one was taken before this step saw it, so it is out
+        # of range; with buttons, the list is picked by pressing.
         ctx.say(
             "fields.unit_pick_out_of_range",
-            number=query[:6],
-            count=len(shown),
+            number=query,
+            count=len(ctx.conv.data.get(numbered.KEY) or []),
             has_buttons=ctx.event.has_buttons,
         )
         return Outcome()
@@ -309,7 +308,7 @@ async def _take_long_text(fc: FieldCtx) -> Outcome:
     combined = part if replace or not current else f"{current}\n\n{part}"
     words, limit = count_words(combined), f.max_words
     if words > limit:
-        if not replace:
+        if event.kind == "text":
             fc.state["held_until"] = now + HOLD_SECONDS
         ctx.say(
             "fields.story_over_limit",

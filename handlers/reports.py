@@ -59,11 +59,9 @@ def quota_window(month: date, deadline_day: int, tz: ZoneInfo) -> tuple[datetime
 
 
 def quota_applies(campaign: CampaignSpec, month: date) -> bool:
-    """Whether the month has a deadline inside the campaign: not before it opens (its first
-    month, when it opens after the deadline day) nor after it has closed."""
-    deadline = month.replace(day=campaign.monthly_deadline_day)
-    previous = (month.replace(day=1) - timedelta(days=1)).replace(day=campaign.monthly_deadline_day)
-    return campaign.opens < deadline and previous <= campaign.closes
+    """Whether the month's deadline falls inside the campaign: not before it opens (its first
+    month, when it opens after the deadline day) nor after it has closed (its last)."""
+    return campaign.opens < month.replace(day=campaign.monthly_deadline_day) <= campaign.closes
 
 
 async def monthly(

@@ -5,8 +5,10 @@ first messages again; on Zalo a photo it cannot fetch leaves the text to go alon
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -29,10 +31,14 @@ LONG = "\n".join(f"Dòng thứ {n} của một tấm thiệp rất dài." for n 
 
 
 def photos(app: GuongSang, count: int) -> list[Path]:
+    """Photos stored as the bot stores them (by content), so the web app serves them."""
     paths = []
     for n in range(count):
-        path = app.services.media_dir / f"card-{n}.jpg"
-        path.write_bytes(jpeg(n))
+        data = jpeg(n)
+        sha = hashlib.sha256(data).hexdigest()
+        path = app.services.media_dir / sha[:2] / f"{sha}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
         paths.append(path)
     return paths
 
@@ -68,6 +74,28 @@ async def test_a_failure_part_way_does_not_send_the_first_messages_again(
     assert len(texts) == 2 and texts[0] != texts[1], "each piece of text once"
     assert "Dòng thứ 0 " in texts[0] and "Dòng thứ 149 " in texts[1]
     assert await statuses(app) == [outbox.SENT]
+
+
+async def test_stopping_finishes_a_reply_already_part_sent(
+    app: GuongSang, telegram: FakeTelegram
+) -> None:
+    bot, sender = await standalone_sender(telegram.token, telegram.api_root)
+    app.delivery.register("telegram", sender)
+    app.delivery.start()
+    try:
+        # The album goes, the text fails once; a deploy stops the bot during the retry's wait.
+        telegram.fail_next("sendMessage", 500)
+        await queue(app, "telegram", ["7300"], Reply("Ảnh của bài.", photos=photos(app, 2)))
+        app.delivery.kick()
+        await telegram.wait_for(
+            lambda calls: any(c.method == "sendMessage" and c.status == 500 for c in calls)
+        )
+        await app.delivery.stop()
+    finally:
+        await bot.shutdown()
+    assert await statuses(app) == [outbox.SENT], "finished, not given back to start again"
+    albums = [c for c in telegram.calls_to("sendMediaGroup") if c.status == 200]
+    assert len(albums) == 1 and [m.plain_text for m in telegram.sent(7300)][-1] == "Ảnh của bài."
 
 
 async def test_every_message_of_a_reply_counts_against_the_rate(
@@ -124,3 +152,16 @@ def test_which_public_addresses_zalo_can_reach() -> None:
         "https://bot",
     ):
         assert not reachable_from_internet(url), url
+
+
+async def test_a_zalo_photo_answered_429_waits_rather_than_being_left_out(
+    zalo_app: GuongSang, zalo: FakeZalo, zalo_web: httpx.AsyncClient
+) -> None:
+    # HTTP 429 with an error code of its own: a pause, not a photo Zalo cannot take.
+    zalo.fail_next("sendPhoto", error_code=400, http_status=429, description="Too many")
+    await queue(zalo_app, "zalo", ["e1b2c3"], Reply("Tin kèm ảnh.", photos=photos(zalo_app, 1)))
+    for _ in range(100):
+        if await statuses(zalo_app) == [outbox.SENT]:
+            break
+        await asyncio.sleep(0.1)
+    assert [m.kind for m in zalo.sent("e1b2c3")] == ["photo"]

@@ -176,6 +176,9 @@ async def test_the_quota_counts_what_the_school_sent_on_before_the_deadline(
     september = await month(date(2023, 9, 1))
     assert all(r.quota == 0 and r.met for r in september.values())
     assert (await month(date(2023, 10, 1)))[LQD].quota == 1
+    # It closed on 3/4, before April's deadline: April asks for nothing; March did.
+    assert (await month(date(2024, 3, 1)))[LQD].quota == 1
+    assert all(r.quota == 0 for r in (await month(date(2024, 4, 1))).values())
 
 
 async def test_report_and_campaigns_in_chat(

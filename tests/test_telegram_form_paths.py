@@ -187,9 +187,9 @@ async def test_profile_changes_are_saved_and_logged(
     text = await chat.press("Trường Tiểu học Kim Giang")
     assert "Đã cập nhật hồ sơ" in text and "Trường Tiểu học Kim Giang" in text
     await chat.press("Số điện thoại")
-    text = await chat.send("+84 (0) 98 765 4321")
+    text = await chat.send("+84 (0) 98 765 432")
     assert "không phải số di động" in text
-    text = await chat.send("0987 654 321")
+    text = await chat.send("+84 (0) 98 765 4321")
     assert "0987654321" in text
     async with app.db.transaction() as session:
         person = await session.scalar(select(Person))
@@ -262,3 +262,22 @@ async def test_the_offer_to_subscribe_can_be_declined(
     assert "gõ /subscribe" in await chat.press("Không, cảm ơn")
     async with app.db.transaction() as session:
         assert await session.scalar(select(AudienceMember)) is None
+
+
+async def test_editing_the_story_holds_the_rest_of_a_refused_paste(
+    app: GuongSang, telegram: FakeTelegram, channel: TelegramChannel
+) -> None:
+    chat = Chat(telegram.user(306, "Hoa"))
+    await register(chat)
+    await fill_until_story(chat)
+    await to_preview(chat)
+    await chat.press("Sửa")
+    await chat.press("Nội dung bài viết")
+    # The new text comes as parts; the first is over the limit, the next must not be added
+    # to the old story.
+    assert "Chưa nhận phần vừa gửi" in await chat.send("từ " * 2001)
+    assert "Chưa nhận phần này" in await chat.send("Phần sau của bài mới.")
+    async with app.db.transaction() as session:
+        draft = await session.scalar(select(Submission))
+        assert draft is not None
+        assert draft.values["story"] == "Cô Lan mở lớp học miễn phí vào chiều thứ Bảy."

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bot.app import GuongSang
 from bot.channels.telegram.channel import TelegramChannel
 from handlers.text_rules import count_words
+from storage import units
 from storage.models import Attachment, Submission
 from tests.drivers import Chat, invite_code, join, jpeg
 from tests.drivers import text_of as telegram_text
@@ -156,4 +157,8 @@ async def test_a_number_outside_the_unit_list_says_so_on_zalo(
     text = await person.send("kim giang")
     assert "3. " in text and "4. " not in text, text
     assert "Không có lựa chọn số 9: hãy chọn từ 1 đến 3" in await person.send("9")
+    # A unit's code made of digits (as the ministry's are) is still searched for.
+    async with zalo_app.db.transaction() as session:
+        await units.upsert(session, units.UnitRow("Trường Tiểu học Số 1", "TH", "01008501"))
+    assert "Trường Tiểu học Số 1" in await person.send("01008501")
     assert "số điện thoại" in await person.send("1"), "a number in range still picks"

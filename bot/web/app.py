@@ -103,6 +103,9 @@ def render(template: str, **values: Any) -> str:
     return web_env().get_template(f"web/{template}").render(**values)
 
 
+MAX_ID = 2**31 - 1
+
+
 class BadFilter(ValueError):
     """A query parameter that cannot be a filter (a unit id that is not a number, or too long)."""
 
@@ -123,8 +126,10 @@ class Filters:
         campaign = (params.get("campaign") or "").strip() or None
         focus = (params.get("focus") or "").strip() or None
         raw_unit = (params.get("unit") or "").strip()
-        # Ids are 64-bit in the database; a longer number would overflow the query.
-        if raw_unit and not (raw_unit.isascii() and raw_unit.isdigit() and len(raw_unit) <= 18):
+        # Ids are INTEGER columns (32-bit on PostgreSQL): a bigger number would fail the query.
+        if raw_unit and not (
+            raw_unit.isascii() and raw_unit.isdigit() and int(raw_unit[:12]) <= MAX_ID
+        ):
             raise BadFilter(raw_unit)
         unit = int(raw_unit) if raw_unit else None
         raw_page = (params.get("page") or "").strip()

@@ -106,7 +106,7 @@ def reachable_from_internet(url: str) -> bool:
 
 def _photo_refused(exc: ZaloError) -> bool:
     # A 4xx about the photo itself; not a pause (429), trouble (5xx) or a blocked bot (403).
-    return not exc.transient and exc.error_code != 403
+    return not exc.transient and exc.error_code != 403 and exc.http_status != 429
 
 
 class ZaloSender:
