@@ -11,13 +11,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 
+from bot.channels.parts import Part
 from bot.ratelimit import ChannelLimits
 from handlers import numbered as numbering
 from handlers.services import Services
@@ -32,11 +33,6 @@ MAX_RETRY_AFTERS = 20
 IDLE_WAIT = 2.0
 PROGRESS_EVERY = 2.0
 PER_CLAIM = 4
-
-
-# One platform API call of a reply; returns the id of the message it sent, when that message
-# may later be edited (its text, its buttons), else None.
-Part = Callable[[], Awaitable[str | None]]
 
 
 class Sender(Protocol):

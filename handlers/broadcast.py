@@ -297,10 +297,9 @@ async def _honour_problem(ctx: Ctx, sub: Submission | None) -> str:
     return ""
 
 
+@invites.admin_step("broadcast.admins_only")
 async def on_number(ctx: Ctx) -> None:
     """The decision's number, e.g. 1625/QĐ-UBND."""
-    if not await invites.still_admin(ctx, "broadcast.admins_only"):
-        return
     text = clean_line(ctx.event.text) if ctx.event.kind == "text" else ""
     # A decision's number has digits ("1625/QĐ-UBND"): a word typed by mistake is not one.
     if not 3 <= len(text) <= 100 or not any(ch.isdigit() for ch in text):
@@ -312,10 +311,9 @@ async def on_number(ctx: Ctx) -> None:
     ctx.say("broadcast.ask_date", choices=[ctx.button("today", "today", day=today)])
 
 
+@invites.admin_step("broadcast.admins_only")
 async def on_date(ctx: Ctx) -> None:
     """The decision's date: dd/mm/yyyy, or "today"."""
-    if not await invites.still_admin(ctx, "broadcast.admins_only"):
-        return
     event, today = ctx.event, ctx.services.today()
     day: date | None = None
     if event.kind == "button" and event.button == "today":
@@ -331,10 +329,9 @@ async def on_date(ctx: Ctx) -> None:
     ctx.say("broadcast.ask_summary", low=SUMMARY_MIN, high=SUMMARY_MAX)
 
 
+@invites.admin_step("broadcast.admins_only")
 async def on_summary(ctx: Ctx) -> None:
     """The achievement summary, then a preview of the post with the audience's size."""
-    if not await invites.still_admin(ctx, "broadcast.admins_only"):
-        return
     text = clean_story(ctx.event.text) if ctx.event.kind == "text" else ""
     if not SUMMARY_MIN <= len(text) <= SUMMARY_MAX:
         ctx.say("broadcast.bad_summary", length=len(text), low=SUMMARY_MIN, high=SUMMARY_MAX)
@@ -367,10 +364,9 @@ async def _confirm(ctx: Ctx) -> None:
     )
 
 
+@invites.admin_step("broadcast.admins_only")
 async def on_confirm(ctx: Ctx) -> None:
     """Honour and broadcast, or cancel."""
-    if not await invites.still_admin(ctx, "broadcast.admins_only"):
-        return
     event, data = ctx.event, ctx.data
     if event.kind == "button" and event.button == "cancel":
         ctx.goto("idle")

@@ -261,15 +261,7 @@ async def _take_long_text(fc: FieldCtx) -> Outcome:
             return Outcome(done=True)
         if event.button == "restart" and current.strip():
             # One press next to "done" would wipe up to 2,000 words: ask first.
-            ctx.say(
-                "fields.story_restart_confirm",
-                words=count_words(current),
-                choices=[
-                    ctx.button("story_restart_yes", "restart!"),
-                    ctx.button("story_restart_no", "restart_no"),
-                ],
-            )
-            return Outcome()
+            return _ask_first(fc, "story_restart", "restart", words=count_words(current))
         if event.button in ("restart", "restart!"):
             if fc.editing and "previous" not in fc.state:
                 fc.state["previous"] = current
@@ -366,15 +358,7 @@ async def _take_photos(fc: FieldCtx) -> Outcome:
                 return Outcome(reprompt=True)
             return Outcome(done=True)
         if event.button == "clear" and count:
-            ctx.say(
-                "fields.photos_clear_confirm",
-                count=count,
-                choices=[
-                    ctx.button("photos_clear_yes", "clear!"),
-                    ctx.button("photos_clear_no", "clear_no"),
-                ],
-            )
-            return Outcome()
+            return _ask_first(fc, "photos_clear", "clear", count=count)
         if event.button in ("clear", "clear!") and fc.submission is not None:
             removed = await submissions_repo.remove_attachments(ctx.session, fc.submission, "photo")
             ctx.say("fields.photos_cleared", removed=removed)
@@ -456,6 +440,20 @@ def _story_buttons(fc: FieldCtx) -> list[Choice]:
         fc.ctx.button("story_restart", "restart"),
         *_keep_button(fc),
     ]
+
+
+def _ask_first(fc: FieldCtx, name: str, button: str, **values: Any) -> Outcome:
+    """Ask before `button` wipes what was sent: text "fields.<name>_confirm", buttons
+    "<name>_yes" (payload "<button>!") and "<name>_no" ("<button>_no")."""
+    fc.ctx.say(
+        f"fields.{name}_confirm",
+        choices=[
+            fc.ctx.button(f"{name}_yes", f"{button}!"),
+            fc.ctx.button(f"{name}_no", f"{button}_no"),
+        ],
+        **values,
+    )
+    return Outcome()
 
 
 def _keep_button(fc: FieldCtx) -> list[Choice]:

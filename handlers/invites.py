@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +26,7 @@ DEFAULT_DAYS = 7
 LEVEL_CHOICES = ("MN", "TH,THCS", "other", "MN,TH,THCS,other")
 ALL_ORGANISATIONS = "all"
 _UNIT_FIELD = FormField("unit", FieldKind.UNIT)
+Step = Callable[[Ctx], Awaitable[None]]
 
 
 async def create(
@@ -68,20 +71,28 @@ async def is_admin(ctx: Ctx) -> bool:
     return any(g.role == roles.ADMIN for g in await roles.of(ctx.session, ctx.person.id))
 
 
-async def still_admin(ctx: Ctx, refusal: str) -> bool:
-    """At a later step of /invite or /honour: whether the sender is an admin still.
+def admin_step(refusal: str) -> Callable[[Step], Step]:
+    """For the steps after /invite or /honour: the sender must be an admin still.
 
     Checked at every step, not only at the command: the role may have gone since (removed
     from GUONGSANG_ADMINS before a restart, or a grant revoked) while the conversation kept
     its step. If it has, the steps end with `refusal` and a pressed button does nothing.
     """
-    if await is_admin(ctx):
-        return True
-    ctx.goto("idle")
-    ctx.say(refusal)
-    if ctx.event.kind == "button":
-        ctx.response.press_accepted = False
-    return False
+
+    def wrap(step: Step) -> Step:
+        @functools.wraps(step)
+        async def checked(ctx: Ctx) -> None:
+            if await is_admin(ctx):
+                await step(ctx)
+                return
+            ctx.goto("idle")
+            ctx.say(refusal)
+            if ctx.event.kind == "button":
+                ctx.response.press_accepted = False
+
+        return checked
+
+    return wrap
 
 
 async def start(ctx: Ctx) -> None:
@@ -96,10 +107,9 @@ async def start(ctx: Ctx) -> None:
     )
 
 
+@admin_step("invites.admins_only")
 async def on_role(ctx: Ctx) -> None:
     """The role chosen for a new invite."""
-    if not await still_admin(ctx, "invites.admins_only"):
-        return
     event = ctx.event
     role = event.button[5:] if event.kind == "button" and event.button.startswith("role:") else ""
     if role == roles.UNIT_HEAD:
@@ -118,10 +128,9 @@ async def on_role(ctx: Ctx) -> None:
         await start(ctx)
 
 
+@admin_step("invites.admins_only")
 async def on_unit(ctx: Ctx) -> None:
     """The unit a unit-head invite is for."""
-    if not await still_admin(ctx, "invites.admins_only"):
-        return
     outcome = await fields.take(fields.FieldCtx(ctx=ctx, field=_UNIT_FIELD, value=None))
     if outcome.done:
         await _made(ctx, roles.UNIT_HEAD, unit_id=int(outcome.value))
@@ -129,10 +138,9 @@ async def on_unit(ctx: Ctx) -> None:
         fields.ask(fields.FieldCtx(ctx=ctx, field=_UNIT_FIELD, value=None))
 
 
+@admin_step("invites.admins_only")
 async def on_levels(ctx: Ctx) -> None:
     """The school levels a reviewer invite covers."""
-    if not await still_admin(ctx, "invites.admins_only"):
-        return
     event = ctx.event
     levels = event.button[3:] if event.kind == "button" and event.button.startswith("lv:") else ""
     if levels in LEVEL_CHOICES:
@@ -163,10 +171,9 @@ async def _ask_organisation(ctx: Ctx, levels: str) -> None:
     )
 
 
+@admin_step("invites.admins_only")
 async def on_organisation(ctx: Ctx) -> None:
     """The office or union a reviewer invite is for."""
-    if not await still_admin(ctx, "invites.admins_only"):
-        return
     event, levels = ctx.event, str(ctx.data.get("levels") or "")
     chosen = event.button[4:] if event.kind == "button" and event.button.startswith("org:") else ""
     known = {str(o.id) for o in await units_repo.organisations(ctx.session)}

@@ -82,23 +82,29 @@ async def register(chat: Chat, name: str = "Nguyễn Thị Hoa") -> None:
     assert "Đã lưu thông tin" in text, text
 
 
+TITLE = "Cô giáo của những buổi chiều thứ Bảy"
+
+
+async def answer_until_story(chat: Chat, title: str = TITLE) -> str:
+    """At step 1 of a story: the exemplar, the address, the focus area and the title; returns
+    the story prompt."""
+    await chat.send("Nguyễn Thị Lan")
+    await chat.send("Trường Tiểu học Kim Giang, quận Thanh Xuân, Hà Nội")
+    await chat.press("An toàn trường học")
+    return await chat.send(title)
+
+
 async def fill_until_story(chat: Chat) -> str:
     """From /new to the story step; returns the story prompt."""
     text = await chat.send("/new")
     assert "Bước 1" in text, text
-    await chat.send("Nguyễn Thị Lan")
-    await chat.send("Trường Tiểu học Kim Giang, quận Thanh Xuân, Hà Nội")
-    await chat.press("An toàn trường học")
-    return await chat.send("Cô giáo của những buổi chiều thứ Bảy")
+    return await answer_until_story(chat)
 
 
-async def submit_story(chat: Chat, title: str = "Cô giáo của những buổi chiều thứ Bảy") -> str:
+async def submit_story(chat: Chat, title: str = TITLE) -> str:
     """A registered person sends a short complete story; returns its code."""
     await chat.send("/new")
-    await chat.send("Nguyễn Thị Lan")
-    await chat.send("Trường Tiểu học Kim Giang, quận Thanh Xuân, Hà Nội")
-    await chat.press("An toàn trường học")
-    await chat.send(title)
+    await answer_until_story(chat, title)
     await chat.send("Cô Lan mở lớp học miễn phí vào chiều thứ Bảy cho học sinh khó khăn.")
     await chat.press("Xong phần bài viết")
     await chat.photo(jpeg(len(title)))

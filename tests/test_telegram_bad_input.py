@@ -15,7 +15,7 @@ from handlers.flood import FloodGuard
 from handlers.text_rules import count_words
 from storage.models import Person, Submission
 from tests.apps import Clock
-from tests.drivers import Chat, fill_until_story, jpeg, register, text_of
+from tests.drivers import Chat, answer_until_story, fill_until_story, jpeg, register, text_of
 from tests.fakes.telegram_server import FakeTelegram
 
 
@@ -302,10 +302,7 @@ async def test_button_labels_and_press_answers_are_plain_text(
     # A second draft whose title has what HTML escapes: the list of drafts shows it as typed.
     await chat.send("/new")
     await chat.press("Giữ nháp, viết bài mới")
-    await chat.send("Nguyễn Thị Lan")
-    await chat.send("Trường Tiểu học Kim Giang, quận Thanh Xuân, Hà Nội")
-    await chat.press("An toàn trường học")
-    await chat.send('Lớp 5A & cô "Lan" <giỏi>')
+    await answer_until_story(chat, 'Lớp 5A & cô "Lan" <giỏi>')
     await chat.send("/continue")
     labels = telegram.sent(201)[-1].buttons()
     assert any('Lớp 5A & cô "Lan" <giỏi>' in label for label in labels), labels

@@ -75,6 +75,14 @@ async def actions(app: GuongSang, code: str) -> list[tuple[str, str | None]]:
         return [(e.action, e.reason) for e in rows]
 
 
+async def confirmed_story(cast: Cast) -> str:
+    """The teacher submits a story and the principal confirms it; returns its code."""
+    code = await submit_story(cast.teacher)
+    await cast.principal.replies()
+    await cast.principal.press("Xác nhận", card_of(cast.principal, code))
+    return code
+
+
 async def test_confirm_then_two_reviewers_race(
     app: GuongSang, telegram: FakeTelegram, cast: Cast
 ) -> None:
@@ -127,9 +135,7 @@ async def test_confirm_then_two_reviewers_race(
 async def test_changes_requested_then_resubmitted_then_approved(
     app: GuongSang, telegram: FakeTelegram, cast: Cast
 ) -> None:
-    code = await submit_story(cast.teacher)
-    await cast.principal.replies()
-    await cast.principal.press("Xác nhận", card_of(cast.principal, code))
+    code = await confirmed_story(cast)
     await cast.teacher.replies()
     await cast.reviewer_a.replies()
     await cast.reviewer_b.replies()
@@ -190,9 +196,7 @@ async def test_changes_requested_then_resubmitted_then_approved(
 async def test_a_story_sent_back_after_the_contest_closed_can_come_back(
     app: GuongSang, telegram: FakeTelegram, cast: Cast, clock: Clock
 ) -> None:
-    code = await submit_story(cast.teacher)
-    await cast.principal.replies()
-    await cast.principal.press("Xác nhận", card_of(cast.principal, code))
+    code = await confirmed_story(cast)
     await cast.reviewer_a.replies()
     # The contest closed on 3 April 2024; the review goes on after it.
     clock.moment = datetime(2024, 4, 10, 3, 0, tzinfo=UTC)
@@ -213,9 +217,7 @@ async def test_a_story_sent_back_after_the_contest_closed_can_come_back(
 async def test_a_photo_swapped_for_another_shows_as_a_change(
     app: GuongSang, telegram: FakeTelegram, cast: Cast
 ) -> None:
-    code = await submit_story(cast.teacher)
-    await cast.principal.replies()
-    await cast.principal.press("Xác nhận", card_of(cast.principal, code))
+    code = await confirmed_story(cast)
     await cast.teacher.replies()
     await cast.reviewer_a.replies()
     await cast.reviewer_a.press("Yêu cầu sửa", card_of(cast.reviewer_a, code))
@@ -329,9 +331,7 @@ async def test_reviewer_leaves_a_reason_prompt_for_another_story(
 async def test_reject_reason_arrives_after_another_reviewer_approved(
     app: GuongSang, telegram: FakeTelegram, cast: Cast
 ) -> None:
-    code = await submit_story(cast.teacher)
-    await cast.principal.replies()
-    await cast.principal.press("Xác nhận", card_of(cast.principal, code))
+    code = await confirmed_story(cast)
     await cast.reviewer_a.replies()
     await cast.reviewer_b.replies()
     await cast.reviewer_b.press("Từ chối", card_of(cast.reviewer_b, code))
@@ -344,9 +344,7 @@ async def test_reject_reason_arrives_after_another_reviewer_approved(
 
 
 async def test_simultaneous_decisions_at_the_database(app: GuongSang, cast: Cast) -> None:
-    code = await submit_story(cast.teacher)
-    await cast.principal.replies()
-    await cast.principal.press("Xác nhận", card_of(cast.principal, code))
+    code = await confirmed_story(cast)
     sub = await story(app, code)
 
     def press(user: int, action: str, key: str) -> Event:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.app import GuongSang
-from bot.delivery import Part
+from bot.channels.parts import Part
 from handlers.types import Event, IncomingFile, Reply, Response
 from templates import chat_texts, to_plain
 

@@ -16,9 +16,10 @@ from telegram.request import HTTPXRequest
 from bot import http_pool
 from bot.app import GuongSang
 from bot.channels.ordering import ChatLocks
+from bot.channels.parts import Part
 from bot.channels.telegram.convert import CHANNEL, to_event
 from bot.channels.telegram.render import call_with_retry, edit_reply, reply_calls, send_reply
-from bot.delivery import Part, RetryLater, Undeliverable
+from bot.delivery import RetryLater, Undeliverable
 from handlers.types import Event, Reply, Response
 from templates import chat_texts, to_plain
 

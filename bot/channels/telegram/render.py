@@ -19,6 +19,7 @@ from telegram import (
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
+from bot.channels.parts import Part, send_parts
 from handlers.types import Reply
 from templates import to_plain
 
@@ -36,17 +37,12 @@ async def send_reply(
 ) -> list[str]:
     """Send one reply as an answer, each message retried on its own; returns the ids kept
     (see `reply_calls`)."""
-    ids = []
-    for call in reply_calls(bot, chat_id, reply, photo_ids):
-        message_id = await call_with_retry(call)
-        if message_id is not None:
-            ids.append(message_id)
-    return ids
+    return await send_parts(reply_calls(bot, chat_id, reply, photo_ids), call_with_retry)
 
 
 def reply_calls(
     bot: Bot, chat_id: int, reply: Reply, photo_ids: dict[str, str] | None = None
-) -> list[Callable[[], Awaitable[str | None]]]:
+) -> list[Part]:
     """The Bot API calls that send one reply: its photos first, then its text with buttons
     or keyboard, in pieces Telegram takes.
 
@@ -161,10 +157,8 @@ def _row_bounds(count: int, columns: int) -> list[tuple[int, int]]:
     return [(i, min(i + step, count)) for i in range(0, count, step)]
 
 
-def _photo_calls(
-    bot: Bot, chat_id: int, photos: list[Path]
-) -> list[Callable[[], Awaitable[str | None]]]:
-    calls: list[Callable[[], Awaitable[str | None]]] = []
+def _photo_calls(bot: Bot, chat_id: int, photos: list[Path]) -> list[Part]:
+    calls: list[Part] = []
     for start in range(0, len(photos), MAX_ALBUM):
         batch = photos[start : start + MAX_ALBUM]
 

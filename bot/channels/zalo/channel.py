@@ -15,11 +15,12 @@ import httpx
 
 from bot.app import GuongSang
 from bot.channels.ordering import ChatLocks
+from bot.channels.parts import Part, send_parts
 from bot.channels.zalo.client import MAX_TEXT, ZaloClient, ZaloError
 from bot.channels.zalo.convert import CHANNEL, to_event
 from bot.channels.zalo.photos import PhotoFetcher
 from bot.channels.zalo.render import reply_text, split_text
-from bot.delivery import Part, RetryLater, Undeliverable
+from bot.delivery import RetryLater, Undeliverable
 from bot.web.media import file_url
 from handlers.types import Event, Reply, Response
 from templates import chat_texts
@@ -37,17 +38,12 @@ async def send_reply(
     client: ZaloClient, chat_id: str, reply: Reply, photo_url: Callable[[Path], str]
 ) -> list[str]:
     """Send one reply as an answer, each message retried on its own; returns the ids."""
-    ids = []
-    for call in reply_calls(client, chat_id, reply, photo_url):
-        message_id = await _with_retry(call)
-        if message_id is not None:
-            ids.append(message_id)
-    return ids
+    return await send_parts(reply_calls(client, chat_id, reply, photo_url), _with_retry)
 
 
 def reply_calls(
     client: ZaloClient, chat_id: str, reply: Reply, photo_url: Callable[[Path], str]
-) -> list[Callable[[], Awaitable[str | None]]]:
+) -> list[Part]:
     """The Bot API calls that send one reply: photos by signed URL, then the text in pieces
     Zalo accepts; one photo with a text that fits goes as a single captioned photo (a
     broadcast post). The numbered choices come last.
@@ -70,7 +66,7 @@ def reply_calls(
                 return await client.send_message(chat_id, text)
 
         return [captioned]
-    calls: list[Callable[[], Awaitable[str | None]]] = []
+    calls: list[Part] = []
     for path in reply.photos:
 
         async def photo(path: Path = path) -> str | None:
@@ -124,7 +120,7 @@ class ZaloSender:
         """The reply's Bot API calls, Zalo's refusals turned into the worker's terms."""
         return [_outbox_part(call) for call in self._calls(chat_id, reply)]
 
-    def _calls(self, chat_id: str, reply: Reply) -> list[Callable[[], Awaitable[str | None]]]:
+    def _calls(self, chat_id: str, reply: Reply) -> list[Part]:
         return reply_calls(self.client, chat_id, reply, self.photo_url)
 
     async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
@@ -138,7 +134,7 @@ class ZaloSender:
         return False
 
 
-def _outbox_part(call: Callable[[], Awaitable[str | None]]) -> Part:
+def _outbox_part(call: Part) -> Part:
     async def part() -> str | None:
         with _as_outbox_errors():
             return await call()
