@@ -1,0 +1,37 @@
+"""`python -m bench.updates`, run as the README gives it, with two people instead of 200.
+
+The figures themselves are the benchmark's business; what is checked here is that it still
+drives every person through the whole form on both bots and prints every part of its report.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_updates_benchmark_walks_everyone_through_and_reports_its_ceiling() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "bench.updates", "--users", "2"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    rows = {line.split()[0]: line.split() for line in lines if line.startswith(("full ", "echo "))}
+    # Name (two words for the form), users, updates, …, done is the fourth column from the end.
+    assert rows["full"][-3] == "2" and rows["echo"][-3] == "2", run.stdout
+    assert rows["full"][3] == rows["echo"][2] == "30", run.stdout  # 15 steps each
+    # The form makes more Bot API calls per update than echo's one answer.
+    form_calls, echo_calls = float(rows["full"][-4]), float(rows["echo"][-4])
+    assert form_calls > echo_calls >= 1.0, run.stdout
+    floor = next(line for line in lines if line.startswith("floor:"))
+    ceiling = float(re.search(r"could pass a ratio of ([0-9.]+)", floor)[1])  # type: ignore[index]
+    assert 0 < ceiling < 1
+    assert lines[-1].startswith("updates: 2 users") and f"ceiling {ceiling:.2f}" in lines[-1]
