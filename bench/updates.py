@@ -479,8 +479,17 @@ def floor_line(floor: Floor, echo: Result) -> str:
         f"the person, save the step), alone: {floor.rate:.0f} upd/s, "
         f"{floor.cpu_ms_per_update:.2f} ms of processor time per update; with echo's "
         f"{echo.cpu_ms_per_update:.2f} ms, no form committing each step could pass a ratio "
-        f"of {ceiling(echo.cpu_ms_per_update, floor):.2f}"
+        f"of {ceiling(echo.cpu_ms_per_update, floor):.2f}; and with {echo.users} people "
+        f"sending without pause, each would wait {waiting_ms(floor, echo):.0f} ms on average "
+        "(people / rate), with no form at all"
     )
+
+
+def waiting_ms(floor: Floor, echo: Result) -> float:
+    """The mean wait of people who each send again as soon as answered, if the bot did only
+    the floor and echo's work: by Little's law, people in the system over its rate."""
+    per_update = floor.cpu_ms_per_update + echo.cpu_ms_per_update
+    return echo.users * per_update
 
 
 def summary(form: Result, echo: Result, floor: Floor | None, think: float = 0.0) -> str:
