@@ -306,6 +306,8 @@ async def on_number(ctx: Ctx) -> None:
         ctx.say("broadcast.ask_number_again")
         return
     ctx.update(number=text)
+    if await _back_to_confirm(ctx):
+        return
     ctx.goto(DATE_STEP, **ctx.data)
     today = ctx.services.today()
     ctx.say("broadcast.ask_date", choices=[ctx.button("today", "today", day=today)])
@@ -325,7 +327,10 @@ async def on_date(ctx: Ctx) -> None:
             "broadcast.bad_date", today=today, choices=[ctx.button("today", "today", day=today)]
         )
         return
-    ctx.goto(SUMMARY_STEP, **{**ctx.data, "date": day.isoformat()})
+    ctx.update(date=day.isoformat())
+    if await _back_to_confirm(ctx):
+        return
+    ctx.goto(SUMMARY_STEP, **ctx.data)
     ctx.say("broadcast.ask_summary", low=SUMMARY_MIN, high=SUMMARY_MAX)
 
 
@@ -336,8 +341,25 @@ async def on_summary(ctx: Ctx) -> None:
     if not SUMMARY_MIN <= len(text) <= SUMMARY_MAX:
         ctx.say("broadcast.bad_summary", length=len(text), low=SUMMARY_MIN, high=SUMMARY_MAX)
         return
-    ctx.goto(CONFIRM_STEP, **{**ctx.data, "summary": text})
+    ctx.update(summary=text)
+    if not await _back_to_confirm(ctx):
+        ctx.goto(CONFIRM_STEP, **ctx.data)
+        await _confirm(ctx)
+
+
+# What each "change" button at the confirmation goes back to ask.
+EDITS = {"edit_number": NUMBER_STEP, "edit_date": DATE_STEP, "edit_summary": SUMMARY_STEP}
+
+
+async def _back_to_confirm(ctx: Ctx) -> bool:
+    """After one part was changed from the confirmation, show the confirmation again
+    rather than asking the later parts anew (they are kept)."""
+    if not ctx.data.get("editing"):
+        return False
+    data = {k: v for k, v in ctx.data.items() if k != "editing"}
+    ctx.goto(CONFIRM_STEP, **data)
     await _confirm(ctx)
+    return True
 
 
 async def _confirm(ctx: Ctx) -> None:
@@ -359,6 +381,7 @@ async def _confirm(ctx: Ctx) -> None:
         audience=audience,
         choices=[
             ctx.button("honour_go", "go", audience=audience),
+            *(ctx.button(f"honour_{edit}", edit) for edit in EDITS),
             ctx.button("honour_cancel", "cancel"),
         ],
     )
@@ -371,6 +394,11 @@ async def on_confirm(ctx: Ctx) -> None:
     if event.kind == "button" and event.button == "cancel":
         ctx.goto("idle")
         ctx.say("common.cancelled")
+        return
+    if event.kind == "button" and event.button in EDITS:
+        # A typo in one part should not cost retyping the others.
+        ctx.goto(EDITS[event.button], **data, editing=True)
+        await resume(ctx)
         return
     if not (event.kind == "button" and event.button == "go"):
         ctx.say("common.use_buttons")
@@ -402,15 +430,23 @@ async def on_confirm(ctx: Ctx) -> None:
 
 async def resume(ctx: Ctx) -> None:
     """Ask again what the /honour conversation waits for."""
-    step = ctx.conv.step
+    step, data = ctx.conv.step, ctx.data
+    # While changing one part from the confirmation, its current value is shown to copy.
+    current = data.get("editing") and {
+        NUMBER_STEP: data.get("number"),
+        DATE_STEP: data.get("date") and date.fromisoformat(data["date"]),
+        SUMMARY_STEP: data.get("summary"),
+    }.get(step)
     if step == NUMBER_STEP:
-        ctx.say("broadcast.ask_number_again")
+        ctx.say("broadcast.ask_number_again", current=current)
     elif step == DATE_STEP:
         ctx.say(
-            "broadcast.ask_date", choices=[ctx.button("today", "today", day=ctx.services.today())]
+            "broadcast.ask_date",
+            current=current,
+            choices=[ctx.button("today", "today", day=ctx.services.today())],
         )
     elif step == SUMMARY_STEP:
-        ctx.say("broadcast.ask_summary", low=SUMMARY_MIN, high=SUMMARY_MAX)
+        ctx.say("broadcast.ask_summary", low=SUMMARY_MIN, high=SUMMARY_MAX, current=current)
     else:
         await _confirm(ctx)
 

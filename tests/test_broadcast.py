@@ -152,6 +152,45 @@ async def test_an_admin_removed_mid_way_cannot_finish_the_honour(
     assert telegram.sent(611) == []
 
 
+async def test_one_part_can_be_changed_at_the_confirmation_without_retyping_the_rest(
+    app: GuongSang, telegram: FakeTelegram, channel: TelegramChannel
+) -> None:
+    sub = await story(app, code="GS-2024-0004")
+    await add_audience(app, [612])
+    admin = await admin_chat(telegram)
+    await admin.send(f"/honour {sub.code}")
+    await admin.send("1625/QĐ-UBND")
+    await admin.send("20/03/2023")
+    first = "Mở lớp học miễn phí cho học sinh khó khăn suốt ba năm lền."
+    assert "Tuyên dương và gửi tới 1 người nhận" in await admin.send(first)
+
+    text = await admin.press("Sửa tóm tắt")
+    assert "Tóm tắt thành tích" in text and f"Hiện là: {first}" in text
+    fixed = first.replace("lền", "liền")
+    text = await admin.send(fixed)
+    # Straight back to the confirmation, with the number and date kept.
+    assert "Tuyên dương và gửi tới 1 người nhận" in text
+    assert fixed in text and "1625/QĐ-UBND" in text and "ngày 20/03/2023" in text
+
+    text = await admin.press("Sửa số quyết định")
+    assert "Hiện là: 1625/QĐ-UBND" in text
+    assert "có chữ số" in await admin.send("abc"), "the same check as the first time"
+    text = await admin.send("1626/QĐ-UBND")
+    assert "1626/QĐ-UBND" in text and fixed in text and "Tuyên dương và gửi" in text
+
+    assert "Hiện là: 20/03/2023" in await admin.press("Sửa ngày quyết định")
+    assert "ngày 21/03/2023" in await admin.send("21/03/2023")
+    await admin.press("Tuyên dương và gửi")
+    async with app.db.transaction() as session:
+        honour = await broadcasting.honours.for_submission(session, sub.id)
+    assert honour is not None
+    assert (honour.decision_number, honour.decision_date, honour.summary) == (
+        "1626/QĐ-UBND",
+        date(2023, 3, 21),
+        fixed,
+    )
+
+
 async def test_post_escapes_user_text_and_hides_phones(
     app: GuongSang, telegram: FakeTelegram, channel: TelegramChannel
 ) -> None:
