@@ -15,12 +15,16 @@ the form's extra Bot API calls (buttons taken away, presses answered) is made.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
+import sqlite3
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from bot.settings import Settings
 from storage import conversations, updates
@@ -35,11 +39,21 @@ class Floor:
     updates: int
     seconds: float
     cpu_seconds: float
+    # The same statements straight on Python's sqlite3, same file (SQLite runs only): what
+    # the database itself costs, without the layers above it.
+    driver_cpu_seconds: float | None = None
 
     @property
     def cpu_ms_per_update(self) -> float:
         """Processor milliseconds per update."""
         return self.cpu_seconds / self.updates * 1000 if self.updates else math.nan
+
+    @property
+    def driver_ms_per_update(self) -> float:
+        """Processor milliseconds per update of the bare sqlite3 run (NaN if none)."""
+        if self.driver_cpu_seconds is None or not self.updates:
+            return math.nan
+        return self.driver_cpu_seconds / self.updates * 1000
 
     @property
     def rate(self) -> float:
@@ -83,7 +97,49 @@ async def bench_floor(
             seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         finally:
             await app.close()
-    return Floor(updates=users * steps, seconds=seconds, cpu_seconds=cpu_seconds)
+        driver = None
+        if app.db.is_sqlite:
+            driver = _bare_sqlite(make_url(app.db.url).database or "", chats, steps)
+    return Floor(
+        updates=users * steps, seconds=seconds, cpu_seconds=cpu_seconds, driver_cpu_seconds=driver
+    )
+
+
+def _bare_sqlite(path: str, chats: list[str], steps: int) -> float:
+    """Processor seconds for the floor's statements on Python's sqlite3, one chat after
+    another (nothing to wait for), with the bot's own settings (WAL, synchronous=NORMAL)."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    at = datetime.now(UTC).isoformat(" ")
+    started = time.process_time()
+    for n in range(steps):
+        for chat in chats:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(
+                "INSERT INTO processed_updates (channel, update_key, at) VALUES (?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                ("telegram", f"{chat}:bare:{n}", at),
+            )
+            row = db.execute(_CONVERSATION_WITH_PERSON, ("telegram", chat, "telegram", chat))
+            conv_id, data, seq = row.fetchone()[:3]
+            db.execute(
+                "UPDATE conversations SET data = ?, prompt_seq = ?, updated_at = ? WHERE id = ?",
+                (json.dumps({**json.loads(data), "seen": n}), seq + 1, at, conv_id),
+            )
+            db.execute("COMMIT")
+    used = time.process_time() - started
+    db.close()
+    return used
+
+
+_CONVERSATION_WITH_PERSON = (
+    "SELECT conversations.id, conversations.data, conversations.prompt_seq, people.* "
+    "FROM conversations "
+    "LEFT OUTER JOIN identities ON identities.channel = ? AND identities.external_id = ? "
+    "LEFT OUTER JOIN people ON people.id = identities.person_id "
+    "WHERE conversations.channel = ? AND conversations.chat_id = ?"
+)
 
 
 def ceiling(echo_cpu_ms: float, floor: Floor) -> float:

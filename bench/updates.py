@@ -474,10 +474,13 @@ def step_table(result: Result) -> str:
 
 def floor_line(floor: Floor, echo: Result) -> str:
     """What the least transaction of a step costs, and the ratio it leaves room for."""
+    bare = ""
+    if floor.driver_cpu_seconds is not None:
+        bare = f" (the same statements straight on sqlite3: {floor.driver_ms_per_update:.2f} ms)"
     return (
         f"floor: the transaction every step opens with (claim the update, read the chat and "
         f"the person, save the step), alone: {floor.rate:.0f} upd/s, "
-        f"{floor.cpu_ms_per_update:.2f} ms of processor time per update; with echo's "
+        f"{floor.cpu_ms_per_update:.2f} ms of processor time per update{bare}; with echo's "
         f"{echo.cpu_ms_per_update:.2f} ms, no form committing each step could pass a ratio "
         f"of {ceiling(echo.cpu_ms_per_update, floor):.2f}; and with {echo.users} people "
         f"sending without pause, each would wait {waiting_ms(floor, echo):.0f} ms on average "

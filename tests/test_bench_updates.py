@@ -34,5 +34,9 @@ def test_the_updates_benchmark_walks_everyone_through_and_reports_its_ceiling() 
     floor = next(line for line in lines if line.startswith("floor:"))
     ceiling = float(re.search(r"could pass a ratio of ([0-9.]+)", floor)[1])  # type: ignore[index]
     assert 0 < ceiling < 1
+    orm, bare = re.search(
+        r"([0-9.]+) ms of processor time per update \(.*sqlite3: ([0-9.]+) ms", floor
+    ).groups()  # type: ignore[union-attr]
+    assert 0 < float(bare) < float(orm), "SQLite alone costs less than through the layers"
     assert re.search(r"with 2 people sending without pause, each would wait [0-9]+ ms", floor)
     assert lines[-1].startswith("updates: 2 users") and f"ceiling {ceiling:.2f}" in lines[-1]
