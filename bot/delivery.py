@@ -3,6 +3,10 @@ under the channel's rate limits, and their outcome recorded in another short tra
 
 A crash between sending and recording leaves the row claimed; after the lease it is sent again,
 so the only duplicates a crash can cause are the sends that were in flight at that instant.
+Each worker process names its claims and keeps them fresh while it lives (however long a
+retry-after makes it wait), takes back expired claims of dead ones as it goes, and records an
+outcome only for rows it still holds. A reply of several calls records each call as it goes
+out, so a row taken back after a crash sends only the calls not yet made.
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.channels.parts import Part
 from bot.ratelimit import ChannelLimits
@@ -88,6 +94,9 @@ class _Job:
     broadcast_id: int | None
     audience_id: int | None
     stage: str | None
+    # Calls of the reply already made (by a worker that died) and their message ids.
+    parts_sent: int = 0
+    sent_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -118,6 +127,8 @@ class Delivery:
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self._progress: dict[int, _Progress] = {}
+        # Names this process's claims: a row is only ever finished by the worker holding it.
+        self.token = uuid.uuid4().hex
 
     def register(self, channel: str, sender: Sender) -> None:
         """Let `channel`'s rows be delivered by `sender`."""
@@ -165,10 +176,51 @@ class Delivery:
             result = await session.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.status == outbox.SENDING, OutboxMessage.claimed_at < cutoff)
-                .values(status=outbox.PENDING, claimed_at=None)
+                .values(status=outbox.PENDING, claimed_at=None, claimed_by=None)
+                .execution_options(synchronize_session=False)
+            )
+        if result.rowcount:
+            log.warning("outbox: took back %d rows of a worker that stopped", result.rowcount)
+        return result.rowcount
+
+    async def keep_claims(self) -> int:
+        """Refresh every claim this worker holds; returns how many it holds."""
+        async with self.services.db.transaction() as session:
+            result = await session.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.claimed_by == self.token, OutboxMessage.status == outbox.SENDING
+                )
+                .values(claimed_at=self.services.now())
                 .execution_options(synchronize_session=False)
             )
         return result.rowcount
+
+    async def _heartbeat(self) -> None:
+        """While this worker lives: keep its claims fresh and take back those of dead ones.
+
+        Several times a lease, so a claim waiting out a long retry-after or a slow send is
+        never mistaken for a dead worker's, and a worker that died is noticed while this one
+        runs (a replacement started at once would otherwise find its claims still fresh).
+        """
+        pause = self.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(pause)
+            try:
+                await self.keep_claims()
+                await self.recover()
+            except Exception:
+                log.exception("outbox heartbeat failed; trying again")
+
+    @contextlib.asynccontextmanager
+    async def _beating(self) -> AsyncIterator[None]:
+        task = asyncio.get_running_loop().create_task(self._heartbeat())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def run_once(self) -> int:
         """Deliver everything due now with up to `concurrency` independent workers; returns
@@ -219,32 +271,34 @@ class Delivery:
     async def drain(self) -> None:
         """Deliver until nothing is left: rows claimed by a dead worker are waited for until
         their lease runs out, then delivered (the CLI's `broadcast run`)."""
-        while True:
-            await self.recover()
-            if await self.run_once():
-                continue
-            async with self.services.db.transaction() as session:
-                claimed = await session.scalar(
-                    select(func.count()).where(OutboxMessage.status == outbox.SENDING)
-                )
-            if not claimed:
-                return
-            await asyncio.sleep(min(1.0, self.lease.total_seconds()))
+        async with self._beating():
+            while True:
+                await self.recover()
+                if await self.run_once():
+                    continue
+                async with self.services.db.transaction() as session:
+                    claimed = await session.scalar(
+                        select(func.count()).where(OutboxMessage.status == outbox.SENDING)
+                    )
+                if not claimed:
+                    return
+                await asyncio.sleep(min(1.0, self.lease.total_seconds()))
 
     async def _run(self) -> None:
         try:
             await self.recover()
         except Exception:
             log.exception("outbox recovery failed")
-        while not self._stopping:
-            try:
-                while not self._stopping and await self.run_once():
-                    pass
-            except Exception:
-                log.exception("outbox delivery failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), IDLE_WAIT)
-            self._wake.clear()
+        async with self._beating():
+            while not self._stopping:
+                try:
+                    while not self._stopping and await self.run_once():
+                        pass
+                except Exception:
+                    log.exception("outbox delivery failed; retrying")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), IDLE_WAIT)
+                self._wake.clear()
 
     async def _claim(self, limit: int) -> list[_Job]:
         now = self.services.now()
@@ -256,7 +310,7 @@ class Delivery:
                 claimed = await session.execute(
                     update(OutboxMessage)
                     .where(OutboxMessage.id == row.id, OutboxMessage.status == outbox.PENDING)
-                    .values(status=outbox.SENDING, claimed_at=now)
+                    .values(status=outbox.SENDING, claimed_at=now, claimed_by=self.token)
                     .execution_options(synchronize_session=False)
                 )
                 if claimed.rowcount == 1:
@@ -271,6 +325,8 @@ class Delivery:
                             row.broadcast_id,
                             row.audience_id,
                             row.stage,
+                            row.parts_sent,
+                            list((row.message_ids or {}).get("ids", [])),
                         )
                     )
         return jobs
@@ -284,7 +340,7 @@ class Delivery:
         error, retry_afters, attempts = "", 0, 0
         # The reply's API calls, and how far they got: a retry goes on from the first not made.
         parts: list[Part] | None = None
-        ids: list[str] = []
+        ids: list[str] = list(job.sent_ids)
         total = 0
         while attempts < MAX_ATTEMPTS:
             # Part of the reply is out: given back, it would start again from its first
@@ -304,7 +360,8 @@ class Delivery:
                     ids = [job.target_message_id]
                 else:
                     if parts is None:
-                        parts = sender.parts(job.chat_id, reply)
+                        # A worker that died made the first calls already.
+                        parts = sender.parts(job.chat_id, reply)[job.parts_sent :]
                         total = len(parts)
                     while parts:
                         # Each call is one message on the platform: each takes a slot.
@@ -313,13 +370,14 @@ class Delivery:
                         parts.pop(0)
                         if message_id is not None:
                             ids.append(message_id)
+                        if parts:
+                            await self._record_part(job, ids)
             except RetryLater as exc:
                 limits.pause(exc.seconds)
                 retry_afters += 1
                 if retry_afters > MAX_RETRY_AFTERS:
                     error = f"retry-after {retry_afters} times"
                     break
-                await self._keep_claim(job)
                 continue
             except Undeliverable as exc:
                 await self._finish(
@@ -331,28 +389,40 @@ class Delivery:
                 error = repr(exc)
                 log.warning("outbox %s attempt %d failed: %r", job.id, attempts, exc)
                 await asyncio.sleep(min(30.0, 0.25 * 2**attempts))
-                await self._keep_claim(job)
                 continue
             await self._finish(job, outbox.SENT, ids=ids, numbered=_numbered(sender, reply))
             return
         await self._finish(job, outbox.FAILED, error=error)
 
+    def _held(self, job: _Job) -> Any:
+        """The condition that this worker still holds the job's row."""
+        return (
+            (OutboxMessage.id == job.id)
+            & (OutboxMessage.status == outbox.SENDING)
+            & (OutboxMessage.claimed_by == self.token)
+        )
+
     async def _release(self, job: _Job) -> None:
         async with self.services.db.transaction() as session:
             await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == job.id, OutboxMessage.status == outbox.SENDING)
-                .values(status=outbox.PENDING, claimed_at=None)
+                .where(self._held(job))
+                .values(status=outbox.PENDING, claimed_at=None, claimed_by=None)
                 .execution_options(synchronize_session=False)
             )
 
-    async def _keep_claim(self, job: _Job) -> None:
-        """Refresh the claim while retrying, so no other worker takes the row meanwhile."""
+    async def _record_part(self, job: _Job, ids: list[str]) -> None:
+        """One call of a reply of several went out: remember it, should this worker die."""
+        job.parts_sent += 1
         async with self.services.db.transaction() as session:
             await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == job.id, OutboxMessage.status == outbox.SENDING)
-                .values(claimed_at=self.services.now())
+                .where(self._held(job))
+                .values(
+                    parts_sent=job.parts_sent,
+                    message_ids={"ids": list(ids), "main": None},
+                    claimed_at=self.services.now(),
+                )
                 .execution_options(synchronize_session=False)
             )
 
@@ -365,13 +435,19 @@ class Delivery:
         numbered: list[Choice] | None = None,
     ) -> None:
         async with self.services.db.transaction() as session:
-            if numbered:
-                await numbering.shown_by_outbox(session, job.channel, job.chat_id, numbered)
             row = await session.get(OutboxMessage, job.id)
             if row is None:
                 return
+            if row.status != outbox.SENDING or row.claimed_by != self.token:
+                # Taken back while this worker was stalled (the loop blocked past the lease):
+                # whoever holds it now records its outcome.
+                log.warning("outbox %s: claim lost before its outcome (%s)", job.id, status)
+                return
+            if numbered:
+                await numbering.shown_by_outbox(session, job.channel, job.chat_id, numbered)
             row.status = status
             row.claimed_at = None
+            row.claimed_by = None
             if status == outbox.SENT:
                 row.sent_at = self.services.now()
                 row.message_ids = {"ids": ids or [], "main": ids[-1] if ids else None}
@@ -390,9 +466,13 @@ class Delivery:
                     broadcast.progress_message_id = ids[-1]
 
     async def _broadcast_progress(self, broadcast_ids: set[int], force: bool) -> None:
-        """Edit each running broadcast's progress message; report once it is finished."""
-        from handlers import broadcast as broadcasting  # late: handlers import this module's types
+        """Edit each running broadcast's progress message; report once it is finished.
 
+        The report is queued in the outbox by whichever worker marks the broadcast finished
+        first (compare-and-set), so with several workers it is sent once, and retried like
+        any message. Progress edits are best effort: one that lost a race with the report is
+        put right by editing the report in again.
+        """
         for broadcast_id in list(broadcast_ids):
             state = self._progress.setdefault(broadcast_id, _Progress())
             if not force and time.monotonic() - state.last_check < PROGRESS_EVERY:
@@ -400,22 +480,65 @@ class Delivery:
             state.last_check = time.monotonic()
             async with self.services.db.transaction() as session:
                 row = await session.get(Broadcast, broadcast_id)
-                if row is None:
+                if row is None or row.finished_at is not None:
+                    self._progress.pop(broadcast_id, None)
                     continue
                 counts = await status_counts(session, broadcast_id)
-                done = not counts.get(outbox.PENDING) and not counts.get(outbox.SENDING)
-                if done and row.finished_at is None:
-                    row.finished_at = self.services.now()
-                due = done or time.monotonic() - state.last_edit >= PROGRESS_EVERY
+                if not counts.get(outbox.PENDING) and not counts.get(outbox.SENDING):
+                    await self._queue_report(session, row, counts)
+                    self._progress.pop(broadcast_id, None)
+                    continue
                 target = (row.progress_channel, row.progress_chat_id, row.progress_message_id)
-            if not (due and all(target)) or target[0] not in self.senders:
+            if time.monotonic() - state.last_edit < PROGRESS_EVERY or not all(target):
                 continue
-            if not done and not self.senders[target[0]].can_edit:
+            sender = self.senders.get(str(target[0]))
+            if sender is None or not sender.can_edit:
                 continue
             state.last_edit = time.monotonic()
-            text = broadcasting.progress_text(self.services, row, counts, done)
+            text = self._progress_text(row, counts, done=False)
             with contextlib.suppress(Exception):
-                await self.senders[target[0]].edit(str(target[1]), str(target[2]), Reply(text))
+                await sender.edit(str(target[1]), str(target[2]), Reply(text))
+            async with self.services.db.transaction() as session:
+                row = await session.get(Broadcast, broadcast_id)
+                finished = row is not None and row.finished_at is not None
+                counts = await status_counts(session, broadcast_id) if finished else counts
+            if finished and row is not None:
+                # Another worker reported while this edit was on its way: put the report back.
+                with contextlib.suppress(Exception):
+                    text = self._progress_text(row, counts, done=True)
+                    await sender.edit(str(target[1]), str(target[2]), Reply(text))
+
+    async def _queue_report(self, session: Any, row: Broadcast, counts: dict[str, int]) -> None:
+        now = self.services.now()
+        marked = await session.execute(
+            update(Broadcast)
+            .where(Broadcast.id == row.id, Broadcast.finished_at.is_(None))
+            .values(finished_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if marked.rowcount != 1 or not (row.progress_channel and row.progress_chat_id):
+            return  # another worker finished it first, or nobody follows its progress
+        set_committed_value(row, "finished_at", now)
+        text = self._progress_text(row, counts, done=True)
+        await outbox.enqueue(
+            session,
+            row.progress_channel,
+            row.progress_chat_id,
+            {"text": text, "choices": [], "photos": []},
+            # Telegram shows the report in place of the progress; without edits (Zalo), or
+            # before the progress message is known, it comes as a message of its own.
+            kind="edit" if row.progress_message_id else "send",
+            target_message_id=row.progress_message_id,
+            stage="report",
+            broadcast_id=row.id,
+            now=now,
+        )
+        self.kick()
+
+    def _progress_text(self, row: Broadcast, counts: dict[str, int], done: bool) -> str:
+        from handlers import broadcast as broadcasting  # late: handlers import this module's types
+
+        return broadcasting.progress_text(self.services, row, counts, done)
 
 
 def _numbered(sender: Sender, reply: Reply) -> list[Choice] | None:

@@ -304,6 +304,10 @@ class OutboxMessage(Base):
     audience_id: Mapped[int | None] = mapped_column(Integer)
     # A worker claims a row before sending; a claim older than the lease is taken back.
     claimed_at: Mapped[datetime | None] = mapped_column()
+    # Which worker holds the claim: only it may record the outcome or give the row back.
+    claimed_by: Mapped[str | None] = mapped_column(String(32))
+    # How many of the reply's API calls went out, so a recovered row sends only the rest.
+    parts_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class DailyMark(Base):
