@@ -153,8 +153,13 @@ async def submission_rows(
     ids = [s.id for s in stories]
     confirmed: dict[int, datetime] = {}
     decided: dict[int, datetime] = {}
+    versions = {s.id: s.version for s in stories}
     for event in await _events(session, ids, (CONFIRMED, *DECISION_ACTIONS)):
-        # Oldest first, so the last event of each kind wins.
+        # A confirmation or decision of an earlier version (before changes were asked for)
+        # says nothing of the story as it stands. Oldest first: the last of each kind wins.
+        of_version = (event.data or {}).get("version", versions[event.subject_id])
+        if of_version != versions[event.subject_id]:
+            continue
         (confirmed if event.action == CONFIRMED else decided)[event.subject_id] = event.at
     honours = {
         h.submission_id: h
@@ -184,7 +189,9 @@ async def submission_rows(
                 word_count=sub.word_count,
                 photo_count=sum(1 for a in sub.attachments if a.kind == "photo"),
                 version=sub.version,
-                unit_confirmed_on=local_day(confirmed.get(sub.id)),
+                unit_confirmed_on=None
+                if sub.status in AWAITING_CONFIRMATION
+                else local_day(confirmed.get(sub.id)),
                 decided_on=local_day(decided.get(sub.id)),
                 decision_number=honour.decision_number if honour else "",
                 decision_date=honour.decision_date if honour else None,

@@ -21,7 +21,12 @@ from openpyxl import load_workbook
 from bot.app import GuongSang
 from bot.cli import main
 from bot.settings import Settings
-from handlers.story_exports import SubmissionRow, submissions_csv, submissions_xlsx
+from handlers.story_exports import (
+    SubmissionRow,
+    submission_rows,
+    submissions_csv,
+    submissions_xlsx,
+)
 from storage import events
 from storage.models import Person, Submission
 from tests.apps import FIXTURES
@@ -360,6 +365,31 @@ async def test_story_docx_ignores_a_confirmation_of_an_older_version(
     assert len(Document(str(out)).inline_shapes) == 0
     assert paragraphs(out)[-1] == "............................................."
     assert PRINCIPAL not in "\n".join(paragraphs(out))
+
+
+async def test_submissions_list_leaves_out_dates_of_an_earlier_version(app: GuongSang) -> None:
+    # Confirmed and sent back as version 1; resubmitted as version 2, waiting for the principal.
+    hieu = await principal(app)
+    sub = await story(app, code="GS-2024-0008", status="submitted", photos=0)
+    async with app.db.transaction() as session:
+        stored = await session.get(Submission, sub.id)
+        assert stored is not None
+        stored.version, stored.submitted_at = 2, CONFIRMED_AT
+    await log(app, sub, "unit_confirmed", hieu, CONFIRMED_AT, {"version": 1})
+    await log(app, sub, "changes_requested", hieu, APPROVED_AT, {"version": 1})
+    async with app.db.transaction() as session:
+        rows = await submission_rows(session, app.services, CAMPAIGN)
+    (row,) = [r for r in rows if r.code == "GS-2024-0008"]
+    assert (row.version, row.unit_confirmed_on, row.decided_on) == (2, None, None)
+    # Once the principal confirms version 2, that date shows; the old decision still does not.
+    await log(app, sub, "unit_confirmed", hieu, APPROVED_AT, {"version": 2})
+    async with app.db.transaction() as session:
+        stored = await session.get(Submission, sub.id)
+        assert stored is not None
+        stored.status = "in_review"
+        rows = await submission_rows(session, app.services, CAMPAIGN)
+    (row,) = [r for r in rows if r.code == "GS-2024-0008"]
+    assert (row.unit_confirmed_on, row.decided_on) == (date(2024, 1, 20), None)
 
 
 async def test_story_docx_says_which_version_the_principal_confirmed(
