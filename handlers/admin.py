@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from handlers import invites, reports
 from handlers.campaigns import CampaignSpec
 from handlers.context import Ctx
@@ -38,7 +40,7 @@ async def report(ctx: Ctx, args: str) -> None:
         if not unit_ids:
             ctx.say("reports.not_allowed")
             return
-    campaign = current_campaign(ctx)
+    campaign = campaign_for_month(ctx, month)
     rows = await reports.monthly(
         ctx.session,
         campaign,
@@ -52,9 +54,22 @@ async def report(ctx: Ctx, args: str) -> None:
     )
 
 
-def current_campaign(ctx: Ctx) -> CampaignSpec:
-    """The first campaign open today, else the one that closed last."""
-    open_now = ctx.services.open_campaigns()
+def campaign_for_month(ctx: Ctx, month: date) -> CampaignSpec:
+    """The campaign whose monthly quota the month falls in.
+
+    A report of January 2024 asked in October is about the contest of that January, not
+    whatever is open now. Campaigns with a quota come first (a registration campaign with
+    none is no monthly report); among those covering the month, one open today, else the
+    newest. A month no campaign covers gets the campaign open today, else the last one.
+    """
+    campaigns = ctx.services.campaigns
+    with_quota = [c for c in campaigns if c.monthly_quota > 0] or list(campaigns)
+    covering = [c for c in with_quota if reports.quota_applies(c, month)]
+    if covering:
+        today = ctx.services.today()
+        open_now = [c for c in covering if c.is_open(today)]
+        return open_now[0] if open_now else max(covering, key=lambda c: c.opens)
+    open_now = [c for c in ctx.services.open_campaigns() if c in with_quota]
     if open_now:
         return open_now[0]
-    return max(ctx.services.campaigns, key=lambda c: c.closes)
+    return max(with_quota, key=lambda c: c.closes)

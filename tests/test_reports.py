@@ -13,7 +13,7 @@ from bot.channels.telegram.channel import TelegramChannel
 from bot.settings import Settings
 from handlers import reports
 from storage import events
-from tests.apps import FIXTURES, Clock, run_cli_beside
+from tests.apps import FIXTURES, Clock, run_cli_beside, start_app
 from tests.drivers import Chat, invite_code, join, jpeg, register
 from tests.factories import story
 from tests.fakes.telegram_server import FakeTelegram
@@ -201,6 +201,40 @@ async def test_report_and_campaigns_in_chat(
     assert "Chỉ quản trị viên" in await head.send("/campaigns")
     stranger = Chat(telegram.user(202, "Lạ"))
     assert "dành cho quản trị viên" in await stranger.send("/report")
+
+
+NEXT_YEAR = """
+[[campaigns]]
+slug = "thanh-xuan-2025"
+title = "Cuộc thi viết về gương người tốt, việc tốt quận Thanh Xuân năm 2025"
+organisation = "Phòng GDĐT quận Thanh Xuân"
+opens = 2024-09-20
+closes = 2025-04-03
+form = "story"
+monthly_quota = 1
+"""
+
+
+async def test_a_months_report_is_of_the_campaign_of_that_month(
+    settings: Settings, clock: Clock, telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    config = tmp_path / "campaigns.toml"
+    config.write_text((FIXTURES / "campaigns.toml").read_text() + NEXT_YEAR)
+    app = await start_app(settings.model_copy(update={"config": config}), clock)
+    channel = TelegramChannel(app, telegram.token, telegram.api_root, poll_timeout=1)
+    await channel.start()
+    try:
+        await january(app, clock)
+        # October 2024: next year's contest is open, and an office files January's report late.
+        clock.moment = datetime(2024, 10, 10, 3, 0, tzinfo=UTC)
+        admin = Chat(telegram.user(999, "Quản trị"))
+        text = await admin.send("/report 2024-01")
+        assert "năm 2024" in text and "Đạt: 2/24 đơn vị" in text
+        text = await admin.send("/report 2024-10")
+        assert "năm 2025" in text and "Đạt: 0/24 đơn vị" in text
+    finally:
+        await channel.stop()
+        await app.close()
 
 
 async def test_outside_the_campaign_dates_is_refused_with_the_dates(
