@@ -179,6 +179,11 @@ async def test_each_filter_narrows_the_list(app: GuongSang, web: httpx.AsyncClie
         for too_big in ("9" * 23, str(2**31)):  # ids are 32-bit INTEGER columns on PostgreSQL
             huge = await web.get(path, params={"unit": too_big})
             assert huge.status_code == 400, (path, too_big)
+        # A NUL byte (PostgreSQL refuses it in any query) or an endless value: 400, not 500.
+        for name, value in (("campaign", "a\x00b"), ("focus", "\x00"), ("focus", "x" * 5000)):
+            odd = await web.get(path, params={name: value})
+            assert odd.status_code == 400, (path, name)
+    assert (await web.get("/exemplars/%00")).status_code == 404
 
 
 async def test_pages_keep_the_filters(app: GuongSang, web: httpx.AsyncClient) -> None:

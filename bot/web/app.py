@@ -110,6 +110,19 @@ class BadFilter(ValueError):
     """A query parameter that cannot be a filter (a unit id that is not a number, or too long)."""
 
 
+# Longer than any campaign slug or focus area; a slug is at most 120 characters.
+MAX_TEXT_PARAM = 300
+
+
+def _text_param(raw: str | None) -> str | None:
+    """A text filter, or BadFilter for one no stored value can match: control characters
+    (PostgreSQL refuses a NUL byte in a query outright) or an absurd length."""
+    value = (raw or "").strip()
+    if len(value) > MAX_TEXT_PARAM or any(ord(ch) < 32 for ch in value):
+        raise BadFilter(value[:40])
+    return value or None
+
+
 @dataclass(frozen=True)
 class Filters:
     """What the reader asked to see: `campaign` slug, `unit` id, `focus` area, `page`."""
@@ -123,8 +136,8 @@ class Filters:
     def from_request(cls, request: Request) -> Filters:
         """Read the query string; empty values mean "no filter" (what an unset select sends)."""
         params = request.query_params
-        campaign = (params.get("campaign") or "").strip() or None
-        focus = (params.get("focus") or "").strip() or None
+        campaign = _text_param(params.get("campaign"))
+        focus = _text_param(params.get("focus"))
         raw_unit = (params.get("unit") or "").strip()
         # Ids are INTEGER columns (32-bit on PostgreSQL): a bigger number would fail the query.
         if raw_unit and not (
@@ -307,6 +320,8 @@ class Site:
     async def exemplar_page(self, request: Request) -> Response:
         """One honoured story in full, with its photos."""
         slug = request.path_params["slug"]
+        if len(slug) > MAX_TEXT_PARAM or any(ord(ch) < 32 for ch in slug):
+            return self._not_found_page()
         async with self.app.db.transaction() as session:
             honour = await honours.by_slug(session, slug)
             if honour is None:
