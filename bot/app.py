@@ -56,9 +56,12 @@ class GuongSang:
         self.delivery = Delivery(
             self.services,
             limits=lambda channel: ChannelLimits(
-                settings.zalo_broadcast_rate if channel == "zalo" else settings.broadcast_rate,
+                (settings.zalo_broadcast_rate if channel == "zalo" else settings.broadcast_rate)
+                / settings.workers,
+                # A chat's messages mostly come from one worker (a card, an answer), so each
+                # keeps the whole per-chat rate.
                 settings.broadcast_chat_rate,
-                settings.broadcast_group_per_minute,
+                max(1, settings.broadcast_group_per_minute // settings.workers),
             ),
             lease=settings.delivery_lease_seconds,
         )

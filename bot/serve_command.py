@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -54,7 +55,9 @@ def _serve(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
         if not settings.resolved_database_url.startswith("postgresql"):
             print(to_plain(texts.render("messages.workers_need_postgresql")), file=sys.stderr)
             return 2
-        # Each worker process builds its own app from the same environment.
+        # Each worker process builds its own app from the same environment, and takes its
+        # share of the platform's rate limits.
+        os.environ["GUONGSANG_WORKERS"] = str(args.workers)
         uvicorn.run("bot.web.served:from_environment", factory=True, workers=args.workers, **common)
         return 0
     return asyncio.run(_serve_one(settings, common))

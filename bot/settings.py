@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     user_message_rate: float = Field(default=10.0, gt=0)
     # Seconds after which a delivery claimed by a worker that stopped answering is taken back.
     delivery_lease_seconds: float = Field(default=30.0, gt=0)
+    # Worker processes sending for one bot (`serve --workers N` sets it in each): each takes
+    # its share of the platform's overall and per-group limits, which count the bot's sends,
+    # not any one process's.
+    workers: int = Field(default=1, ge=1, le=64)
 
     @field_validator("telegram_api_url", "zalo_api_url", "public_url")
     @classmethod
