@@ -69,12 +69,10 @@ async def listing(
         )
     if unit_id is not None:
         stmt = stmt.where(Submission.unit_id == unit_id)
-    rows = list(
-        await session.scalars(
-            stmt.order_by(Honour.decision_date.desc(), Honour.honoured_at.desc(), Honour.id.desc())
-        )
-    )
-    # Focus areas live in the JSON values; filter here rather than in dialect-specific SQL.
     if focus_area:
-        rows = [h for h in rows if h.submission.values.get("focus_area") == focus_area]
-    return rows[offset : offset + limit]
+        # The focus area lives in the story's JSON values (json_extract / ->> in SQL).
+        stmt = stmt.where(Submission.values["focus_area"].as_string() == focus_area)
+    # Paged in the database: each page (and each poll of the feed) reads one page's stories,
+    # not every story ever honoured.
+    stmt = stmt.order_by(Honour.decision_date.desc(), Honour.honoured_at.desc(), Honour.id.desc())
+    return list(await session.scalars(stmt.limit(limit).offset(offset)))

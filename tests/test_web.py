@@ -22,12 +22,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.app import GuongSang
 from bot.settings import Settings
 from bot.web import media_url
-from bot.web.app import PAGE_PHOTO_TTL, PAGE_SIZE
+from bot.web.app import FEED_SIZE, PAGE_PHOTO_TTL, PAGE_SIZE
 from bot.web.media import sign, verify
 from handlers import files
 from storage import people
@@ -184,6 +184,36 @@ async def test_each_filter_narrows_the_list(app: GuongSang, web: httpx.AsyncClie
             odd = await web.get(path, params={name: value})
             assert odd.status_code == 400, (path, name)
     assert (await web.get("/exemplars/%00")).status_code == 404
+
+
+async def test_a_page_reads_one_page_of_stories_whatever_the_total(
+    app: GuongSang, web: httpx.AsyncClient
+) -> None:
+    for n in range(2 * PAGE_SIZE + 3):
+        await honoured_story(
+            app,
+            code=f"GS-2024-{n + 300:04d}",
+            title=f"Câu chuyện số {n:02d}",
+            focus_area="An toàn trường học" if n % 2 else "Hiến máu nhân đạo",
+            decision_date=date(2024, 1, 1) + timedelta(days=n),
+            photos=0,
+        )
+    loaded: list[int] = []
+
+    def on_load(target: Honour, _context: object) -> None:
+        loaded.append(target.id)
+
+    event.listen(Honour, "load", on_load)
+    try:
+        page = await web.get("/exemplars", params={"focus": "An toàn trường học", "page": "2"})
+        # 21 stories in that area, newest first: the second page holds the oldest one.
+        assert titles_in_order(page.text) == ["Câu chuyện số 01"]
+        assert len(loaded) <= PAGE_SIZE + 1, "only the page asked for is read"
+        loaded.clear()
+        feed = await web.get("/exemplars.atom")
+        assert feed.status_code == 200 and len(loaded) <= FEED_SIZE
+    finally:
+        event.remove(Honour, "load", on_load)
 
 
 async def test_pages_keep_the_filters(app: GuongSang, web: httpx.AsyncClient) -> None:
