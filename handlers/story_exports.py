@@ -29,6 +29,7 @@ from docx.text.paragraph import Paragraph
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
+from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -317,7 +318,7 @@ def story_docx(story: StoryDocument) -> bytes:
         paragraph = doc.add_paragraph()
         paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
         try:
-            paragraph.add_run().add_picture(str(path), width=PHOTO_WIDTH)
+            paragraph.add_run().add_picture(_printable(path), width=PHOTO_WIDTH)
         except (OSError, UnrecognizedImageError) as exc:
             raise MissingPhoto(path) from exc
 
@@ -434,3 +435,15 @@ async def _people(session: AsyncSession, ids: set[int]) -> dict[int, Person]:
     if not ids:
         return {}
     return {p.id: p for p in await session.scalars(select(Person).where(Person.id.in_(ids)))}
+
+
+def _printable(path: Path) -> str | io.BytesIO:
+    """The photo as Word can embed it: WEBP (which the bot accepts) is converted to PNG in
+    memory; the formats Word reads go as they are. Unreadable files raise OSError."""
+    if path.suffix.lower() != ".webp":
+        return str(path)
+    with Image.open(path) as image:
+        converted = io.BytesIO()
+        image.save(converted, "PNG")
+    converted.seek(0)
+    return converted

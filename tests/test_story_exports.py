@@ -17,10 +17,13 @@ from pathlib import Path
 import pytest
 from docx import Document
 from openpyxl import load_workbook
+from PIL import Image
+from sqlalchemy import select
 
 from bot.app import GuongSang
 from bot.cli import main
 from bot.settings import Settings
+from handlers import files
 from handlers.story_exports import (
     SubmissionRow,
     submission_rows,
@@ -28,7 +31,7 @@ from handlers.story_exports import (
     submissions_xlsx,
 )
 from storage import events
-from storage.models import Person, Submission
+from storage.models import Attachment, Person, Submission
 from tests.apps import FIXTURES
 from tests.factories import honoured_story, story
 
@@ -411,6 +414,24 @@ async def test_story_docx_says_which_version_the_principal_confirmed(
         "phiên bản 2, sửa theo yêu cầu của người chấm)",
         PRINCIPAL,
     ]
+
+
+async def test_story_docx_prints_a_webp_photo(app: GuongSang, tmp_path: Path) -> None:
+    # The bot takes WEBP photos; Word cannot embed them as they are.
+    sub = await story(app, code="GS-2024-0009", photos=1)
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 120, 200)).save(buffer, "WEBP")
+    stored = files.store(app.services.media_dir, buffer.getvalue(), "webp", "image/webp")
+    async with app.db.transaction() as session:
+        attachment = await session.scalar(
+            select(Attachment).where(Attachment.submission_id == sub.id)
+        )
+        assert attachment is not None
+        attachment.stored_path = str(stored.path.relative_to(app.services.media_dir))
+        attachment.mime_type = "image/webp"
+    out = tmp_path / "GS-2024-0009.docx"
+    assert await cli("export", "docx", "GS-2024-0009", "--output", str(out)) == 0
+    assert len(Document(str(out)).inline_shapes) == 1
 
 
 async def test_story_docx_unknown_code(
