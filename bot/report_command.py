@@ -105,19 +105,24 @@ async def _monthly(args: argparse.Namespace, settings: Settings, texts: Texts) -
         args.output.write_text(buffer.getvalue(), encoding="utf-8-sig")
     else:
         args.output.write_bytes(
-            _xlsx(headers, table, texts.render("reports.title", campaign=campaign, month=month))
+            _xlsx(
+                headers,
+                table,
+                texts.render("reports.title", campaign=campaign, month=month),
+                texts.render("reports.sheet_name"),
+            )
         )
     print(texts.render("reports.written", path=args.output, count=len(table)))
     return 0
 
 
-def _xlsx(headers: list[str], table: list[list[object]], title: str) -> bytes:
+def _xlsx(headers: list[str], table: list[list[object]], title: str, sheet_name: str) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
     workbook = Workbook()
     sheet = workbook.active
-    sheet.title = "Bao cao thang"
+    sheet.title = sheet_name
     sheet.append([title])
     sheet["A1"].font = Font(bold=True, size=13)
     sheet.append(headers)

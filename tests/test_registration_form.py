@@ -95,6 +95,7 @@ async def test_units_register_models_and_the_office_gets_letter_003s_table(
     assert done.returncode == 0, done.stderr
     assert "Đã xuất 2 mô hình" in done.stdout
     sheet = load_workbook(out).active
+    assert sheet.title == "Đăng ký mô hình"
     assert sheet["A1"].value.startswith("DANH SÁCH ĐĂNG KÝ MÔ HÌNH, ĐIỂN HÌNH TIÊN TIẾN NĂM 2024")
     rows = list(sheet.iter_rows(min_row=2, values_only=True))
     assert rows[0] == (

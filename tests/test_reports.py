@@ -113,6 +113,7 @@ async def test_monthly_report_cli(
         )
     ).returncode == 0
     sheet = load_workbook(book).active
+    assert sheet.title == "Báo cáo tháng"
     assert sheet["A1"].value.startswith("Báo cáo tháng 01/2024")
     cells = {row[0]: row for row in sheet.iter_rows(min_row=3, values_only=True)}
     assert cells[LQD] == (LQD, "THCS", 1, 0, 1, 1, 1, "Chưa đạt")
