@@ -15,6 +15,7 @@ from bot.app import GuongSang
 from bot.channels.telegram.channel import TelegramChannel
 from bot.web import webhooks
 from tests.apps import FIXTURES, run_cli_beside, serving
+from tests.drivers import jpeg
 from tests.fakes.telegram_server import FakeTelegram
 
 SECRET = "telegram_webhook-secret_123"
@@ -81,6 +82,33 @@ async def test_webhook_updates_are_checked_then_handled_once(
     # The conversation goes on through the webhook: the next step takes the name.
     assert (await post(json.dumps(text_update(7003, 101, "Nguyễn Thị Hoa")))).status_code == 200
     assert "đơn vị" in (telegram.sent(101)[-1].plain_text or "")
+
+
+async def test_an_albums_updates_are_answered_only_once_the_album_is_handled(
+    hooked: httpx.AsyncClient, telegram: FakeTelegram
+) -> None:
+    def photo_update(update_id: int, seed: int) -> dict[str, object]:
+        update = text_update(update_id, 102, "")
+        message = update["message"]
+        assert isinstance(message, dict)
+        del message["text"]
+        message["photo"] = telegram.register_photo(jpeg(seed)).photo_sizes
+        message["media_group_id"] = "album-1"
+        return update
+
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    answers = await asyncio.gather(
+        *(
+            hooked.post("/webhook/telegram", json=photo_update(7101 + n, n), headers=headers)
+            for n in range(3)
+        )
+    )
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    # Telegram forgets an update once it has its 200: by then the photos were handled (one
+    # answer for the album: a newcomer's welcome, once), not left waiting in memory for the
+    # album's other parts.
+    welcomes = [m for m in telegram.sent(102) if "Xin chào" in (m.plain_text or "")]
+    assert len(welcomes) == 1
 
 
 async def test_webhook_command_registers_telegram(telegram: FakeTelegram, tmp_path: Path) -> None:

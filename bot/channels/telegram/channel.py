@@ -120,6 +120,10 @@ class _Album:
     event: Event
     timer: asyncio.TimerHandle | None = None
     keys: list[str] = field(default_factory=list)
+    # Set once the album has been handled: each part's update is finished only then.
+    handled: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 class TelegramChannel:
@@ -204,14 +208,18 @@ class TelegramChannel:
             return
         message = update.message
         if message is not None and message.media_group_id and event.kind in ("photo", "document"):
-            self._hold_album(event, message.media_group_id)
+            # The update is done only when its album is: a webhook answers 200 (and Telegram
+            # forgets the photo) only once the photos are in the draft, never while they wait
+            # in memory for the rest of the album.
+            await asyncio.shield(self._hold_album(event, message.media_group_id))
             return
         await self._flush_album(event.chat_id)
         async with self.locks.hold(event.chat_id):
             await self._handle_and_deliver(update, event)
 
-    def _hold_album(self, event: Event, group_id: str) -> None:
-        """Gather an album's photos into one event, so the person gets one answer per album."""
+    def _hold_album(self, event: Event, group_id: str) -> asyncio.Future[None]:
+        """Gather an album's photos into one event, so the person gets one answer per album;
+        returns what is done when the album has been handled."""
         album = self.albums.get(event.chat_id)
         if album is not None and album.keys[0] != group_id:
             # A different album started before the previous one was flushed.
@@ -229,6 +237,7 @@ class TelegramChannel:
         album.timer = loop.call_later(
             ALBUM_WAIT, lambda: loop.create_task(self._flush_album(event.chat_id))
         )
+        return album.handled
 
     async def _flush_album(self, chat_id: str) -> None:
         album = self.albums.pop(chat_id, None)
@@ -236,8 +245,12 @@ class TelegramChannel:
             return
         if album.timer is not None:
             album.timer.cancel()
-        async with self.locks.hold(chat_id):
-            await self._handle_and_deliver(None, album.event)
+        try:
+            async with self.locks.hold(chat_id):
+                await self._handle_and_deliver(None, album.event)
+        finally:
+            if not album.handled.done():
+                album.handled.set_result(None)
 
     async def _handle_and_deliver(self, update: Update | None, event: Event) -> None:
         try:
