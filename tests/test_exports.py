@@ -34,7 +34,7 @@ TITLE = "DANH SÁCH TRÍCH NGANG THÀNH TÍCH\nCác cá nhân được tặng da
 HEADERS = [
     "STT",
     "Họ và tên",
-    "Đơn vị / nơi công tác",
+    "Nơi công tác, học tập, cư trú",
     "Tóm tắt thành tích",
     "Số quyết định",
     "Ngày quyết định",

@@ -128,6 +128,7 @@ async def test_monthly_report_cli(
     ).returncode == 2
     counts = (await run_cli_beside(env, "campaigns")).stdout
     assert "thanh-xuan-2024" in counts and "duyệt 3" in counts and "tuyên dương 1" in counts
+    assert "cần sửa 0" in counts, "stories sent back are counted too, as in the chat"
 
 
 async def test_the_quota_counts_what_the_school_sent_on_before_the_deadline(
