@@ -114,11 +114,16 @@ class BadFilter(ValueError):
 MAX_TEXT_PARAM = 300
 
 
-def _text_param(raw: str | None) -> str | None:
-    """A text filter, or BadFilter for one no stored value can match: control characters
+def _unmatchable(value: str) -> bool:
+    """Whether no stored slug, campaign or focus area can be this: control characters
     (PostgreSQL refuses a NUL byte in a query outright) or an absurd length."""
+    return len(value) > MAX_TEXT_PARAM or any(ord(ch) < 32 for ch in value)
+
+
+def _text_param(raw: str | None) -> str | None:
+    """A text filter ("" is none), or BadFilter for one nothing stored can match."""
     value = (raw or "").strip()
-    if len(value) > MAX_TEXT_PARAM or any(ord(ch) < 32 for ch in value):
+    if _unmatchable(value):
         raise BadFilter(value[:40])
     return value or None
 
@@ -320,7 +325,7 @@ class Site:
     async def exemplar_page(self, request: Request) -> Response:
         """One honoured story in full, with its photos."""
         slug = request.path_params["slug"]
-        if len(slug) > MAX_TEXT_PARAM or any(ord(ch) < 32 for ch in slug):
+        if _unmatchable(slug):
             return self._not_found_page()
         async with self.app.db.transaction() as session:
             honour = await honours.by_slug(session, slug)
