@@ -25,6 +25,16 @@ from storage import units
 
 FIXTURES = Path(__file__).parent / "fixtures"
 UNITS_CSV = FIXTURES / "units-thanh-xuan.csv"
+SECOND_CAMPAIGN = """
+# The next year's contest, to add to letter 001's (campaign filters, reports by month).
+[[campaigns]]
+slug = "thanh-xuan-2025"
+title = "Cuộc thi viết về gương người tốt, việc tốt quận Thanh Xuân năm 2025"
+organisation = "Phòng GDĐT quận Thanh Xuân"
+opens = 2024-09-20
+closes = 2025-04-03
+focus_areas = ["Chuyển đổi số trong lĩnh vực giáo dục", "Hiến máu nhân đạo"]
+"""
 
 
 class Clock:

@@ -104,10 +104,13 @@ async def story(
 
 
 async def honour_and_send(
-    app: GuongSang, code: str, summary: str = "Mở lớp học miễn phí cho học sinh khó khăn."
+    app: GuongSang,
+    code: str,
+    summary: str = "Mở lớp học miễn phí cho học sinh khó khăn.",
+    progress_chat: tuple[str, str] | None = None,
 ) -> None:
     """Honour an approved story by decision 1625/QĐ-UBND of 20/03/2023 and start its
-    broadcast, as `guongsang honour` does."""
+    broadcast, as `guongsang honour` does (or, with `progress_chat`, /honour in that chat)."""
     from handlers import broadcast as broadcasting
 
     async with app.db.transaction() as session:
@@ -120,5 +123,17 @@ async def honour_and_send(
             summary=summary,
             actor_id=None,
             channel="cli",
+            progress_chat=progress_chat,
         )
     app.delivery.kick()
+
+
+async def add_audience(app: GuongSang, chat_ids: list[int], kind: str = "person") -> None:
+    """Telegram chats that receive broadcasts (people subscribed, or channels and groups)."""
+    from handlers import broadcast as broadcasting
+
+    async with app.db.transaction() as session:
+        for chat_id in chat_ids:
+            await broadcasting.set_subscription(
+                session, app.services, "telegram", str(chat_id), None, True, kind=kind
+            )

@@ -23,18 +23,18 @@ from storage.models import AudienceMember, Broadcast, OutboxMessage, Submission
 from tests.apps import FIXTURES, REPO, Clock, run_cli, start_app
 from tests.arrivals import max_in_window
 from tests.drivers import Chat, text_of
-from tests.factories import story
+from tests.factories import add_audience, story
 from tests.fakes.telegram_server import FakeTelegram
 
 PHONE = re.compile(r"(\+?84|0)[\s.]?\d{2,3}[\s.]?\d{3}[\s.]?\d{3,4}")
 
 
-async def add_audience(app: GuongSang, chat_ids: list[int], kind: str = "person") -> None:
-    async with app.db.transaction() as session:
-        for chat_id in chat_ids:
-            await broadcasting.set_subscription(
-                session, app.services, "telegram", str(chat_id), None, True, kind=kind
-            )
+async def up_to_confirmation(admin: Chat, code: str, summary: str) -> str:
+    """Walk /honour to its confirmation (decision 1625/QĐ-UBND of 20/03/2023); returns it."""
+    await admin.send(f"/honour {code}")
+    await admin.send("1625/QĐ-UBND")
+    await admin.send("20/03/2023")
+    return await admin.send(summary)
 
 
 async def admin_chat(telegram: FakeTelegram) -> Chat:
@@ -138,10 +138,8 @@ async def test_an_admin_removed_mid_way_cannot_finish_the_honour(
     sub = await story(app, code="GS-2024-0003")
     await add_audience(app, [611])
     admin = await admin_chat(telegram)
-    await admin.send(f"/honour {sub.code}")
-    await admin.send("1625/QĐ-UBND")
-    await admin.send("20/03/2023")
-    await admin.send("Mở lớp học miễn phí cho học sinh khó khăn suốt ba năm liền.")
+    summary = "Mở lớp học miễn phí cho học sinh khó khăn suốt ba năm liền."
+    await up_to_confirmation(admin, sub.code or "", summary)
     # The operator takes them out of GUONGSANG_ADMINS (and restarts) before the press.
     app.services.admins.discard(("telegram", "999"))
     assert "Chỉ quản trị viên" in await admin.press("Tuyên dương và gửi")
@@ -158,11 +156,9 @@ async def test_one_part_can_be_changed_at_the_confirmation_without_retyping_the_
     sub = await story(app, code="GS-2024-0004")
     await add_audience(app, [612])
     admin = await admin_chat(telegram)
-    await admin.send(f"/honour {sub.code}")
-    await admin.send("1625/QĐ-UBND")
-    await admin.send("20/03/2023")
     first = "Mở lớp học miễn phí cho học sinh khó khăn suốt ba năm lền."
-    assert "Tuyên dương và gửi tới 1 người nhận" in await admin.send(first)
+    confirmation = await up_to_confirmation(admin, sub.code or "", first)
+    assert "Tuyên dương và gửi tới 1 người nhận" in confirmation
 
     text = await admin.press("Sửa tóm tắt")
     assert "Tóm tắt thành tích" in text and f"Hiện là: {first}" in text

@@ -12,20 +12,19 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select, update
 
 from bot.app import GuongSang
 from bot.channels.telegram.channel import standalone_sender
 from bot.settings import Settings
-from handlers import broadcast as broadcasting
 from handlers.notify import Notifier
 from handlers.types import Reply
 from storage import outbox
 from storage.models import OutboxMessage
 from tests.apps import Clock, start_app
-from tests.factories import story
+from tests.factories import add_audience, honour_and_send, story
 from tests.fakes.telegram_server import FakeTelegram
 
 LEASE = 1.0
@@ -131,26 +130,10 @@ async def test_a_broadcast_delivered_by_two_workers_is_reported_once(
     audience = [str(8300 + n) for n in range(30)]
     async with worker(settings, clock, telegram, units=True) as first:
         sub = await story(first, code="GS-2024-0031", photos=0)
-        async with first.db.transaction() as session:
-            for chat_id in audience:
-                await broadcasting.set_subscription(
-                    session, first.services, "telegram", chat_id, None, True
-                )
+        await add_audience(first, [int(chat_id) for chat_id in audience])
         async with worker(settings, clock, telegram) as second:
-            async with second.db.transaction() as session:
-                await broadcasting.honour(
-                    session,
-                    second.services,
-                    sub.code or "",
-                    decision_number="1625/QĐ-UBND",
-                    decision_date=date(2024, 1, 5),
-                    summary="Mở lớp học miễn phí cho học sinh khó khăn.",
-                    actor_id=None,
-                    channel="telegram",
-                    progress_chat=("telegram", "999"),
-                )
+            await honour_and_send(second, sub.code or "", progress_chat=("telegram", "999"))
             first.delivery.kick()
-            second.delivery.kick()
 
             async def reported() -> bool:
                 return any(

@@ -13,7 +13,7 @@ from bot.channels.telegram.channel import TelegramChannel
 from bot.settings import Settings
 from handlers import reports
 from storage import events
-from tests.apps import FIXTURES, Clock, run_cli_beside, start_app
+from tests.apps import FIXTURES, SECOND_CAMPAIGN, Clock, run_cli_beside, start_app
 from tests.drivers import Chat, invite_code, join, jpeg, register
 from tests.factories import story
 from tests.fakes.telegram_server import FakeTelegram
@@ -205,23 +205,11 @@ async def test_report_and_campaigns_in_chat(
     assert "dành cho quản trị viên" in await stranger.send("/report")
 
 
-NEXT_YEAR = """
-[[campaigns]]
-slug = "thanh-xuan-2025"
-title = "Cuộc thi viết về gương người tốt, việc tốt quận Thanh Xuân năm 2025"
-organisation = "Phòng GDĐT quận Thanh Xuân"
-opens = 2024-09-20
-closes = 2025-04-03
-form = "story"
-monthly_quota = 1
-"""
-
-
 async def test_a_months_report_is_of_the_campaign_of_that_month(
     settings: Settings, clock: Clock, telegram: FakeTelegram, tmp_path: Path
 ) -> None:
     config = tmp_path / "campaigns.toml"
-    config.write_text((FIXTURES / "campaigns.toml").read_text() + NEXT_YEAR)
+    config.write_text((FIXTURES / "campaigns.toml").read_text() + SECOND_CAMPAIGN)
     app = await start_app(settings.model_copy(update={"config": config}), clock)
     channel = TelegramChannel(app, telegram.token, telegram.api_root, poll_timeout=1)
     await channel.start()

@@ -9,17 +9,15 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date
 from pathlib import Path
 
 import httpx
 
 from bot.settings import Settings
-from handlers import broadcast as broadcasting
 from tests.apps import FIXTURES, REPO, Clock, listening_socket, start_app
 from tests.arrivals import max_in_window
 from tests.backends import postgresql_only
-from tests.factories import story
+from tests.factories import add_audience, honour_and_send, story
 from tests.fakes.telegram_server import FakeTelegram
 from tests.test_telegram_webhook import SECRET, text_update
 
@@ -97,21 +95,8 @@ async def test_two_workers_broadcasting_share_the_platforms_limit(
     audience = list(range(8101, 8161))
     try:
         sub = await story(app, code="GS-2024-0041")
-        async with app.db.transaction() as session:
-            for chat_id in audience:
-                await broadcasting.set_subscription(
-                    session, app.services, "telegram", str(chat_id), None, True
-                )
-            await broadcasting.honour(
-                session,
-                app.services,
-                sub.code or "",
-                decision_number="1625/QĐ-UBND",
-                decision_date=date(2024, 1, 5),
-                summary="Mở lớp học miễn phí cho học sinh khó khăn.",
-                actor_id=None,
-                channel="telegram",
-            )
+        await add_audience(app, audience)
+        await honour_and_send(app, sub.code or "")
     finally:
         await app.close()
     # Eight a second for the bot: two workers must not make it sixteen.

@@ -32,7 +32,7 @@ from bot.web.media import sign, verify
 from handlers import files
 from storage import people
 from storage.models import Attachment, Honour, Submission, Unit
-from tests.apps import FIXTURES, Clock, serving
+from tests.apps import FIXTURES, SECOND_CAMPAIGN, Clock, serving
 from tests.drivers import jpeg
 from tests.factories import honoured_story
 
@@ -41,16 +41,6 @@ SCRIPT = "<script>alert(1)</script>"
 ESCAPED_SCRIPT = "&lt;script&gt;alert(1)&lt;/script&gt;"
 # A Vietnamese phone number as people write it: 0 or +84 and nine more digits.
 PHONE = re.compile(r"(?<![\w])(?:\+?84|0)\d{9}(?!\d)")
-SECOND_CAMPAIGN = """
-# A second contest, so the campaign filter has something to leave out.
-[[campaigns]]
-slug = "thanh-xuan-2025"
-title = "Cuộc thi viết về gương người tốt, việc tốt quận Thanh Xuân năm 2025"
-organisation = "Phòng GDĐT quận Thanh Xuân"
-opens = 2024-09-20
-closes = 2025-04-03
-focus_areas = ["Chuyển đổi số trong lĩnh vực giáo dục", "Hiến máu nhân đạo"]
-"""
 
 
 @pytest.fixture
