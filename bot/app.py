@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -51,15 +52,23 @@ class GuongSang:
             clock=clock,
             tz=tz,
             public_url=settings.public_url,
-            flood=FloodGuard(settings.user_message_rate, settings.user_message_burst),
+            flood=FloodGuard(
+                settings.user_message_rate,
+                settings.user_message_burst,
+                # Worker processes share one budget per person, on the clock they share.
+                clock=time.time if settings.workers > 1 else time.monotonic,
+                shared=settings.workers > 1,
+            ),
         )
         self.delivery = Delivery(
             self.services,
             limits=lambda channel: ChannelLimits(
                 (settings.zalo_broadcast_rate if channel == "zalo" else settings.broadcast_rate)
                 / settings.workers,
-                # A chat's messages mostly come from one worker (a card, an answer), so each
-                # keeps the whole per-chat rate.
+                # One a second per chat cannot be split between workers, so each keeps it. Only
+                # broadcasts keep it, one message per honour to a chat: two workers rarely reach
+                # one chat within a second, and then the platform's retry-after, which the
+                # outbox obeys, spaces them.
                 settings.broadcast_chat_rate,
                 max(1, settings.broadcast_group_per_minute // settings.workers),
             ),
@@ -117,6 +126,11 @@ class GuongSang:
         async with self.db.transaction() as session:
             return await updates.forget_before(session, utcnow() - UPDATES_KEPT)
 
+    async def forget_idle_budgets(self) -> int:
+        """Drop shared message budgets idle long enough to be full again; returns how many."""
+        async with self.db.transaction() as session:
+            return await self.services.flood.forget_idle(session)
+
     async def _tick_forever(self) -> None:
         # Wait first: a restart need not nudge anyone at once, and the day's marks make a
         # missed tick harmless.
@@ -129,6 +143,7 @@ class GuongSang:
                 await self.run_reminders()
                 await self.run_daily_nudges()
                 await self.forget_old_updates()
+                await self.forget_idle_budgets()
             except Exception:
                 log.exception("periodic work failed")
 

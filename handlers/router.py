@@ -59,16 +59,15 @@ async def handle(services: Services, event: Event) -> Response:
     """Handle one event; the step and draft are committed before the response is returned."""
     taken, tell = services.flood.admit(event.channel, event.user_id)
     if not taken:
-        # Nothing is read or written for a refused message. The person is told once per
-        # pause what was not taken and when to resend, so nothing is dropped without a word.
-        log.warning("flood: %s/%s message refused", event.channel, event.user_id)
-        if not tell:
-            return Response()
-        text = services.texts.render("common.too_fast", seconds=services.flood.cooldown)
-        return Response(replies=[Reply(text)], notice=text, press_accepted=False)
+        # Nothing is read or written for a message refused here.
+        return _too_fast(services, event, tell)
     await _prefetch(event, services.max_upload_bytes)
     async with services.db.transaction() as session:
         await conversations.lock_chat(session, event.channel, event.chat_id)
+        taken, tell = await services.flood.admit_shared(session, event.channel, event.user_id)
+        if not taken:
+            # Only the spent budget is saved: the message itself is not claimed or handled.
+            return _too_fast(services, event, tell)
         if event.update_key and not await updates.claim(session, event.channel, event.update_key):
             log.info("duplicate update %s/%s ignored", event.channel, event.update_key)
             return Response()
@@ -83,6 +82,16 @@ async def handle(services: Services, event: Event) -> Response:
         _number_choices(ctx, step_changed=conv.step != step_before, seq=seq_before)
     ctx.response.queued = outbox.queued(session)
     return ctx.response
+
+
+def _too_fast(services: Services, event: Event, tell: bool) -> Response:
+    """The answer to a message over the person's budget. They are told once per pause what
+    was not taken and when to resend, so nothing is dropped without a word."""
+    log.warning("flood: %s/%s message refused", event.channel, event.user_id)
+    if not tell:
+        return Response()
+    text = services.texts.render("common.too_fast", seconds=services.flood.cooldown)
+    return Response(replies=[Reply(text)], notice=text, press_accepted=False)
 
 
 async def _prefetch(event: Event, max_bytes: int) -> None:

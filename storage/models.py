@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -226,6 +227,21 @@ class ProcessedUpdate(Base):
     update_key: Mapped[str] = mapped_column(String(100), primary_key=True)
     # Indexed for pruning: the records are only needed while a platform may still redeliver.
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class FloodBucket(Base):
+    """One person's message budget, shared by the worker processes serving one bot.
+
+    Times are seconds since the epoch: the processes share the wall clock, not a monotonic one.
+    """
+
+    __tablename__ = "flood_buckets"
+    channel: Mapped[str] = mapped_column(String(20), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    # Indexed for pruning: a bucket idle for minutes is full again and can be dropped.
+    updated: Mapped[float] = mapped_column(Float, index=True)
+    paused_until: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class CodeCounter(Base):

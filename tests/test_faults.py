@@ -69,6 +69,14 @@ async def test_a_flood_from_one_person_is_refused_politely_once(app: GuongSang) 
     assert "nhanh quá" not in (await app.handle(typed("flood", "Tin sau."))).replies[0].text
 
 
+def test_a_workers_clock_behind_the_others_does_not_spend_the_budget() -> None:
+    now = [100.0]
+    guard = FloodGuard(rate=1, burst=3, clock=lambda: now[0])
+    assert guard.admit("telegram", "1") == (True, False)
+    now[0] = 40.0  # the next message reaches a worker whose clock is a minute behind
+    assert [guard.admit("telegram", "1")[0] for _ in range(2)] == [True, True]
+
+
 async def test_a_1_mb_message_is_measured_and_refused_without_losing_the_draft(
     app: GuongSang,
 ) -> None:

@@ -77,3 +77,48 @@ async def test_two_outbox_workers_share_deliveries_without_doubles(
     finally:
         await first.close()
         await second.close()
+
+
+@postgresql_only()
+async def test_two_workers_share_one_persons_message_budget(
+    settings: Settings, clock: Clock
+) -> None:
+    shared = settings.model_copy(update={"workers": 2})
+    first = await start_app(shared, clock)
+    second = await start_app(shared, clock, with_units=False)
+    now = [1_000.0]
+    for app in (first, second):
+        app.services.flood.clock = lambda: now[0]
+    try:
+        await to_story_step(first, "flood")
+        await to_story_step(first, "calm")
+        taken: list[str] = []
+        refusals = 0
+        # 100 messages in two seconds, 50 a second, half reaching each worker, once the budget
+        # spent on the way to the story is back. With a budget per worker the person would get
+        # 30 at once from each.
+        for n in range(100):
+            now[0] = 1_010.0 + n / 50
+            response = await (first if n % 2 else second).handle(typed("flood", f"Tin số {n}."))
+            said_back = " ".join(r.text for r in response.replies)
+            if "nhanh quá" in said_back:
+                refusals += 1
+            elif response.replies:
+                taken.append(f"Tin số {n}.")
+            if n == 50:
+                other = await second.handle(typed("calm", "Cô Lan dạy học."))
+                assert "nhanh quá" not in other.replies[0].text
+        assert refusals == 1, "one polite answer for the flood, from whichever worker"
+        assert 30 <= len(taken) <= 45, len(taken)
+        async with first.db.transaction() as session:
+            draft = await session.scalar(select(Submission).where(Submission.chat_id == "flood"))
+            assert draft is not None
+            assert all(t in draft.values["story"] for t in taken)
+        now[0] = 1_020.0
+        assert "nhanh quá" not in (await first.handle(typed("flood", "Tin sau."))).replies[0].text
+        # Idle ten minutes, a bucket is full again: the periodic work drops it.
+        now[0] = 1_020.0 + 601
+        assert await second.forget_idle_budgets() == 2
+    finally:
+        await first.close()
+        await second.close()
