@@ -56,7 +56,7 @@ FONT = "Times New Roman"  # the font of Vietnamese administrative documents
 # Characters XML 1.0 cannot hold: text pasted from Word often carries vertical tabs (its manual
 # line break) or form feeds, and both openpyxl and python-docx refuse the whole file over one.
 _LINE_BREAKS = re.compile(r"[\x0b\x0c\u2028\u2029]|\r\n?")
-_NOT_XML = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\ufffe\uffff]")
+_NOT_XML = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
 # Vietnamese alphabetical order: a ă â b c d đ e ê … o ô ơ … u ư …; the tone marks only break
 # ties, in dictionary order: none, huyền, hỏi, ngã, sắc, nặng. Code point order would put "Đ"

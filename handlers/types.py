@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
+
+# Half of a character that needs two UTF-16 units (an emoji, a rare Hán character). JSON can
+# carry one alone, as a client that cut a message in the middle of an emoji sends it; UTF-8
+# cannot, so one kept would break every later send, export or page that holds the text.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def whole_characters(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD, the mark for a lost character."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
 
 EventKind = Literal["text", "command", "button", "photo", "document", "contact", "unsupported"]
 
@@ -20,6 +32,10 @@ class IncomingFile:
     size: int | None = None
     file_name: str | None = None
     mime_type: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.file_name is not None:
+            self.file_name = whole_characters(self.file_name)
 
 
 @dataclass
@@ -43,6 +59,13 @@ class Event:
     unsupported: str = ""
     # Channels without buttons (console, Zalo) show choices as numbered lines.
     has_buttons: bool = True
+
+    def __post_init__(self) -> None:
+        # Every channel's input passes here, so nothing after it meets a lone surrogate.
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str):
+                setattr(self, f.name, whole_characters(value))
 
 
 @dataclass(frozen=True)

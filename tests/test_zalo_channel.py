@@ -88,6 +88,23 @@ async def test_webhook_checks_the_secret_and_the_body(
     assert len(zalo.sent(chat_id)) == answered, "and ignored"
 
 
+async def test_half_an_emoji_in_a_name_is_marked_and_the_answer_still_goes(
+    zalo_app: GuongSang, zalo: FakeZalo, zalo_web: httpx.AsyncClient
+) -> None:
+    update = fixture("update-text.json")
+    update["message"]["text"] = "/start"
+    # A client that cut the name in the middle of an emoji: JSON carries the half as an escape.
+    update["message"]["from"]["display_name"] = "Hoa \ud83c"
+    chat_id = update["message"]["chat"]["id"]
+    headers = {"Content-Type": "application/json", "X-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+    answer = await zalo_web.post("/webhook/zalo", content=json.dumps(update), headers=headers)
+    assert answer.status_code == 200
+    # The welcome greets the person by name; UTF-8 cannot carry half a character, so a kept
+    # half would have made every answer holding the name fail to send.
+    welcome = zalo.sent(chat_id)[0].text or ""
+    assert "Hoa \ufffd" in welcome and "Gương Sáng" in welcome
+
+
 async def to_photos_step(chat: ZaloChat) -> None:
     await register_on_zalo(chat)
     await chat.send("/new")
