@@ -24,6 +24,10 @@ from storage import flood as stored
 
 # Buckets idle this long are full again and can be forgotten.
 FORGET_AFTER = 600.0
+# With a shared budget, how much larger each process's own is. Were it the same, a person
+# whose messages all reach one worker would run out of both at the same message, and the
+# process's check, which comes first and stays quiet, would refuse without a word.
+LOCAL_MARGIN = 2.0
 
 
 class Bucket(Protocol):
@@ -59,6 +63,8 @@ class FloodGuard:
         self.cooldown = cooldown
         self.clock = clock
         self.shared = shared
+        # (rate, burst) of this process's own buckets.
+        self._local = (rate * LOCAL_MARGIN, burst * LOCAL_MARGIN) if shared else (rate, burst)
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._swept = clock()
 
@@ -67,13 +73,15 @@ class FloodGuard:
         that should get the polite answer; the rest of the pause is refused quietly.
 
         Checked before anything is read or written, so a flood costs no database work. When
-        shared, this process sees only some of the person's messages with the whole budget,
-        so it refuses only once the shared budget (`admit_shared`) has refused and told.
+        shared, this process sees only some of the person's messages, against a larger budget
+        (`LOCAL_MARGIN`): it refuses only well after the shared budget (`admit_shared`) has
+        refused and told, so it refuses quietly.
         """
         now = self.clock()
         self._sweep(now)
-        bucket = self._buckets.setdefault((channel, user_id), _Bucket(self.burst, now))
-        taken, tell = self._decide(bucket, now)
+        rate, burst = self._local
+        bucket = self._buckets.setdefault((channel, user_id), _Bucket(burst, now))
+        taken, tell = self._decide(bucket, now, rate, burst)
         return taken, tell and not self.shared
 
     async def admit_shared(
@@ -88,7 +96,7 @@ class FloodGuard:
             return True, False
         now = self.clock()
         bucket = await stored.locked_bucket(session, channel, user_id, self.burst, now)
-        return self._decide(bucket, now)
+        return self._decide(bucket, now, self.rate, self.burst)
 
     async def forget_idle(self, session: AsyncSession) -> int:
         """Drop shared buckets idle long enough to be full again; returns how many."""
@@ -96,10 +104,10 @@ class FloodGuard:
             return 0
         return await stored.forget_idle(session, self.clock() - FORGET_AFTER)
 
-    def _decide(self, bucket: Bucket, now: float) -> tuple[bool, bool]:
+    def _decide(self, bucket: Bucket, now: float, rate: float, burst: float) -> tuple[bool, bool]:
         # Workers' clocks may disagree by a little: a bucket never drains for time going back.
         elapsed = max(0.0, now - bucket.updated)
-        bucket.tokens = min(self.burst, bucket.tokens + elapsed * self.rate)
+        bucket.tokens = min(burst, bucket.tokens + elapsed * rate)
         bucket.updated = max(bucket.updated, now)
         if now < bucket.paused_until:
             bucket.paused_until = now + self.cooldown

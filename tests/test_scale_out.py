@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import select
 
 from bot.channels.telegram.channel import standalone_sender
@@ -80,8 +81,9 @@ async def test_two_outbox_workers_share_deliveries_without_doubles(
 
 
 @postgresql_only()
+@pytest.mark.parametrize("spread", [True, False], ids=["spread", "one-worker"])
 async def test_two_workers_share_one_persons_message_budget(
-    settings: Settings, clock: Clock
+    settings: Settings, clock: Clock, spread: bool
 ) -> None:
     shared = settings.model_copy(update={"workers": 2})
     first = await start_app(shared, clock)
@@ -94,12 +96,14 @@ async def test_two_workers_share_one_persons_message_budget(
         await to_story_step(first, "calm")
         taken: list[str] = []
         refusals = 0
-        # 100 messages in two seconds, 50 a second, half reaching each worker, once the budget
-        # spent on the way to the story is back. With a budget per worker the person would get
-        # 30 at once from each.
+        # 100 messages in two seconds, 50 a second, once the budget spent on the way to the
+        # story is back: half reaching each worker (with a budget per worker the person would
+        # get 30 at once from each), or all reaching one (whose own check must not refuse
+        # first, without a word).
         for n in range(100):
             now[0] = 1_010.0 + n / 50
-            response = await (first if n % 2 else second).handle(typed("flood", f"Tin số {n}."))
+            worker = first if n % 2 or not spread else second
+            response = await worker.handle(typed("flood", f"Tin số {n}."))
             said_back = " ".join(r.text for r in response.replies)
             if "nhanh quá" in said_back:
                 refusals += 1
