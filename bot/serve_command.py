@@ -17,6 +17,7 @@ from typing import Any
 import uvicorn
 
 from bot.settings import Settings
+from bot.web import workers
 from templates import Texts, to_plain
 
 log = logging.getLogger("guongsang")
@@ -58,7 +59,9 @@ def _serve(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
         # Each worker process builds its own app from the same environment, and takes its
         # share of the platform's rate limits.
         os.environ["GUONGSANG_WORKERS"] = str(args.workers)
-        uvicorn.run("bot.web.served:from_environment", factory=True, workers=args.workers, **common)
+        if workers.AVAILABLE:
+            return workers.run(args.workers, common)
+        uvicorn.run(workers.FACTORY, factory=True, workers=args.workers, **common)
         return 0
     return asyncio.run(_serve_one(settings, common))
 

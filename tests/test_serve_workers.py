@@ -7,8 +7,10 @@ import asyncio
 import os
 import signal
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -17,17 +19,27 @@ from bot.settings import Settings
 from tests.apps import FIXTURES, REPO, Clock, listening_socket, start_app
 from tests.arrivals import max_in_window
 from tests.backends import postgresql_only
+from tests.connections import connections_by_worker
 from tests.factories import add_audience, honour_and_send, story
 from tests.fakes.telegram_server import FakeTelegram
 from tests.test_telegram_webhook import SECRET, text_update
 
 
+@dataclass
+class Served:
+    """A running `guongsang serve --workers 2`."""
+
+    base: str
+    port: int
+    process: asyncio.subprocess.Process
+
+
 @asynccontextmanager
 async def serving(
     settings: Settings, telegram: FakeTelegram, tmp_path: Path, **extra: str
-) -> AsyncIterator[str]:
-    """`guongsang serve --workers 2` on the test's database; yields its base URL, and checks
-    both workers stopped cleanly."""
+) -> AsyncIterator[Served]:
+    """`guongsang serve --workers 2` on the test's database, up and answering; checks both
+    workers stopped cleanly."""
     sock = listening_socket()
     port = sock.getsockname()[1]
     sock.close()
@@ -55,7 +67,7 @@ async def serving(
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.05)
-        yield base
+        yield Served(base, port, process)
     finally:
         process.send_signal(signal.SIGINT)
         output = (await asyncio.wait_for(process.communicate(), 30))[0].decode()
@@ -67,8 +79,8 @@ async def serving(
 async def test_two_worker_processes_answer_every_update_once(
     settings: Settings, telegram: FakeTelegram, tmp_path: Path
 ) -> None:
-    async with serving(settings, telegram, tmp_path) as base:
-        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+    async with serving(settings, telegram, tmp_path) as served:
+        async with httpx.AsyncClient(base_url=served.base, timeout=30) as client:
             headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
             chats = list(range(8001, 8041))
             updates = [text_update(9000 + n, chat, "/start") for n, chat in enumerate(chats)]
@@ -105,3 +117,85 @@ async def test_two_workers_broadcasting_share_the_platforms_limit(
     sends = [at for at, method, chat in telegram.arrivals if chat in audience]
     assert len(sends) == len(audience)
     assert max_in_window(sends, 1.0) <= 8
+
+
+@postgresql_only()
+async def test_connections_opened_together_reach_both_workers(
+    settings: Settings, telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    async with serving(settings, telegram, tmp_path) as served:
+        # Forty kept-alive connections opened at once, as Telegram opens its webhook's.
+        one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        clients = [httpx.AsyncClient(base_url=served.base, limits=one) for _ in range(40)]
+        try:
+            answers = await asyncio.gather(*(c.get("/healthz") for c in clients))
+            assert {a.status_code for a in answers} == {200}
+            held = connections_by_worker(served.process.pid, served.port)
+        finally:
+            for client in clients:
+                await client.aclose()
+    # Each worker holds its share of them: a worker with a few would sit idle while the
+    # other one answers the updates arriving on all the rest.
+    assert len(held) == 2, held
+    assert min(held.values()) >= 0.25 * sum(held.values()), held
+
+
+@postgresql_only()
+async def test_a_worker_killed_is_replaced(
+    settings: Settings, telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    async with serving(settings, telegram, tmp_path) as served:
+
+        async def held_after_connecting() -> Counter[int]:
+            clients = [httpx.AsyncClient(base_url=served.base) for _ in range(20)]
+            try:
+                answers = await asyncio.gather(*(c.get("/healthz") for c in clients))
+                assert {a.status_code for a in answers} == {200}
+                return connections_by_worker(served.process.pid, served.port)
+            finally:
+                for client in clients:
+                    await client.aclose()
+
+        killed = next(iter(await held_after_connecting()))
+        os.kill(killed, signal.SIGKILL)
+        for _ in range(100):
+            held = await held_after_connecting()
+            if len(held) == 2 and killed not in held:
+                break
+            await asyncio.sleep(0.1)
+        assert len(held) == 2 and killed not in held, held
+        # The newcomer answers updates like the others.
+        headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+        async with httpx.AsyncClient(base_url=served.base, timeout=30) as client:
+            chats = list(range(8201, 8221))
+            updates = [text_update(9500 + n, chat, "/start") for n, chat in enumerate(chats)]
+            answers = await asyncio.gather(
+                *(client.post("/webhook/telegram", json=u, headers=headers) for u in updates)
+            )
+        assert {a.status_code for a in answers} == {200}
+        await telegram.wait_for(lambda _: all(telegram.sent(c) for c in chats), timeout=30)
+
+
+@postgresql_only()
+async def test_a_port_taken_by_another_program_stops_serve_with_an_error(
+    settings: Settings, tmp_path: Path
+) -> None:
+    taken = listening_socket()
+    taken.listen()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GUONGSANG_")},
+        "GUONGSANG_DATA_DIR": str(tmp_path / "data"),
+        "GUONGSANG_DATABASE_URL": settings.resolved_database_url,
+        "GUONGSANG_CONFIG": str(FIXTURES / "campaigns.toml"),
+    }
+    port = str(taken.getsockname()[1])
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "serve", "--workers", "2", "--port", port,
+            env=env, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        output = (await asyncio.wait_for(process.communicate(), 60))[0].decode()
+    finally:
+        taken.close()
+    assert process.returncode == 1, output
+    assert f"cannot listen on 127.0.0.1:{port}" in output, output

@@ -106,9 +106,9 @@ def served_app(settings: Settings, settle_heap: bool = False) -> Starlette:
 
 
 def from_environment() -> ASGIApp:
-    """The uvicorn factory each worker process calls (`serve --workers N`).
+    """The uvicorn factory each worker process calls (`serve --workers N`, `bot.web.workers`).
 
-    Connections are spread over the workers as they go (`SpreadConnections`).
+    Kept-alive connections keep being spread over the workers (`SpreadConnections`).
     """
     # A worker is a fresh process: the parent's logging setup did not come with it.
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)

@@ -1,13 +1,14 @@
 """With several worker processes, keep moving kept-alive connections toward idle workers.
 
-A connection belongs to the worker process that accepted it, and asyncio accepts every
-connection waiting at once, so a client that opens its connections together (Telegram keeps
-up to forty for a webhook) can leave one worker with most of them: 83 % of a core against
-22 % for the other in bench.scale. Answering now and then with `Connection: close` makes the
-client reconnect; the new connection goes to whichever worker accepts first, and a worker
-busy with updates is the last to get to it. Chosen at random, one response in `every`: no
-per-connection state, and behind a proxy (where the client's address is not the
-connection's) it works the same.
+A connection belongs to the worker process that accepted it for as long as it is kept alive.
+Each worker listening on its own socket (`bot.web.workers`) spreads new connections evenly,
+but the split drifts: a worker started again after a crash gets only connections opened
+after it, and where SO_REUSEPORT is missing all workers share one socket, where asyncio
+accepts every connection waiting at once and one worker took 39 of 39 in a test. Answering
+now and then with `Connection: close` makes the client reconnect, and the new connection
+goes where the kernel (or the first worker free to accept) sends it. Chosen at random, one
+response in `every`: no per-connection state, and behind a proxy (where the client's address
+is not the connection's) it works the same.
 """
 
 from __future__ import annotations
