@@ -1,4 +1,5 @@
-"""Which process holds each TCP connection to a port, read from Linux's /proc."""
+"""The worker processes of `serve --workers`, and which holds each TCP connection to a port,
+read from Linux's /proc."""
 
 from __future__ import annotations
 
@@ -13,6 +14,20 @@ def _children(pid: int) -> list[int]:
     for tasks in Path(f"/proc/{pid}/task").glob("*/children"):
         found.extend(int(child) for child in tasks.read_text().split())
     return found
+
+
+def worker_pids(server_pid: int) -> list[int]:
+    """The worker processes the supervisor started (not multiprocessing's helpers)."""
+    return [
+        pid
+        for pid in _children(server_pid)
+        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+def still_running(pids: list[int]) -> list[int]:
+    """Those of `pids` that are still processes."""
+    return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
 
 
 def _socket_inodes(pid: int) -> set[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -19,7 +20,7 @@ from bot.settings import Settings
 from tests.apps import FIXTURES, REPO, Clock, listening_socket, start_app
 from tests.arrivals import max_in_window
 from tests.backends import postgresql_only
-from tests.connections import connections_by_worker
+from tests.connections import connections_by_worker, still_running, worker_pids
 from tests.factories import add_audience, honour_and_send, story
 from tests.fakes.telegram_server import FakeTelegram
 from tests.test_telegram_webhook import SECRET, text_update
@@ -36,10 +37,14 @@ class Served:
 
 @asynccontextmanager
 async def serving(
-    settings: Settings, telegram: FakeTelegram, tmp_path: Path, **extra: str
+    settings: Settings,
+    telegram: FakeTelegram,
+    tmp_path: Path,
+    check_stop: bool = True,
+    **extra: str,
 ) -> AsyncIterator[Served]:
-    """`guongsang serve --workers 2` on the test's database, up and answering; checks both
-    workers stopped cleanly."""
+    """`guongsang serve --workers 2` on the test's database, up and answering; stops it and
+    checks both workers stopped cleanly (unless the test stopped it otherwise)."""
     sock = listening_socket()
     port = sock.getsockname()[1]
     sock.close()
@@ -69,10 +74,13 @@ async def serving(
                 await asyncio.sleep(0.05)
         yield Served(base, port, process)
     finally:
-        process.send_signal(signal.SIGINT)
-        output = (await asyncio.wait_for(process.communicate(), 30))[0].decode()
-    assert process.returncode == 0, output
-    assert output.count("web app stopped") == 2, output
+        if process.returncode is None:
+            process.send_signal(signal.SIGINT)
+        if check_stop:
+            output = (await asyncio.wait_for(process.communicate(), 30))[0].decode()
+    if check_stop:
+        assert process.returncode == 0, output
+        assert output.count("web app stopped") == 2, output
 
 
 @postgresql_only()
@@ -199,3 +207,30 @@ async def test_a_port_taken_by_another_program_stops_serve_with_an_error(
         taken.close()
     assert process.returncode == 1, output
     assert f"cannot listen on 127.0.0.1:{port}" in output, output
+
+
+@postgresql_only()
+async def test_workers_of_a_supervisor_killed_outright_stop_and_free_the_port(
+    settings: Settings, telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    async with serving(settings, telegram, tmp_path, check_stop=False) as served:
+        async with httpx.AsyncClient(base_url=served.base) as client:
+            assert (await client.get("/healthz")).status_code == 200
+        workers = worker_pids(served.process.pid)
+        assert len(workers) == 2, workers
+        served.process.kill()
+        try:
+            # Not process.wait(): it waits for the output pipe too, which the workers hold.
+            for _ in range(150):
+                if not still_running(workers):
+                    break
+                await asyncio.sleep(0.1)
+            assert not still_running(workers), "workers left running"
+        finally:
+            for pid in still_running(workers):
+                os.kill(pid, signal.SIGKILL)
+        # Nothing holds the port any more: a plain socket (no SO_REUSEPORT) can take it.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", served.port))
+        sock.close()

@@ -19,6 +19,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
@@ -37,6 +38,8 @@ STOP_WAIT = 30.0
 # A worker that dies is started again, but not more often than this: one that dies at once
 # each time (a bug meeting every update) must not take the machine with it.
 RESTART_PAUSE = 1.0
+# How often a worker checks that its supervisor is still there, in seconds.
+ORPHAN_CHECK = 1.0
 FACTORY = "bot.web.served:from_environment"
 
 
@@ -51,10 +54,19 @@ def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
     return sock
 
 
+def _stop_when_orphaned(supervisor: int) -> None:
+    # A supervisor killed outright (kill -9) cannot stop its workers. Left running, they would
+    # keep the port with the old code beside the workers of the next `serve`.
+    while os.getppid() == supervisor:
+        time.sleep(ORPHAN_CHECK)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _worker(options: dict[str, Any]) -> None:
     # Its own process group: a Ctrl-C in the terminal reaches the supervisor alone, which
     # passes one SIGTERM on. Two signals would make uvicorn skip the app's shutdown.
     os.setpgid(0, 0)
+    threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),), daemon=True).start()
     config = uvicorn.Config(FACTORY, factory=True, **options)
     try:
         sock = listening_socket(config.host, config.port, config.backlog)
