@@ -28,7 +28,7 @@ from bot.channels.parts import Part
 from bot.ratelimit import ChannelLimits
 from handlers import numbered as numbering
 from handlers.services import Services
-from handlers.types import Choice, Reply, payload_to_reply
+from handlers.types import Choice, Reply, payload_to_reply, reply_to_payload
 from storage import outbox
 from storage.models import AudienceMember, Broadcast, OutboxMessage
 
@@ -524,7 +524,7 @@ class Delivery:
             session,
             row.progress_channel,
             row.progress_chat_id,
-            {"text": text, "choices": [], "photos": []},
+            reply_to_payload(Reply(text), self.services.media_dir),
             # Telegram shows the report in place of the progress; without edits (Zalo), or
             # before the progress message is known, it comes as a message of its own.
             kind="edit" if row.progress_message_id else "send",

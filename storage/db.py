@@ -94,6 +94,15 @@ class Database:
 UPSERT_INSERTS: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
+def inserts_skipping_conflicts(table: Any) -> dict[str, Any]:
+    """INSERT … ON CONFLICT DO NOTHING into `table`, built once per database, by dialect name;
+    the values come with each execution."""
+    return {
+        dialect: insert(table).on_conflict_do_nothing()
+        for dialect, insert in UPSERT_INSERTS.items()
+    }
+
+
 def upsert_insert(session: AsyncSession) -> Any:
     """The `insert` construct with ON CONFLICT clauses of the session's database."""
     return UPSERT_INSERTS.get(session.get_bind().dialect.name, sqlite.insert)

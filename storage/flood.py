@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import UPSERT_INSERTS
+from storage.db import inserts_skipping_conflicts
 from storage.models import FloodBucket
 
 # Built once: every update of a bot with several workers runs these.
@@ -14,10 +14,7 @@ _LOCKED = (
     .where(FloodBucket.channel == bindparam("channel"), FloodBucket.user_id == bindparam("user"))
     .with_for_update()
 )
-_CREATE = {
-    dialect: insert(FloodBucket.__table__).on_conflict_do_nothing()
-    for dialect, insert in UPSERT_INSERTS.items()
-}
+_CREATE = inserts_skipping_conflicts(FloodBucket.__table__)
 
 
 async def locked_bucket(

@@ -7,14 +7,10 @@ from datetime import datetime
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.db import UPSERT_INSERTS
+from storage.db import inserts_skipping_conflicts
 from storage.models import ProcessedUpdate, utcnow
 
-# Built once per database; the values come with each execution.
-_CLAIMS = {
-    dialect: insert(ProcessedUpdate.__table__).on_conflict_do_nothing()
-    for dialect, insert in UPSERT_INSERTS.items()
-}
+_CLAIMS = inserts_skipping_conflicts(ProcessedUpdate.__table__)
 
 
 async def claim(session: AsyncSession, channel: str, update_key: str) -> bool:
