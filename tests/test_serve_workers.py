@@ -35,6 +35,39 @@ class Served:
     process: asyncio.subprocess.Process
 
 
+def serve_environment(settings: Settings, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment of a `guongsang serve` on the test's database (none of ours inherited)."""
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GUONGSANG_")},
+        "GUONGSANG_DATA_DIR": str(tmp_path / "data"),
+        "GUONGSANG_DATABASE_URL": settings.resolved_database_url,
+        "GUONGSANG_CONFIG": str(FIXTURES / "campaigns.toml"),
+        **extra,
+    }
+
+
+async def start_serve(env: dict[str, str], port: int) -> asyncio.subprocess.Process:
+    """`guongsang serve --workers 2` on 127.0.0.1:`port`, its output in one pipe."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "serve", "--workers", "2", "--port", str(port),
+        env=env, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+
+
+async def connections_after_connecting(served: Served, count: int) -> Counter[int]:
+    """Open `count` kept-alive connections at once (as Telegram opens its webhook's), one
+    request each; how many each worker holds."""
+    one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    clients = [httpx.AsyncClient(base_url=served.base, limits=one) for _ in range(count)]
+    try:
+        answers = await asyncio.gather(*(c.get("/healthz") for c in clients))
+        assert {a.status_code for a in answers} == {200}
+        return connections_by_worker(served.process.pid, served.port)
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
 @asynccontextmanager
 async def serving(
     settings: Settings,
@@ -48,20 +81,15 @@ async def serving(
     sock = listening_socket()
     port = sock.getsockname()[1]
     sock.close()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("GUONGSANG_")},
-        "GUONGSANG_DATA_DIR": str(tmp_path / "data"),
-        "GUONGSANG_DATABASE_URL": settings.resolved_database_url,
-        "GUONGSANG_CONFIG": str(FIXTURES / "campaigns.toml"),
-        "GUONGSANG_TELEGRAM_TOKEN": telegram.token,
-        "GUONGSANG_TELEGRAM_API_URL": telegram.api_root,
-        "GUONGSANG_TELEGRAM_WEBHOOK_SECRET": SECRET,
+    env = serve_environment(
+        settings,
+        tmp_path,
+        GUONGSANG_TELEGRAM_TOKEN=telegram.token,
+        GUONGSANG_TELEGRAM_API_URL=telegram.api_root,
+        GUONGSANG_TELEGRAM_WEBHOOK_SECRET=SECRET,
         **extra,
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "serve", "--workers", "2", "--port", str(port),
-        env=env, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
+    )
+    process = await start_serve(env, port)
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
@@ -132,16 +160,7 @@ async def test_connections_opened_together_reach_both_workers(
     settings: Settings, telegram: FakeTelegram, tmp_path: Path
 ) -> None:
     async with serving(settings, telegram, tmp_path) as served:
-        # Forty kept-alive connections opened at once, as Telegram opens its webhook's.
-        one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        clients = [httpx.AsyncClient(base_url=served.base, limits=one) for _ in range(40)]
-        try:
-            answers = await asyncio.gather(*(c.get("/healthz") for c in clients))
-            assert {a.status_code for a in answers} == {200}
-            held = connections_by_worker(served.process.pid, served.port)
-        finally:
-            for client in clients:
-                await client.aclose()
+        held = await connections_after_connecting(served, 40)
     # Each worker holds its share of them: a worker with a few would sit idle while the
     # other one answers the updates arriving on all the rest.
     assert len(held) == 2, held
@@ -153,21 +172,10 @@ async def test_a_worker_killed_is_replaced(
     settings: Settings, telegram: FakeTelegram, tmp_path: Path
 ) -> None:
     async with serving(settings, telegram, tmp_path) as served:
-
-        async def held_after_connecting() -> Counter[int]:
-            clients = [httpx.AsyncClient(base_url=served.base) for _ in range(20)]
-            try:
-                answers = await asyncio.gather(*(c.get("/healthz") for c in clients))
-                assert {a.status_code for a in answers} == {200}
-                return connections_by_worker(served.process.pid, served.port)
-            finally:
-                for client in clients:
-                    await client.aclose()
-
-        killed = next(iter(await held_after_connecting()))
+        killed = next(iter(await connections_after_connecting(served, 20)))
         os.kill(killed, signal.SIGKILL)
         for _ in range(100):
-            held = await held_after_connecting()
+            held = await connections_after_connecting(served, 20)
             if len(held) == 2 and killed not in held:
                 break
             await asyncio.sleep(0.1)
@@ -190,18 +198,9 @@ async def test_a_port_taken_by_another_program_stops_serve_with_an_error(
 ) -> None:
     taken = listening_socket()
     taken.listen()
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("GUONGSANG_")},
-        "GUONGSANG_DATA_DIR": str(tmp_path / "data"),
-        "GUONGSANG_DATABASE_URL": settings.resolved_database_url,
-        "GUONGSANG_CONFIG": str(FIXTURES / "campaigns.toml"),
-    }
-    port = str(taken.getsockname()[1])
+    port = taken.getsockname()[1]
     try:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "serve", "--workers", "2", "--port", port,
-            env=env, cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
+        process = await start_serve(serve_environment(settings, tmp_path), port)
         output = (await asyncio.wait_for(process.communicate(), 60))[0].decode()
     finally:
         taken.close()
