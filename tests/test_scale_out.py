@@ -5,10 +5,13 @@ at a time, an update once, and the outbox is shared without sending anything twi
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 from sqlalchemy import select
 
+from bot.app import GuongSang
 from bot.channels.telegram.channel import standalone_sender
 from bot.settings import Settings
 from handlers.notify import Notifier
@@ -21,13 +24,26 @@ from tests.drivers import to_story_step, typed
 from tests.fakes.telegram_server import FakeTelegram
 
 
+@asynccontextmanager
+async def two_workers(
+    settings: Settings, clock: Clock
+) -> AsyncIterator[tuple[GuongSang, GuongSang]]:
+    """Two whole applications on one database, as two worker processes would be; the first
+    imports the units."""
+    first = await start_app(settings, clock)
+    second = await start_app(settings, clock, with_units=False)
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
+
+
 @postgresql_only()
 async def test_two_workers_take_one_chat_in_turn_and_each_update_once(
     settings: Settings, clock: Clock
 ) -> None:
-    first = await start_app(settings, clock)
-    second = await start_app(settings, clock, with_units=False)
-    try:
+    async with two_workers(settings, clock) as (first, second):
         await to_story_step(first, "lan")
         parts = [f"Phần {n}: cô Lan dạy các em học sinh nghèo." for n in range(1, 21)]
         # Half the messages reach one worker and half the other, all at once. Without a lock
@@ -49,19 +65,14 @@ async def test_two_workers_take_one_chat_in_turn_and_each_update_once(
         expected = sum(count_words(p) for p in parts) + count_words("Một tin đến hai lần.")
         assert count_words(story) == expected
         assert all(part in story for part in parts)
-    finally:
-        await first.close()
-        await second.close()
 
 
 @postgresql_only()
 async def test_two_outbox_workers_share_deliveries_without_doubles(
     settings: Settings, clock: Clock, telegram: FakeTelegram
 ) -> None:
-    first = await start_app(settings, clock)
-    second = await start_app(settings, clock, with_units=False)
     chats = [str(5000 + n) for n in range(120)]
-    try:
+    async with two_workers(settings, clock) as (first, second):
         async with first.db.transaction() as session:
             notifier = Notifier(session, first.services)
             for chat in chats:
@@ -75,9 +86,6 @@ async def test_two_outbox_workers_share_deliveries_without_doubles(
         for bot in bots:
             await bot.shutdown()
         assert [len(telegram.sent(int(chat))) for chat in chats] == [1] * len(chats)
-    finally:
-        await first.close()
-        await second.close()
 
 
 @postgresql_only()
@@ -86,12 +94,10 @@ async def test_two_workers_share_one_persons_message_budget(
     settings: Settings, clock: Clock, spread: bool
 ) -> None:
     shared = settings.model_copy(update={"workers": 2})
-    first = await start_app(shared, clock)
-    second = await start_app(shared, clock, with_units=False)
     now = [1_000.0]
-    for app in (first, second):
-        app.services.flood.clock = lambda: now[0]
-    try:
+    async with two_workers(shared, clock) as (first, second):
+        for app in (first, second):
+            app.services.flood.clock = lambda: now[0]
         await to_story_step(first, "flood")
         await to_story_step(first, "calm")
         taken: list[str] = []
@@ -123,6 +129,3 @@ async def test_two_workers_share_one_persons_message_budget(
         # Idle ten minutes, a bucket is full again: the periodic work drops it.
         now[0] = 1_020.0 + 601
         assert await second.forget_idle_budgets() == 2
-    finally:
-        await first.close()
-        await second.close()
