@@ -12,7 +12,8 @@ The one call that could block for long is taking SQLite's write lock while anoth
 
 SQLAlchemy's aiosqlite dialect talks to aiosqlite's connection, partly through its queue to the
 worker thread; replacing that queue with one that runs what it is given keeps the dialect's
-whole behaviour (errors, pooling, cursors) unchanged.
+whole behaviour (errors, pooling, cursors) unchanged. That queue is private, so pyproject.toml
+admits only the tested aiosqlite releases and tests/test_sqlite_inline.py checks the contract.
 """
 
 from __future__ import annotations
