@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
+# Storage keys its search columns with the same folding people's typing is matched by.
+from storage.search_keys import fold
+
 _WHITESPACE = re.compile(r"\s+")
 _PHONE_NOISE = re.compile(r"[\s.\-()]")
 # Vietnamese mobile prefixes since the 2018 renumbering: 03x, 05x, 07x, 08x, 09x.
@@ -48,13 +51,6 @@ def _without_trunk_zero(national: str) -> str:
 def clean_line(text: str) -> str:
     """One line of text as people mean it: NFC, control characters gone, spaces collapsed."""
     return " ".join(_CONTROL.sub(" ", normalise(text)).split())
-
-
-def fold(text: str) -> str:
-    """Lower-case, accent-free form for matching: "Lê Quý Đôn" → "le quy don"."""
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(stripped.lower().split())
 
 
 def bare_words(text: str) -> str:

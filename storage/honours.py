@@ -7,8 +7,8 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.text_rules import fold
 from storage.models import Campaign, Honour, Submission
+from storage.search_keys import fold
 
 
 def make_slug(exemplar_name: str, code: str) -> str:

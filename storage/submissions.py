@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from handlers.campaigns import CampaignSpec
 from storage.db import upsert_insert
 from storage.models import Attachment, Campaign, CodeCounter, Submission, SubmissionVersion
 
@@ -25,7 +26,38 @@ HONOURED = "honoured"
 EDITABLE = (DRAFT, RETURNED, CHANGES_REQUESTED)
 
 
-async def sync_campaigns(session: AsyncSession, specs: list[CampaignSpec]) -> dict[str, int]:
+class CampaignFields(Protocol):
+    """What storage keeps of a campaign (the campaigns file's validated tables provide it)."""
+
+    @property
+    def slug(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def organisation(self) -> str: ...
+    @property
+    def opens(self) -> date: ...
+    @property
+    def closes(self) -> date: ...
+    @property
+    def form(self) -> str: ...
+    @property
+    def max_words(self) -> int: ...
+    @property
+    def min_photos(self) -> int: ...
+    @property
+    def max_photos(self) -> int: ...
+    @property
+    def focus_areas(self) -> Sequence[str]: ...
+    @property
+    def require_unit_confirmation(self) -> bool: ...
+    @property
+    def monthly_quota(self) -> int: ...
+    @property
+    def monthly_deadline_day(self) -> int: ...
+
+
+async def sync_campaigns(session: AsyncSession, specs: Sequence[CampaignFields]) -> dict[str, int]:
     """Write the campaigns file into the database; returns slug → id."""
     ids: dict[str, int] = {}
     for spec in specs:

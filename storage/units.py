@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.text_rules import fold
 from storage.models import Organisation, Unit
+from storage.search_keys import fold
 
 LEVELS = ("MN", "TH", "THCS", "other")
 
