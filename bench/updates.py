@@ -11,7 +11,10 @@ then sends the next.
 
 In the same run a bare PTB application that echoes every message (and answers every button
 press with a message) gets the same number of updates from the same number of people on the
-same transport: the ratio of the two rates is what the application itself costs.
+same transport: the ratio of the two rates is what the application itself costs. So does the
+durable peer (`bench.durable_peer`): the same 15 steps as a PTB ConversationHandler that commits
+each step to SQLite before answering, the way that framework makes a form durable; "full form ÷
+durable peer" is what our extra guarantees and machinery cost.
 
 Latency is the time from an update being queued to the bot's first message to that chat.
 How many messages make "the whole answer" to each step is counted first with one person who
@@ -50,6 +53,7 @@ from telegram import Update
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    BasePersistence,
     CallbackQueryHandler,
     ContextTypes,
     MessageHandler,
@@ -57,6 +61,7 @@ from telegram.ext import (
     filters,
 )
 
+from bench import durable_peer
 from bench.inprocess_bot_api import BotApi, InProcessRequest, SentMessage, User
 from bench.step_floor import Floor, bench_floor, ceiling
 from bot import heap
@@ -343,11 +348,13 @@ class InProcessTelegramChannel(TelegramChannel):
         self.application.add_error_handler(self._on_error)
 
 
-def build_application(api: BotApi) -> Application:  # type: ignore[type-arg]
+def build_application(api: BotApi, persistence: BasePersistence | None = None) -> Application:  # type: ignore[type-arg]
     """A PTB application on the in-process transport, handling updates concurrently."""
+    builder = ApplicationBuilder()
+    if persistence is not None:
+        builder = builder.persistence(persistence)
     return (
-        ApplicationBuilder()
-        .token(api.token)
+        builder.token(api.token)
         .base_url(f"{api.root}/bot")
         .base_file_url(f"{api.root}/file/bot")
         .request(InProcessRequest(api))
@@ -442,6 +449,47 @@ async def bench_echo(users: int, first_id: int, think: float = 0.0) -> Result:
         await api.close()
 
 
+async def bench_peer(users: int, first_id: int, think: float = 0.0) -> Result:
+    """The same form written with PTB's ConversationHandler, durable through a small
+    persistence that commits every step to SQLite before answering (`bench.durable_peer`)."""
+    api = BotApi()
+    with tempfile.TemporaryDirectory() as tmp:
+        persistence = durable_peer.SQLitePersistence(Path(tmp) / "peer.db")
+        media = Path(tmp) / "media"
+        media.mkdir()
+        application = build_application(api, persistence)
+        durable_peer.install(application, persistence, media)
+        executed = 0
+
+        def count(_statement: str) -> None:
+            nonlocal executed
+            executed += 1
+
+        persistence.db.set_trace_callback(count)
+        await application.initialize()
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(
+            timeout=POLL_TIMEOUT, allowed_updates=Update.ALL_TYPES
+        )
+        try:
+            return await run_people(
+                "peer",
+                api,
+                users,
+                first_id,
+                real_buttons=True,
+                done=lambda last: last is not None and "GS-" in last.plain_text,
+                think=think,
+                statements=lambda: executed,
+            )
+        finally:
+            await application.updater.stop()
+            await application.stop()
+            await application.shutdown()
+            await api.close()
+
+
 def table(results: Sequence[Result]) -> str:
     """The results as a fixed-width table."""
     lines = [
@@ -495,18 +543,29 @@ def waiting_ms(floor: Floor, echo: Result) -> float:
     return echo.users * per_update
 
 
-def summary(form: Result, echo: Result, floor: Floor | None, think: float = 0.0) -> str:
-    """The last line: both rates, their ratio and the form's latencies against the targets."""
+def summary(
+    form: Result, echo: Result, floor: Floor | None, think: float = 0.0, peer: Result | None = None
+) -> str:
+    """The last line: the rates, the form's ratios to echo and to the durable peer, and the
+    form's latencies against the targets."""
     ratio = form.rate / echo.rate if echo.rate else math.nan
     pace = f" pausing {think:g} s a step on average" if think else " sending without pause"
     bound = f" (ceiling {ceiling(echo.cpu_ms_per_update, floor):.2f})" if floor else ""
+    against_peer = ""
+    if peer is not None:
+        peer_ratio = form.rate / peer.rate if peer.rate else math.nan
+        against_peer = (
+            f"; vs durable peer {peer.rate:.0f} upd/s: full form ÷ durable peer "
+            f"{peer_ratio:.2f} (target >= 1.0), processor time {peer.cpu_ms_per_update:.2f} "
+            "ms/update"
+        )
     return (
         f"updates: {form.users} users{pace}, {form.updates} updates, "
         f"full form {form.rate:.0f} upd/s "
         f"(p50 {form.percentile_ms(50):.0f} ms, p99 {form.percentile_ms(99):.0f} ms) "
         f"vs echo {echo.rate:.0f} upd/s: ratio {ratio:.2f}{bound} (target >= 0.5); "
         f"processor time {form.cpu_ms_per_update:.2f} vs {echo.cpu_ms_per_update:.2f} "
-        "ms/update; p99 target < 100 ms"
+        f"ms/update; p99 target < 100 ms{against_peer}"
     )
 
 
@@ -517,6 +576,8 @@ async def main(users: int, database_url: str | None, think: float = 0.0) -> None
     # The baseline first, on a clean heap; then the application.
     gc.collect()
     echo = await bench_echo(users, first_id, think)
+    gc.collect()
+    peer = await bench_peer(users, first_id, think)
     gc.collect()
     form = await bench_full_form(users, database_url, first_id, think)
     # The floor only bounds a run without pauses: with them, the rate is the load offered.
@@ -529,10 +590,10 @@ async def main(users: int, database_url: str | None, think: float = 0.0) -> None
     backend = "PostgreSQL" if database_url else "SQLite"
     print(f"full form on {backend}; 'done' = people who reached the story's code (or last echo)")
     print(step_table(form))
-    print(table([form, echo]))
+    print(table([form, peer, echo]))
     if floor:
         print(floor_line(floor, echo))
-    print(summary(form, echo, floor, think))
+    print(summary(form, echo, floor, think, peer))
 
 
 if __name__ == "__main__":

@@ -24,10 +24,16 @@ def test_the_updates_benchmark_walks_everyone_through_and_reports_its_ceiling() 
     )
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
-    rows = {line.split()[0]: line.split() for line in lines if line.startswith(("full ", "echo "))}
+    rows = {
+        line.split()[0]: line.split()
+        for line in lines
+        if line.startswith(("full ", "peer ", "echo "))
+    }
     # Name (two words for the form), users, updates, …, done is the fourth column from the end.
-    assert rows["full"][-3] == "2" and rows["echo"][-3] == "2", run.stdout
-    assert rows["full"][3] == rows["echo"][2] == "30", run.stdout  # 15 steps each
+    assert rows["full"][-3] == rows["peer"][-3] == rows["echo"][-3] == "2", run.stdout
+    assert rows["full"][3] == rows["peer"][2] == rows["echo"][2] == "30", run.stdout  # 15 steps
+    # The durable peer writes to its database on every step; echo has none.
+    assert float(rows["peer"][8]) >= 2.0 and rows["echo"][8] == "nan", run.stdout
     # The form makes more Bot API calls per update than echo's one answer.
     form_calls, echo_calls = float(rows["full"][-4]), float(rows["echo"][-4])
     assert form_calls > echo_calls >= 1.0, run.stdout
@@ -40,3 +46,4 @@ def test_the_updates_benchmark_walks_everyone_through_and_reports_its_ceiling() 
     assert 0 < float(bare) < float(orm), "SQLite alone costs less than through the layers"
     assert re.search(r"with 2 people sending without pause, each would wait [0-9]+ ms", floor)
     assert lines[-1].startswith("updates: 2 users") and f"ceiling {ceiling:.2f}" in lines[-1]
+    assert re.search(r"full form ÷ durable peer [0-9.]+ \(target >= 1\.0\)", lines[-1])
