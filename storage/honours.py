@@ -7,14 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.text_rules import fold
 from storage.models import Campaign, Honour, Submission
-
-
-def make_slug(exemplar_name: str, code: str) -> str:
-    """A readable, unique address: "nguyen-thi-lan-gs-2024-0001"."""
-    words = "".join(ch if ch.isalnum() else " " for ch in fold(f"{exemplar_name} {code}")).split()
-    return "-".join(words)[:120]
 
 
 async def create(
@@ -24,16 +17,18 @@ async def create(
     decision_number: str,
     decision_date: date,
     summary: str,
+    slug: str,
     honoured_by_id: int | None,
     at: datetime,
 ) -> Honour:
-    """Record the honour; the unique submission id makes a second honour fail."""
+    """Record the honour under its public address `slug`; the unique submission id makes a
+    second honour fail."""
     honour = Honour(
         submission_id=submission.id,
         decision_number=decision_number,
         decision_date=decision_date,
         summary=summary,
-        slug=make_slug(str(submission.values.get("exemplar_name", "")), submission.code or ""),
+        slug=slug,
         honoured_by_id=honoured_by_id,
         honoured_at=at,
     )
