@@ -28,7 +28,7 @@ _GROUP = re.compile(r"[0-9]+")
 # The national number after the leading 0 (or after 84): mobile 3/5/7/8/9 + 8 digits, landline
 # 2 + 9 digits (area code and subscriber number), or a pre-2018 mobile 1[2-9] + 8 digits.
 _NATIONAL = re.compile(r"[35789][0-9]{8}|2[0-9]{9}|1[2-9][0-9]{8}")
-# A phone has 10 digits (0 + 9, or 84 + 8 with the +) to 14 (0084 + 10).
+# A phone has 10 digits (0 + 9) to 14 (0084 + 10).
 _MAX_DIGITS = 14
 _MIN_DIGITS = 10
 
@@ -46,6 +46,8 @@ def _is_phone(groups: list[str], plus: bool, separators: list[str]) -> bool:
     """Whether these digit groups, read in order, are one Vietnamese phone number."""
     digits = "".join(groups)
     first = groups[0]
+    # "+0987 654 321": a + written before the national form is just a mark.
+    plus = plus and not digits.startswith("0")
     if plus or digits.startswith("0084"):
         national = digits if plus else digits[2:]
         if not national.startswith("84"):
@@ -75,8 +77,8 @@ def _runs(text: str) -> Iterator[tuple[int, int]]:
     digits = _ascii_digits(text)
     for run in _RUN.finditer(digits):
         start, run_text = run.start(), run.group()
-        # A run glued to a longer number ("12.0987…") or a word ("GS-2024") is read from its
-        # own digits only: the glued part is not a separator the writer meant.
+        # A run may hold a phone among other numbers ("2023-2024 0987 654 321"): each group
+        # is tried as a phone's start, and the longest phone from there is taken.
         groups = list(_GROUP.finditer(run_text))
         plus_at = run_text.find("+")
         i = 0
