@@ -12,8 +12,9 @@ from handlers import invites
 from handlers.context import Ctx
 from handlers.fields import clean_story
 from handlers.notify import Notifier
+from handlers.phones import mask_phones, story_has_phone
 from handlers.services import Services
-from handlers.text_rules import clean_line
+from handlers.text_rules import clean_line, fold
 from handlers.types import Reply, reply_to_payload
 from storage import events, honours, outbox, roles
 from storage import submissions as repo
@@ -66,6 +67,7 @@ async def honour(
         decision_number=decision_number,
         decision_date=decision_date,
         summary=summary,
+        slug=page_slug(sub),
         honoured_by_id=actor_id,
         at=now,
     )
@@ -167,13 +169,41 @@ async def start_broadcast(
     return broadcast
 
 
+def page_slug(sub: Submission) -> str:
+    """The story page's readable, unique address: "nguyen-thi-lan-gs-2024-0001".
+
+    A phone typed into the exemplar's name is hidden first, so it never appears in a URL.
+    """
+    name = mask_phones(str(sub.values.get("exemplar_name") or ""))
+    words = "".join(ch if ch.isalnum() else " " for ch in fold(f"{name} {sub.code or ''}"))
+    return "-".join(words.split())[:120]
+
+
+def public_fields(sub: Submission, row: Honour) -> dict[str, str]:
+    """What a post shows of an honoured story, with any phone number hidden."""
+    values = sub.values
+    return {
+        key: mask_phones(str(value or ""))
+        for key, value in {
+            "exemplar": values.get("exemplar_name"),
+            "address": values.get("exemplar_address"),
+            "title": values.get("title"),
+            "summary": row.summary,
+            "decision_number": row.decision_number,
+        }.items()
+    }
+
+
 def post(services: Services, sub: Submission, row: Honour) -> Reply:
-    """The broadcast post: never the story in full, never a phone number; a link instead."""
+    """The broadcast post: never the story in full, never a phone number; a link instead.
+
+    The template gets only the public fields, phones hidden, so it cannot show one by mistake.
+    """
     photos = [a for a in sub.attachments if a.kind == "photo"]
     text = services.texts.render(
         "broadcast.post",
-        sub=sub,
-        honour=row,
+        story=public_fields(sub, row),
+        decision_date=row.decision_date,
         link=f"{services.public_url}/exemplars/{row.slug}",
     )
     return Reply(text, photos=[services.media_dir / photos[0].stored_path] if photos else [])
@@ -370,7 +400,7 @@ async def _confirm(ctx: Ctx) -> None:
         decision_number=data["number"],
         decision_date=date.fromisoformat(data["date"]),
         summary=data["summary"],
-        slug=honours.make_slug(str(sub.values.get("exemplar_name", "")), sub.code or ""),
+        slug=page_slug(sub),
     )
     audience = await ctx.session.scalar(
         select(func.count()).select_from(AudienceMember).where(AudienceMember.active.is_(True))
@@ -379,6 +409,7 @@ async def _confirm(ctx: Ctx) -> None:
     ctx.say(
         "broadcast.ask_confirm",
         audience=audience,
+        phones_hidden=story_has_phone(sub.values, data["summary"]),
         choices=[
             ctx.button("honour_go", "go", audience=audience),
             *(ctx.button(f"honour_{edit}", edit) for edit in EDITS),

@@ -33,6 +33,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.phones import mask_phones
 from storage import honours
 from templates import Texts
 
@@ -126,9 +127,10 @@ async def summary_rows(session: AsyncSession, campaign_slug: str | None) -> list
     return [
         SummaryRow(
             number=n,
-            full_name=_text(h.submission.values.get("exemplar_name")),
-            unit=_text(h.submission.values.get("exemplar_address")),
-            summary=h.summary.strip(),
+            # The list is published with the decision: a phone typed into a story is hidden.
+            full_name=mask_phones(_text(h.submission.values.get("exemplar_name"))),
+            unit=mask_phones(_text(h.submission.values.get("exemplar_address"))),
+            summary=mask_phones(h.summary.strip()),
             decision_number=h.decision_number,
             decision_date=h.decision_date,
         )

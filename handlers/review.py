@@ -16,6 +16,7 @@ from handlers.context import Ctx
 from handlers.fields import clean_story
 from handlers.forms import FieldKind, form_for
 from handlers.notify import Notifier
+from handlers.phones import story_has_phone
 from handlers.services import Services
 from handlers.types import Choice, Reply
 from storage import conversations, events, roles
@@ -190,6 +191,7 @@ async def card(
         reminder=reminder,
         rows=shown,
         is_story=form.name == "story",
+        has_phone=form.name == "story" and story_has_phone(sub.values),
     )
     if outcome:
         return Reply(text)

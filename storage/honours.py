@@ -11,12 +11,6 @@ from storage.models import Campaign, Honour, Submission
 from storage.search_keys import fold
 
 
-def make_slug(exemplar_name: str, code: str) -> str:
-    """A readable, unique address: "nguyen-thi-lan-gs-2024-0001"."""
-    words = "".join(ch if ch.isalnum() else " " for ch in fold(f"{exemplar_name} {code}")).split()
-    return "-".join(words)[:120]
-
-
 async def create(
     session: AsyncSession,
     submission: Submission,
@@ -24,16 +18,18 @@ async def create(
     decision_number: str,
     decision_date: date,
     summary: str,
+    slug: str,
     honoured_by_id: int | None,
     at: datetime,
 ) -> Honour:
-    """Record the honour; the unique submission id makes a second honour fail."""
+    """Record the honour under its public address `slug`; the unique submission id makes a
+    second honour fail."""
     honour = Honour(
         submission_id=submission.id,
         decision_number=decision_number,
         decision_date=decision_date,
         summary=summary,
-        slug=make_slug(str(submission.values.get("exemplar_name", "")), submission.code or ""),
+        slug=slug,
         honoured_by_id=honoured_by_id,
         honoured_at=at,
     )

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from bot.app import GuongSang
 from handlers import files
+from handlers.broadcast import page_slug
 from storage import honours, people
 from storage.models import Attachment, Honour, Submission, Unit
 from tests.drivers import jpeg
@@ -30,6 +31,7 @@ async def honoured_story(app: GuongSang, *, code: str, **fields: object) -> Hono
             summary=str(
                 decision.get("summary", "Mở lớp học miễn phí cho học sinh khó khăn suốt ba năm.")
             ),
+            slug=page_slug(sub),
             honoured_by_id=None,
             at=datetime(2024, 3, 21, 3, 0, tzinfo=app.services.now().tzinfo),
         )
@@ -44,6 +46,7 @@ async def story(
     title: str = "Cô giáo của những buổi chiều thứ Bảy",
     story: str = "Cô Lan mở lớp học miễn phí vào chiều thứ Bảy.",
     unit_name: str = "Trường Tiểu học Kim Giang",
+    address: str | None = None,
     focus_area: str = "An toàn trường học",
     author_phone: str = "0912345678",
     photos: int = 1,
@@ -65,7 +68,7 @@ async def story(
             status=status,
             values={
                 "exemplar_name": exemplar,
-                "exemplar_address": unit_name,
+                "exemplar_address": address or unit_name,
                 "focus_area": focus_area,
                 "title": title,
                 "story": story,

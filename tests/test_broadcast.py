@@ -215,9 +215,8 @@ async def test_post_escapes_user_text_and_hides_phones(
     assert "<script>" not in caption and "&lt;script&gt;" in caption
     assert "&lt;i&gt;Văn&lt;/i&gt;" in caption and "12/QĐ-&lt;UBND&gt;" in caption
     assert "<a href" not in caption
-    # The summary is the admin's text; a phone typed into it is the admin's choice, but the
-    # author's phone from the story is never added by the bot.
-    assert caption.count("0987654321") == 1
+    # Neither the author's phone nor one typed into the summary is published.
+    assert "0987654321" not in caption and "già ••••••••••." in caption
 
 
 async def test_429_500_and_timeouts_are_retried(

@@ -36,6 +36,7 @@ from starlette.routing import Route
 
 from bot.app import GuongSang
 from bot.web.media import media_path, verify, verify_file
+from handlers.phones import has_phone, mask_phones
 from storage import honours
 from storage.models import Attachment, Honour, Submission, Unit
 from templates import TEMPLATE_DIR
@@ -199,29 +200,34 @@ class Site:
         )
 
     def _summary_view(self, honour: Honour, units: dict[int, str]) -> dict[str, Any]:
-        """The public fields of an honoured story, and nothing else."""
+        """The public fields of an honoured story, and nothing else; a phone number typed
+        into any of them is hidden (handlers/phones.py)."""
         submission = honour.submission
         values = submission.values
         author = values.get("_author") or {}
         photos = _photos(submission)
         cover = self._photo_path(photos[0]) if photos else None
+        focus = str(values.get("focus_area") or "")
         return {
             "slug": honour.slug,
             "code": submission.code or "",
-            "exemplar": str(values.get("exemplar_name") or ""),
-            "address": str(values.get("exemplar_address") or ""),
-            "focus": str(values.get("focus_area") or ""),
-            "title": str(values.get("title") or ""),
+            "exemplar": mask_phones(str(values.get("exemplar_name") or "")),
+            "address": mask_phones(str(values.get("exemplar_address") or "")),
+            "focus": mask_phones(focus),
+            # A typed-in area holding a phone is not offered as a filter link: the link would
+            # carry the number in its URL.
+            "focus_link": not has_phone(focus),
+            "title": mask_phones(str(values.get("title") or "")),
             "unit_id": submission.unit_id,
-            "unit": units.get(submission.unit_id or 0, ""),
+            "unit": mask_phones(units.get(submission.unit_id or 0, "")),
             "campaign_slug": submission.campaign.slug,
             "campaign_title": submission.campaign.title,
-            "decision_number": honour.decision_number,
+            "decision_number": mask_phones(honour.decision_number),
             "decision_date": honour.decision_date,
-            "summary": honour.summary,
+            "summary": mask_phones(honour.summary),
             "honoured_at": honour.honoured_at,
-            "author_name": str(author.get("full_name") or ""),
-            "author_unit": str(author.get("unit") or ""),
+            "author_name": mask_phones(str(author.get("full_name") or "")),
+            "author_unit": mask_phones(str(author.get("unit") or "")),
             "cover": cover,
             # Link previews (Zalo, Facebook) fetch the picture from outside: an absolute URL.
             "cover_url": self.settings.public_url + cover if cover else None,
@@ -335,7 +341,7 @@ class Site:
             units = await self._unit_names(session, {unit_id} if unit_id else set())
         view = self._summary_view(honour, units)
         story = str(honour.submission.values.get("story") or "")
-        view["paragraphs"] = _paragraphs(story)
+        view["paragraphs"] = [mask_phones(p) for p in _paragraphs(story)]
         view["photos"] = [self._photo_path(a) for a in _photos(honour.submission)]
         body = render("exemplar.html", item=view)
         return HTMLResponse(body, headers=HTML_HEADERS)
