@@ -8,7 +8,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Campaign, Honour, Submission
-from storage.search_keys import fold
 
 
 async def create(
