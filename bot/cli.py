@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bot import (
+    backup_command,
     broadcast_command,
     export_command,
     heap,
@@ -28,13 +29,16 @@ from templates import Texts, to_plain
 
 log = logging.getLogger("guongsang")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+VERBOSE = ("-v", "--verbose")
+# The long-running commands keep their log: it is how an operator sees them work.
+LOGGING_COMMANDS = ("run", "serve")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen command; returns the exit status."""
     args = _parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.WARNING if args.command == "console" else logging.INFO,
+        level=logging.INFO if _logs_info(args) else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # httpx logs every request URL at INFO, and Bot API URLs carry the bot's token.
@@ -50,10 +54,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `guongsang … | head`: the reader has gone, which is no error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _logs_info(args: argparse.Namespace) -> bool:
+    """Whether the log shows INFO lines: always for the long-running bot and web app, whose
+    log is their record; for other commands only when asked, so their output is the answer."""
+    return args.verbose or args.command in LOGGING_COMMANDS
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="guongsang", description="Gương Sáng chat bot")
+    parser.add_argument(*VERBOSE, action="store_true", help="show the log (INFO lines) too")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start every channel that has a token")
     run.set_defaults(func=_run)
@@ -82,7 +97,21 @@ def _parser() -> argparse.ArgumentParser:
     serve_command.add_parser(sub)
     report_command.add_parser(sub)
     webhook_command.add_parser(sub)
+    backup_command.add_parser(sub)
+    _accept_verbose_anywhere(sub)
     return parser
+
+
+def _accept_verbose_anywhere(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Let `--verbose` follow the subcommand too (`guongsang campaigns -v`), as people type it."""
+    for parser in sub.choices.values():
+        # SUPPRESS: a subcommand that was not given the flag leaves the top-level value alone.
+        parser.add_argument(
+            *VERBOSE, action="store_true", default=argparse.SUPPRESS, help="show the log"
+        )
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _accept_verbose_anywhere(action)
 
 
 async def _run(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
@@ -91,6 +120,9 @@ async def _run(args: argparse.Namespace, settings: Settings, texts: Texts) -> in
         if not sys.stdin.isatty():
             return 2
         print(texts.render("messages.starting_console"))
+        if not args.verbose:
+            # The console is a conversation; the bot's log would interleave with it.
+            logging.getLogger().setLevel(logging.WARNING)
         args.user = os.environ.get("USER") or "giaovien"
         return await _console(args, settings, texts)
     app = GuongSang(settings)
