@@ -46,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     texts = Texts("cli", html=False)
     try:
         settings = Settings()
+        if getattr(args, "campaign_needed", False) and args.campaign is None:
+            args.campaign, problem = _only_campaign(settings, args.campaign_form, texts)
+            if problem:
+                print(problem, file=sys.stderr)
+                return 2
         result = args.func(args, settings, texts)
         # Most commands are coroutines; `serve` runs its own loop (or uvicorn's workers).
         return asyncio.run(result) if inspect.iscoroutine(result) else result
@@ -99,7 +104,43 @@ def _parser() -> argparse.ArgumentParser:
     webhook_command.add_parser(sub)
     backup_command.add_parser(sub)
     _accept_verbose_anywhere(sub)
+    _campaign_by_default(sub)
     return parser
+
+
+def _campaign_by_default(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Make `--campaign` optional where a command needs one: with one campaign (the built-in
+    one, on a fresh install) there is nothing to choose, so nobody needs to know its slug."""
+    for name, parser in sub.choices.items():
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _campaign_by_default(action)
+            elif action.dest == "campaign" and action.required:
+                action.required = False
+                action.help = f"{action.help or 'the campaign'} (default: the only one)"
+                # Reports and story lists are about stories; a registration list about entries.
+                form = "registration" if name == "registrations" else "story"
+                parser.set_defaults(campaign_needed=True, campaign_form=form)
+
+
+def _only_campaign(settings: Settings, form: str, texts: Texts) -> tuple[str | None, str | None]:
+    """The campaign a command means when none is named: the only one of the form, else the
+    only one of the form open today; or else the message that asks to choose."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.campaign_file import load_campaigns
+
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    campaigns = [c for c in load_campaigns(settings.config, today) if c.form == form]
+    if len(campaigns) != 1:
+        open_now = [c for c in campaigns if c.opens <= today <= c.closes]
+        if len(open_now) == 1:
+            return open_now[0].slug, None
+        return None, texts.render(
+            "messages.choose_campaign", slugs=[c.slug for c in campaigns], form=form
+        )
+    return campaigns[0].slug, None
 
 
 def _accept_verbose_anywhere(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

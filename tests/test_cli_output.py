@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot.app import GuongSang
 from bot.settings import Settings
 from storage.models import Broadcast
-from tests.apps import FIXTURES, run_cli, run_cli_beside
+from tests.apps import FIXTURES, SECOND_CAMPAIGN, run_cli, run_cli_beside
 from tests.factories import honour_and_send, story
 
 HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -82,3 +82,26 @@ async def test_cli_says_levels_kinds_and_times_as_the_chat_does(
     kim_giang = next(line for line in report.stdout.splitlines() if "Tiểu học Kim Giang" in line)
     assert " Tiểu học " in kim_giang.replace("Trường Tiểu học", "")
     assert " TH " not in report.stdout
+
+
+def test_a_command_needing_a_campaign_takes_the_only_one_or_asks(tmp_path: Path) -> None:
+    env = fresh_env(tmp_path)
+    # The built-in campaign is the only one: nobody needs to know its slug.
+    only = run_cli(env, "report", "monthly", "--month", "2026-11")
+    assert only.returncode == 0, only.stderr
+    assert only.stdout.startswith("Báo cáo tháng 11/2026 — Cuộc thi viết")
+    # No registration campaign is configured: say where one comes from.
+    none = run_cli(env, "export", "registrations", "--output", str(tmp_path / "r.xlsx"))
+    assert none.returncode == 2 and "campaigns.example.toml" in none.stderr
+    assert not (tmp_path / "r.xlsx").exists()
+    # Two story campaigns, neither open today: ask which, naming them.
+    two = tmp_path / "two.toml"
+    two.write_text(
+        (FIXTURES / "campaigns.toml").read_text(encoding="utf-8") + SECOND_CAMPAIGN,
+        encoding="utf-8",
+    )
+    asked = run_cli(
+        {**env, "GUONGSANG_CONFIG": str(two)}, "report", "monthly", "--month", "2024-01"
+    )
+    assert asked.returncode == 2
+    assert "chọn một bằng --campaign: thanh-xuan-2024, thanh-xuan-2025" in asked.stderr
