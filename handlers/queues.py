@@ -11,7 +11,7 @@ from handlers.context import Ctx
 from handlers.notify import Notifier
 from handlers.services import Services
 from handlers.types import Choice
-from storage import events, marks, roles
+from storage import events, marks
 from storage import submissions as repo
 from storage.models import Person, Submission
 
@@ -58,7 +58,7 @@ async def open_card(ctx: Ctx, submission_id: int) -> None:
     stage = review.UNIT if sub.status == repo.SUBMITTED else review.REVIEW
     allowed, _ = await review.may_act(ctx, sub, stage)
     if not allowed:
-        ctx.notice("review.not_allowed", stage=stage, code=sub.code)
+        ctx.notice("review.not_allowed", **await review.not_allowed_values(ctx, stage, sub))
         ctx.response.press_accepted = False
         return
     reply = await review.card(ctx.session, ctx.services, sub, stage)
@@ -80,11 +80,12 @@ async def history(ctx: Ctx, code: str) -> None:
     if sub is None:
         ctx.say("queue.history_unknown", code=code.strip()[:30])
         return
+    # Only what the sender may decide on: the unit's heads, reviewers whose levels and
+    # organisation cover the unit, admins (named in GUONGSANG_ADMINS or granted) everything.
     unit_ok, _ = await review.may_act(ctx, sub, review.UNIT)
     review_ok, _ = await review.may_act(ctx, sub, review.REVIEW)
-    grants = await roles.of(ctx.session, ctx.person.id) if ctx.person else []
-    if not (unit_ok or review_ok or any(g.role == roles.REVIEWER for g in grants)):
-        ctx.say("queue.history_not_allowed")
+    if not (unit_ok or review_ok):
+        ctx.say("queue.history_not_allowed", code=sub.code, held=await review.held_roles(ctx))
         return
     log = await events.history(ctx.session, "submission", sub.id)
     names: dict[int, str] = {}
