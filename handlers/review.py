@@ -16,6 +16,7 @@ from handlers.campaigns import REVIEWERS, CampaignSpec
 from handlers.context import Ctx
 from handlers.fields import clean_story
 from handlers.forms import FieldKind, form_for
+from handlers.ids import parse_id
 from handlers.notify import Notifier
 from handlers.services import Services
 from handlers.types import Choice, Reply
@@ -62,9 +63,10 @@ class Press:
         parts = payload.lstrip("!").split(":")
         if len(parts) != 4 or parts[0] not in (UNIT, REVIEW):
             return None
-        if not (parts[2].isdigit() and parts[3].isdigit()):
+        submission_id, version = parse_id(parts[2]), parse_id(parts[3])
+        if submission_id is None or version is None:
             return None
-        return cls(parts[0], parts[1], int(parts[2]), int(parts[3]))
+        return cls(parts[0], parts[1], submission_id, version)
 
     def data(self) -> str:
         """The callback data for this press (well within Telegram's 64 bytes)."""
