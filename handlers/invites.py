@@ -213,7 +213,7 @@ async def _made(ctx: Ctx, role: str, **scope: object) -> None:
         ctx.session,
         ctx.services,
         role,
-        created_by_id=ctx.person.id if ctx.person else None,
+        created_by_id=(await acting_person(ctx)).id,
         **scope,  # type: ignore[arg-type]
     )
     # Loaded for the text: a new row's relationships are not, and cannot load lazily here.

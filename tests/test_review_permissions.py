@@ -8,8 +8,9 @@ from sqlalchemy import select
 from bot.app import GuongSang
 from bot.channels.telegram.channel import TelegramChannel
 from storage.models import Event as LogEvent
-from storage.models import Identity
+from storage.models import Identity, Invite
 from tests.drivers import Chat, invite_code, join, register, submit_story, text_of
+from tests.factories import story as approved_story
 from tests.fakes.telegram_server import FakeTelegram
 from tests.test_telegram_review import Cast, actions, card_of, cast, story  # noqa: F401
 
@@ -84,3 +85,27 @@ async def test_a_forged_press_by_someone_with_no_role_is_told_so(
     assert "không có quyền" in typed and "cấp học" not in typed
     assert (await story(app, code)).status == "submitted"
     assert [a for a, _ in await actions(app, code)] == ["created", "submitted"]
+
+
+async def test_an_admin_who_never_wrote_honours_and_invites_under_their_own_account(
+    app: GuongSang, telegram: FakeTelegram, channel: TelegramChannel
+) -> None:
+    sub = await approved_story(app, code="GS-2024-0001", photos=1)
+    admin = Chat(telegram.user(999, "Quản trị"))  # named in GUONGSANG_ADMINS, never wrote
+    await admin.send(f"/honour {sub.code}")
+    await admin.send("1625/QĐ-UBND")
+    await admin.send("20/03/2023")
+    await admin.send("Mở lớp học miễn phí cho học sinh khó khăn suốt ba năm liền.")
+    await admin.press("Tuyên dương và gửi")
+    await admin.send("/invite")
+    await admin.press("Người chấm")
+    await admin.press("Mầm non")
+    await admin.press("Mọi cơ quan")
+    async with app.db.transaction() as session:
+        honoured = await session.scalar(select(LogEvent).where(LogEvent.action == "honoured"))
+        invite = await session.scalar(select(Invite))
+        assert honoured is not None and invite is not None
+        for person_id in (honoured.actor_id, invite.created_by_id):
+            identity = await session.scalar(select(Identity).where(Identity.person_id == person_id))
+            assert identity is not None
+            assert (identity.channel, identity.external_id) == ("telegram", "999")
