@@ -11,7 +11,7 @@ from handlers.context import Ctx
 from handlers.notify import Notifier
 from handlers.services import Services
 from handlers.types import Choice
-from storage import events, marks
+from storage import events, marks, roles
 from storage import submissions as repo
 from storage.models import Person, Submission
 
@@ -91,13 +91,23 @@ async def history(ctx: Ctx, code: str) -> None:
     names: dict[int, str] = {}
     for event in log:
         if event.actor_id and event.actor_id not in names:
-            actor = await ctx.session.get(Person, event.actor_id)
-            names[event.actor_id] = (actor.full_name or "") if actor else ""
+            names[event.actor_id] = await _name_of(ctx, event.actor_id)
     ctx.say(
         "queue.history",
         sub=sub,
         rows=[(e, names.get(e.actor_id or 0, ""), ctx.services.local(e.at)) for e in log],
     )
+
+
+async def _name_of(ctx: Ctx, person_id: int) -> str:
+    """A person's full name; for an admin who acted without registering, their chat name."""
+    person = await ctx.session.get(Person, person_id)
+    if person is None:
+        return ""
+    if person.full_name:
+        return person.full_name
+    accounts = await roles.identities(ctx.session, person_id)
+    return next((a.display_name for a in accounts if a.display_name), "")
 
 
 async def remind_waiting(session: AsyncSession, services: Services) -> int:

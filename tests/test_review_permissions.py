@@ -43,6 +43,7 @@ async def test_an_admin_who_never_wrote_to_the_bot_confirms_and_reads_the_histor
         assert (identity.channel, identity.external_id) == ("telegram", "999")
     history = await admin.send(f"/history {code}")
     assert f"Lịch sử bài {code}" in history and "không có quyền" not in history
+    assert "Quản trị" in history, "the unnamed admin appears under their chat name"
 
 
 async def test_history_only_of_stories_the_asker_may_decide_on(
