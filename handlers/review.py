@@ -29,6 +29,7 @@ STAGE_NAMES = {UNIT: "unit", REVIEW: "review"}
 NOTE_STEP = "review_note"
 NOTE_MIN, NOTE_MAX = 3, 1000
 OPENING_WORDS = 80
+CODE_ECHO = 30
 # What each decision needs: the status it starts from, where it goes, and whether it asks why.
 DECISIONS: dict[tuple[str, str], tuple[str, str, bool]] = {
     (UNIT, "ok"): (repo.SUBMITTED, repo.IN_REVIEW, False),
@@ -285,7 +286,8 @@ async def on_command(ctx: Ctx, command: str, args: str) -> None:
         return
     sub = await repo.by_code(ctx.session, code.upper())
     if sub is None:
-        ctx.say("review.no_such_code", code=code)
+        # Echoed back cut short: whatever was typed, the answer stays one short message.
+        ctx.say("review.no_such_code", code=code[:CODE_ECHO])
         return
     press = Press(stage, action, sub.id, sub.version)
     allowed, on_behalf = await may_act(ctx, sub, stage)

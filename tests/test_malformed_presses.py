@@ -74,5 +74,8 @@ async def test_typed_numbers_are_ascii_digits_of_a_sane_length(
         assert "điện thoại" not in answer, (odd[:20], answer)
         assert "lỗi" not in answer.lower(), (odd[:20], answer)
     assert "điện thoại" in await say("1"), "the ASCII number still picks"
+    # A typed decision with a code no story has: told so briefly, however long the typing.
+    answer = await say("/duyet " + "١" * 3000)
+    assert "Không tìm thấy bài" in answer and len(answer) < 300, answer[:100]
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == [], [r.getMessage()[:200] for r in errors]

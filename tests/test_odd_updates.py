@@ -212,11 +212,13 @@ async def test_zalo_webhook_and_polling_refuse_impossible_ids(
     # Polled, the same updates are skipped with a warning and polling goes on.
     for _name, update in spoiled_zalo_updates():
         await zalo.enqueue(update)
+    await zalo.enqueue(["not", "an", "update"])  # type: ignore[arg-type]
     chat = ZaloChat(zalo.user("0a1b2c3d4e5f60718293", "Lan"))
     assert "Gương Sáng" in await chat.send("/start")
     assert (await counts(zalo_app))[0] == 1
     skipped = [r for r in caplog.records if "zalo update ignored" in r.getMessage()]
     assert len(skipped) == len(spoiled_zalo_updates())
+    assert any("no update" in r.getMessage() for r in caplog.records), "nor unlogged"
     assert errors(caplog) == []
 
 
