@@ -184,7 +184,13 @@ def spoiled_zalo_updates() -> list[tuple[str, dict[str, Any]]]:
     no_message_id["message"].pop("message_id")
     other_sender = zalo_text("e4ea2cd5189df1c3a88c")
     other_sender["message"]["from"]["id"] = "e4ea\n2cd5"
+    text_a_number = zalo_text("e4ea2cd5189df1c3a88c")
+    text_a_number["message"]["text"] = 5
+    photo_a_list = fixture("update-image.json")
+    photo_a_list["message"]["photo"] = ["https://photo-stal-5.zadn.vn/x.jpg"]
     return [
+        ("text a number", text_a_number),
+        ("photo a list", photo_a_list),
         ("id longer than the database holds", zalo_text(too_long)),
         ("id with a control character", zalo_text("e4ea2cd5\x00189d")),
         ("id with a space", zalo_text("e4ea 2cd5")),

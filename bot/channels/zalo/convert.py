@@ -45,6 +45,11 @@ def to_event(update: Any, fetch_photo: PhotoFetcher) -> Event | None:
     if str(chat.get("chat_type", "PRIVATE")).upper() != "PRIVATE" or sender.get("is_bot"):
         return None
     name = _event_name(update, message)
+    # What the event name promises must be there: a text that is a number is no message.
+    if name == TEXT and not isinstance(message.get("text"), str):
+        raise MalformedUpdate("text is not a string")
+    if name == IMAGE and not isinstance(message.get("photo"), str):
+        raise MalformedUpdate("photo is not a URL")
     event = Event(
         channel=CHANNEL,
         chat_id=chat_id,
