@@ -9,7 +9,7 @@ from handlers.campaigns import CampaignSpec
 from handlers.context import Ctx
 from handlers.forms import FieldKind, Form, form_for
 from handlers.menu import main_menu
-from handlers.text_rules import count_words
+from handlers.text_rules import count_words, excerpt
 from storage import events
 from storage import submissions as repo
 from storage import units as units_repo
@@ -25,6 +25,9 @@ DRAFTS_STEP = "drafts"
 # Steps in which the conversation holds a draft in `data["submission_id"]`.
 DRAFT_STEPS = (FORM_STEP, PREVIEW_STEP, EDIT_STEP, DISCARD_STEP)
 OPENING_WORDS = 60
+# However the story was stored (one "word" may be 100,000 characters), its opening in the
+# preview and on cards stays a few lines: the message around it is one, not dozens.
+OPENING_CHARS = 400
 
 
 async def new(ctx: Ctx) -> None:
@@ -532,9 +535,7 @@ async def _rows(ctx: Ctx, draft: Submission, form: Form) -> list[tuple[str, Any]
 
 
 def _opening(story: str) -> str:
-    words = story.split()
-    opening = " ".join(words[:OPENING_WORDS])
-    return opening + (" …" if len(words) > OPENING_WORDS else "")
+    return excerpt(story, OPENING_WORDS, OPENING_CHARS)
 
 
 def _title(draft: Submission) -> str:
