@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -541,9 +542,18 @@ async def _store_photo(fc: FieldCtx, incoming: Any) -> str:
         return ctx.text("common.file_too_large", size=exc.size, limit=ctx.services.max_upload_bytes)
     except files.FileUnavailable:
         return ctx.text("fields.photo_unavailable")
-    extension = files.image_format(data)
-    if extension is None:
+    # Checked before the transaction when the router fetched it (always, for chat updates).
+    check = incoming.image_check or await asyncio.to_thread(files.check_image, data)
+    if check.problem == "too_big":
+        return ctx.text(
+            "fields.photo_too_many_pixels",
+            name=incoming.file_name or "",
+            megapixels=check.pixels / 1_000_000,
+            limit=files.MAX_PHOTO_PIXELS / 1_000_000,
+        )
+    if check.problem:
         return ctx.text("fields.photo_not_image", name=incoming.file_name or "")
+    extension = check.extension
     stored = files.store(ctx.services.media_dir, data, extension, f"image/{extension}")
     if any(a.kind == "photo" and a.sha256 == stored.sha256 for a in submission.attachments):
         return ctx.text("fields.photo_duplicate")

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import io
 import struct
+import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -15,11 +16,14 @@ from xml.etree import ElementTree
 
 from PIL import Image, UnidentifiedImageError
 
-from handlers.types import DocumentText, IncomingFile
+from handlers.types import DocumentText, ImageCheck, IncomingFile
 
 IMAGE_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-# Pillow refuses absurd pixel counts as a decompression-bomb guard; keep its default on.
+# Pillow's decompression-bomb limit (about 89 megapixels, 11,000 × 8,000): far above any
+# phone's photo in its usual mode (12–50 MP), and a picture that size decoded would take
+# hundreds of megabytes wherever it is later opened.
+MAX_PHOTO_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 
 
 class FileTooLarge(Exception):
@@ -54,15 +58,28 @@ async def download(file: IncomingFile, max_bytes: int) -> bytes:
     return data
 
 
-def image_format(data: bytes) -> str | None:
-    """The image's file extension if the bytes are a whole, supported image, else None."""
+def check_image(data: bytes) -> ImageCheck:
+    """What the bytes are as a photo: a whole image of a supported format and a sane size.
+
+    Only the formats we take are tried (not every format Pillow knows), and the check reads
+    headers and chunks without decoding pixels. A picture of more than MAX_PHOTO_PIXELS is
+    refused before Pillow's own decompression-bomb guard (a warning up to twice that) is met.
+    """
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            fmt = img.format
-            img.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        return None
-    return IMAGE_FORMATS.get(fmt or "")
+        with warnings.catch_warnings():
+            # Pillow warns between its limit and twice it; we refuse on the size below instead.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=list(IMAGE_FORMATS)) as img:
+                fmt, pixels = img.format, img.width * img.height
+                if pixels > MAX_PHOTO_PIXELS:
+                    return ImageCheck(problem="too_big", pixels=pixels)
+                img.verify()
+    except Image.DecompressionBombError:
+        return ImageCheck(problem="too_big", pixels=MAX_PHOTO_PIXELS * 2)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return ImageCheck(problem="not_image")
+    extension = IMAGE_FORMATS.get(fmt or "")
+    return ImageCheck(extension) if extension else ImageCheck(problem="not_image")
 
 
 def store(media_dir: Path, data: bytes, extension: str, mime_type: str) -> StoredFile:
@@ -136,10 +153,13 @@ async def read_story_aside(data: bytes, kind: str) -> DocumentText:
 
 
 async def prepare(incoming: IncomingFile, data: bytes) -> None:
-    """Read a story file's text as soon as its bytes are here, before the update's transaction
-    (the router fetches files first), and keep it on `incoming` for the form to use."""
-    kind = document_type(incoming) if incoming.kind == "document" else None
-    if is_story_file(kind):
+    """Read a story file's text, or check a photo, as soon as its bytes are here: in a worker
+    thread, before the update's transaction (the router fetches files first). The result is
+    kept on `incoming` for the form to use."""
+    kind = "image" if incoming.kind == "photo" else document_type(incoming)
+    if kind == "image":
+        incoming.image_check = await asyncio.to_thread(check_image, data)
+    elif is_story_file(kind):
         assert kind is not None
         incoming.document_text = await read_story_aside(data, kind)
 

@@ -34,6 +34,16 @@ class DocumentText:
     problem: str = ""
 
 
+@dataclass(frozen=True)
+class ImageCheck:
+    """What a photo is, checked before its update's transaction: its file extension, or
+    `problem` "not_image" or "too_big" (over `pixels`, a possible decompression bomb)."""
+
+    extension: str = ""
+    problem: str = ""
+    pixels: int = 0
+
+
 @dataclass
 class IncomingFile:
     """A photo or document someone sent; `fetch` downloads its bytes from the platform."""
@@ -47,6 +57,7 @@ class IncomingFile:
     # Set once the bytes are fetched, for story files: read off the event loop and outside the
     # transaction, so a heavy file never holds up other people's messages (handlers.files).
     document_text: DocumentText | None = None
+    image_check: ImageCheck | None = None
 
     def __post_init__(self) -> None:
         if self.file_name is not None:

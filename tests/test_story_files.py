@@ -15,13 +15,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from sqlalchemy import select
 
 from bot.app import GuongSang
 from handlers import files
 from handlers.types import Event, IncomingFile
 from storage.models import Submission
-from tests.drivers import to_story_step, typed
+from tests.drivers import jpeg, to_story_step, typed, typed_photo
 
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 _NS = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
@@ -181,3 +182,17 @@ async def test_a_docx_is_read_off_the_loop_while_others_are_answered(
     text = said(await asyncio.wait_for(reading, timeout=20))
     assert "Đã đọc nội dung từ tệp" in text and "320 / 2.000 từ" in text, text
     print(f"\nanother person answered in {waited * 1000:.0f} ms while a file was being read")
+
+
+async def test_a_photo_of_95_megapixels_is_refused_as_too_large(app: GuongSang) -> None:
+    await to_story_step(app, "pixels")
+    await app.handle(typed("pixels", "Cô Lan dạy học miễn phí."))
+    await app.handle(typed("pixels", "1"))  # ✅ Xong phần bài viết
+    buffer = io.BytesIO()
+    # 95 million one-bit pixels: a few kilobytes of PNG, 95 MB and more once decoded.
+    Image.new("1", (10_000, 9_500)).save(buffer, "PNG")
+    assert len(buffer.getvalue()) < 1_000_000
+    text = said(await app.handle(typed_photo("pixels", buffer.getvalue())))
+    assert "quá lớn (95 megapixel" in text and "89 megapixel" in text, text
+    assert "0 / 10" in text, text
+    assert "1 / 10" in said(await app.handle(typed_photo("pixels", jpeg(3))))
