@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import struct
 import threading
 import time
 import zipfile
@@ -178,6 +179,8 @@ async def test_a_docx_is_read_off_the_loop_while_others_are_answered(
     waited = time.perf_counter() - started
     assert "4 / 2.000 từ" in said(other), said(other)
     assert not reading.done()
+    # The issue asks for under 100 ms; this bound is generous, for a busy test machine.
+    assert waited < 1.0, waited
     answered.set()
     text = said(await asyncio.wait_for(reading, timeout=20))
     assert "Đã đọc nội dung từ tệp" in text and "320 / 2.000 từ" in text, text
@@ -196,3 +199,38 @@ async def test_a_photo_of_95_megapixels_is_refused_as_too_large(app: GuongSang) 
     assert "quá lớn (95 megapixel" in text and "89 megapixel" in text, text
     assert "0 / 10" in text, text
     assert "1 / 10" in said(await app.handle(typed_photo("pixels", jpeg(3))))
+
+
+async def test_a_docx_whose_directory_understates_its_size_is_read_no_further(
+    app: GuongSang,
+) -> None:
+    data = bytearray(docx(paragraphs(200_000)))  # 6.8 MB of XML
+    # The central directory says word/document.xml unpacks to 1,000 bytes.
+    offset = 0
+    while (offset := data.find(b"PK\x01\x02", offset + 1)) != -1:
+        (name_length,) = struct.unpack_from("<H", data, offset + 28)
+        if data[offset + 46 : offset + 46 + name_length] == b"word/document.xml":
+            struct.pack_into("<I", data, offset + 24, 1_000)
+            break
+    else:
+        raise AssertionError("no directory entry for word/document.xml")
+    await to_story_step(app, "liar")
+    started = time.perf_counter()
+    text = said(await app.handle(sent_file("liar", bytes(data), "bai.docx", DOCX_MIME)))
+    assert "«bai.docx» bị lỗi" in text, text
+    assert time.perf_counter() - started < 1.0
+
+
+async def test_a_txt_whose_first_line_is_the_title_keeps_it_out_of_the_story(
+    app: GuongSang, sample_story: str
+) -> None:
+    await to_story_step(app, "titled")  # the title given: "Cô giáo Lan"
+    data = ("CÔ GIÁO LAN\n\n" + sample_story.split("\n", 1)[1]).encode("utf-8")
+    text = said(await app.handle(sent_file("titled", data, "bai.txt", "text/plain")))
+    assert "362 / 2.000 từ" in text and "trùng với tiêu đề" in text, text
+    assert not (await story_of(app, "titled")).startswith("CÔ GIÁO LAN")
+    # A first line that is not the title stays.
+    await to_story_step(app, "untitled")
+    data = sample_story.encode("utf-8")
+    await app.handle(sent_file("untitled", data, "bai.txt", "text/plain"))
+    assert (await story_of(app, "untitled")).startswith("Cô giáo của những buổi chiều")
