@@ -6,7 +6,6 @@ import asyncio
 import hashlib
 import io
 import struct
-import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -66,14 +65,13 @@ def check_image(data: bytes) -> ImageCheck:
     refused before Pillow's own decompression-bomb guard (a warning up to twice that) is met.
     """
     try:
-        with warnings.catch_warnings():
-            # Pillow warns between its limit and twice it; we refuse on the size below instead.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data), formats=list(IMAGE_FORMATS)) as img:
-                fmt, pixels = img.format, img.width * img.height
-                if pixels > MAX_PHOTO_PIXELS:
-                    return ImageCheck(problem="too_big", pixels=pixels)
-                img.verify()
+        # Between its limit and twice it Pillow only warns (once, in the log); the size is
+        # refused here. Past twice it, Pillow raises.
+        with Image.open(io.BytesIO(data), formats=list(IMAGE_FORMATS)) as img:
+            fmt, pixels = img.format, img.width * img.height
+            if pixels > MAX_PHOTO_PIXELS:
+                return ImageCheck(problem="too_big", pixels=pixels)
+            img.verify()
     except Image.DecompressionBombError:
         return ImageCheck(problem="too_big", pixels=MAX_PHOTO_PIXELS * 2)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
@@ -108,7 +106,7 @@ def document_type(file: IncomingFile) -> str | None:
 
 
 # Bounds on a story file, checked before anything is unpacked or decoded. A story of 2,000
-# words is about 12 KB of text; Word wraps it in a few hundred KB of XML at most, even with a
+# words is about 12,000 characters; Word wraps it in a few hundred KB of XML at most, even with a
 # run of formatting per word. Anything far beyond is not a story, and reading it whole would
 # take seconds and hundreds of megabytes (a 290 KB .docx can unpack to 100 MB of XML).
 MAX_DOCUMENT_XML = 2 * 1024 * 1024
