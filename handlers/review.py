@@ -20,6 +20,7 @@ from handlers.ids import parse_id
 from handlers.notify import Notifier
 from handlers.phones import story_has_phone
 from handlers.services import Services
+from handlers.text_rules import excerpt
 from handlers.types import Choice, Reply
 from storage import conversations, events, roles
 from storage import submissions as repo
@@ -31,6 +32,8 @@ NOTE_STEP = "review_note"
 NOTE_MIN, NOTE_MAX = 3, 1000
 OPENING_WORDS = 80
 CODE_ECHO = 30
+# Whatever a story holds, its card stays one message (see handlers.text_rules.excerpt).
+OPENING_CHARS = 600
 # What each decision needs: the status it starts from, where it goes, and whether it asks why.
 DECISIONS: dict[tuple[str, str], tuple[str, str, bool]] = {
     (UNIT, "ok"): (repo.SUBMITTED, repo.IN_REVIEW, False),
@@ -172,7 +175,6 @@ async def card(
     author = await session.get(Person, sub.author_id)
     unit = await session.get(Unit, sub.unit_id) if sub.unit_id else None
     changes = await _changes(session, services, sub)
-    words = sub.values.get("story", "").split()
     form = form_for(campaign_of(services, sub))
     shown = [
         (f.key, sub.values.get(f.key) or "—")
@@ -187,7 +189,7 @@ async def card(
         campaign=campaign_of(services, sub),
         author=sub.values.get("_author", {}).get("full_name") or (author and author.full_name),
         unit=unit,
-        opening=" ".join(words[:OPENING_WORDS]) + (" …" if len(words) > OPENING_WORDS else ""),
+        opening=excerpt(sub.values.get("story", ""), OPENING_WORDS, OPENING_CHARS),
         photos=sum(1 for a in sub.attachments if a.kind == "photo"),
         changes=changes,
         outcome=Markup(outcome),
@@ -542,7 +544,13 @@ async def decide(
 
 async def _send_full_text(ctx: Ctx, sub: Submission) -> None:
     target = _private_chat(ctx)
-    reply = Reply(ctx.text("review.full_text", sub=sub, story=sub.values.get("story", "")))
+    story = str(sub.values.get("story") or "")
+    # A story is taken within the campaign's character limit; one stored before that limit
+    # existed is cut there, so the full text stays a few messages (the Word export has all).
+    limit = campaign_of(ctx.services, sub).max_chars
+    cut = len(story) > limit
+    shown = excerpt(story, len(story), limit) if cut else story
+    reply = Reply(ctx.text("review.full_text", sub=sub, story=shown, cut=cut))
     await _to_presser(ctx, target, reply)
 
 

@@ -123,6 +123,7 @@ async def _prefetch(event: Event, max_bytes: int) -> None:
             return data
 
         incoming.fetch = cached
+        await files.prepare(incoming, data)
 
 
 async def _dispatch(ctx: Ctx) -> None:

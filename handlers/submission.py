@@ -10,7 +10,7 @@ from handlers.context import Ctx
 from handlers.forms import FieldKind, Form, form_for
 from handlers.ids import parse_id
 from handlers.menu import main_menu
-from handlers.text_rules import count_words
+from handlers.text_rules import count_words, excerpt
 from storage import events
 from storage import submissions as repo
 from storage import units as units_repo
@@ -26,6 +26,9 @@ DRAFTS_STEP = "drafts"
 # Steps in which the conversation holds a draft in `data["submission_id"]`.
 DRAFT_STEPS = (FORM_STEP, PREVIEW_STEP, EDIT_STEP, DISCARD_STEP)
 OPENING_WORDS = 60
+# However the story was stored (one "word" may be 100,000 characters), its opening in the
+# preview and on cards stays a few lines: the message around it is one, not dozens.
+OPENING_CHARS = 400
 
 
 async def new(ctx: Ctx) -> None:
@@ -534,9 +537,7 @@ async def _rows(ctx: Ctx, draft: Submission, form: Form) -> list[tuple[str, Any]
 
 
 def _opening(story: str) -> str:
-    words = story.split()
-    opening = " ".join(words[:OPENING_WORDS])
-    return opening + (" …" if len(words) > OPENING_WORDS else "")
+    return excerpt(story, OPENING_WORDS, OPENING_CHARS)
 
 
 def _title(draft: Submission) -> str:

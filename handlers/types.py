@@ -22,6 +22,28 @@ def whole_characters(text: str) -> str:
 EventKind = Literal["text", "command", "button", "photo", "document", "contact", "unsupported"]
 
 
+@dataclass(frozen=True)
+class DocumentText:
+    """What a story file (.docx, .txt) holds, read before its update's transaction.
+
+    `problem` is "" when `text` was read, "too_big" when the file holds far more than a story
+    (refused before it was unpacked or decoded), "unreadable" when it is broken or not one.
+    """
+
+    text: str = ""
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class ImageCheck:
+    """What a photo is, checked before its update's transaction: its file extension, or
+    `problem` "not_image" or "too_big" (over `pixels`, a possible decompression bomb)."""
+
+    extension: str = ""
+    problem: str = ""
+    pixels: int = 0
+
+
 @dataclass
 class IncomingFile:
     """A photo or document someone sent; `fetch` downloads its bytes from the platform."""
@@ -32,6 +54,10 @@ class IncomingFile:
     size: int | None = None
     file_name: str | None = None
     mime_type: str | None = None
+    # Set once the bytes are fetched, for story files: read off the event loop and outside the
+    # transaction, so a heavy file never holds up other people's messages (handlers.files).
+    document_text: DocumentText | None = None
+    image_check: ImageCheck | None = None
 
     def __post_init__(self) -> None:
         if self.file_name is not None:
