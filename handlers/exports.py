@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import re
 import sys
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -33,6 +32,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.collation import vietnamese_key
 from storage import honours
 from templates import Texts
 
@@ -57,12 +57,6 @@ FONT = "Times New Roman"  # the font of Vietnamese administrative documents
 # line break) or form feeds, and both openpyxl and python-docx refuse the whole file over one.
 _LINE_BREAKS = re.compile(r"[\x0b\x0c\u2028\u2029]|\r\n?")
 _NOT_XML = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
-
-# Vietnamese alphabetical order: a ă â b c d đ e ê … o ô ơ … u ư …; the tone marks only break
-# ties, in dictionary order: none, huyền, hỏi, ngã, sắc, nặng. Code point order would put "Đ"
-# after "Z" and "Ă" after "B".
-_LETTER_MARKS = {"\u0306": 1, "\u0302": 2, "\u031b": 3}  # breve, circumflex, horn
-_TONES = {"\u0300": 1, "\u0309": 2, "\u0303": 3, "\u0301": 4, "\u0323": 5}
 
 
 @dataclass(frozen=True)
@@ -93,21 +87,6 @@ def summary_title(campaign_title: str | None = None) -> str:
     return export_texts().render("summary.title", campaign_title=campaign_title)
 
 
-def vietnamese_sort_key(text: str) -> tuple[list[tuple[str, int]], list[int], str]:
-    """A key that orders names as a Vietnamese dictionary does (letters first, then tones)."""
-    letters: list[tuple[str, int]] = []
-    tones: list[int] = []
-    for char in unicodedata.normalize("NFC", text).casefold():
-        if char == "đ":
-            letters.append(("d", 1))
-            tones.append(0)
-            continue
-        base, *marks = unicodedata.normalize("NFD", char)
-        letters.append((base, sum(_LETTER_MARKS.get(m, 0) for m in marks)))
-        tones.append(sum(_TONES.get(m, 0) for m in marks))
-    return letters, tones, text
-
-
 async def summary_rows(session: AsyncSession, campaign_slug: str | None) -> list[SummaryRow]:
     """Every honoured exemplar (of one campaign, or all), oldest decision first, then by name."""
     # An official list holds everyone, so no page limit; `listing` pages for the web.
@@ -117,7 +96,7 @@ async def summary_rows(session: AsyncSession, campaign_slug: str | None) -> list
     found.sort(
         key=lambda h: (
             h.decision_date,
-            vietnamese_sort_key(_text(h.submission.values.get("exemplar_name"))),
+            vietnamese_key(_text(h.submission.values.get("exemplar_name"))),
             h.decision_number,
             h.submission.code or "",
             h.id,
