@@ -64,7 +64,16 @@ def add_parser(sub: Any) -> None:
         "submissions", help="every submitted story of a campaign (internal: has authors' phones)"
     )
     listing.add_argument("--campaign", metavar="SLUG", required=True, help="the campaign")
-    listing.add_argument("--format", choices=SUBMISSION_FORMATS, required=True, help="Excel or CSV")
+    listing.add_argument(
+        "--format",
+        choices=SUBMISSION_FORMATS,
+        required=True,
+        help=(
+            "xlsx: the file to open in Excel or LibreOffice; csv: for other programs "
+            "(UTF-8, ISO dates such as 2024-01-31, phones as written; a spreadsheet's default "
+            "CSV import drops the phones' leading zero)"
+        ),
+    )
     listing.add_argument(
         "--output", type=Path, required=True, metavar="PATH", help="file to write (replaced)"
     )
@@ -119,7 +128,11 @@ async def _submissions(args: argparse.Namespace, settings: Settings, texts: Text
     data = submissions_xlsx(rows) if args.format == "xlsx" else submissions_csv(rows)
     if not _write(args.output, data):
         return 2
-    print(words.render("submissions.exported", count=len(rows), path=args.output))
+    print(
+        words.render(
+            "submissions.exported", count=len(rows), path=args.output, csv=args.format == "csv"
+        )
+    )
     return 0
 
 

@@ -238,7 +238,14 @@ def submissions_xlsx(rows: Sequence[SubmissionRow]) -> bytes:
 
 
 def submissions_csv(rows: Sequence[SubmissionRow]) -> bytes:
-    """The list as CSV in UTF-8 with a BOM, which Excel on Vietnamese Windows needs to read it."""
+    """The list as CSV for other programs: UTF-8 with a BOM, ISO 8601 dates, text as written.
+
+    A CSV cannot say "this is text" or "this is a date" to a spreadsheet: opened with Excel's
+    or LibreOffice's default import, 0912345678 loses its zero and 04/12/2026 is read as the
+    12th of April on an English system. No spelling of the cells fixes both without spoiling the
+    file for the programs CSV is for, so the CSV is for those programs (dates as 2026-12-04,
+    which every spreadsheet also reads the right way round), and the XLSX is the file to open.
+    """
     out = io.StringIO()
     writer = csv.writer(out)  # "excel" dialect: commas, quotes as needed, CRLF line ends
     writer.writerow(headers())
@@ -385,13 +392,13 @@ def _values(row: SubmissionRow) -> list[object]:
 
 
 def _csv_cell(value: object) -> object:
-    """A CSV cell: dates as dd/mm/yyyy (with the time if any), text safe from Excel formulas."""
+    """A CSV cell: dates in ISO 8601 (with the Hà Nội time if any), text safe from formulas."""
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return value.strftime("%d/%m/%Y %H:%M")
+        return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, date):
-        return value.strftime("%d/%m/%Y")
+        return value.isoformat()
     if isinstance(value, str):
         text = _clean(value)
         if text.startswith(_FORMULA_START) and not _NUMBER.fullmatch(text):

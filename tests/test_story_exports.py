@@ -244,7 +244,8 @@ async def test_submissions_csv_is_utf8_with_bom(
         "export", "submissions", "--campaign", CAMPAIGN, "--format", "csv", "--output", str(out)
     )
     assert code == 0
-    assert "Đã xuất 3 bài vào" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "Đã xuất 3 bài vào" in said
     raw = out.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     assert "Trần Văn Đức".encode() in raw  # UTF-8, not a Windows code page
@@ -252,13 +253,16 @@ async def test_submissions_csv_is_utf8_with_bom(
 
     def text(cell: object) -> str:
         if isinstance(cell, datetime):
-            return cell.strftime("%d/%m/%Y %H:%M" if cell.hour or cell.minute else "%d/%m/%Y")
+            return cell.strftime("%Y-%m-%d %H:%M" if cell.hour or cell.minute else "%Y-%m-%d")
         return "" if cell is None else str(cell)
 
     expected = [[text(c) for c in row] for row in expected_rows(len(LAN_STORY.split()))]
     assert rows == [HEADERS, *expected]
-    assert rows[1][2] == "10/01/2024 10:00"
-    assert rows[1][13] == "13/01/2024"
+    # ISO dates: no spreadsheet or program reads 2024-01-13 as the 1st of the 13th month.
+    assert rows[1][2] == "2024-01-10 10:00"
+    assert rows[1][13] == "2024-01-13"
+    assert rows[2][5] == "0987654321", "the phone as written, leading zero included"
+    assert "--format xlsx" in said, "the person is told which file to open in a spreadsheet"
 
 
 async def test_submissions_unknown_campaign(
