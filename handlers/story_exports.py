@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.exports import FONT, _clean, _plain_style, _text, export_texts
 from handlers.services import Services
+from storage import roles
 from storage import submissions as repo
 from storage.models import Campaign, Event, Honour, Person, Submission
 
@@ -115,6 +116,11 @@ class StoryDocument:
     # the reviewers can come back to them without the principal (resubmit_to = "review").
     confirmed_version: int | None = None
     version: int = 1
+    # The title the confirmer holds their role under ("Hiệu trưởng", "Phó Hiệu trưởng"), and
+    # whether an admin confirmed on the unit's behalf rather than its own head.
+    confirmed_title: str | None = None
+    on_behalf: bool = False
+    unit_name: str = ""
 
 
 class MissingPhoto(Exception):
@@ -266,6 +272,8 @@ async def story_document(
     confirmed_by: str | None = None
     confirmed_at: datetime | None = None
     confirmed_version: int | None = None
+    confirmed_title: str | None = None
+    on_behalf = False
     confirmations = await _events(session, [sub.id], (CONFIRMED,))
     if confirmations and sub.status not in AWAITING_CONFIRMATION:
         last = confirmations[-1]
@@ -275,6 +283,9 @@ async def story_document(
         version = (last.data or {}).get("version")
         if isinstance(version, int) and version < sub.version:
             confirmed_version = version
+        on_behalf = bool((last.data or {}).get("on_behalf_of_unit"))
+        if actor is not None:
+            confirmed_title = await _title(session, actor.id, sub.unit_id, on_behalf)
     name, unit, phone = _author(sub, await session.get(Person, sub.author_id))
     return StoryDocument(
         code=sub.code or "",
@@ -291,7 +302,23 @@ async def story_document(
         confirmed_at=confirmed_at,
         confirmed_version=confirmed_version,
         version=sub.version,
+        confirmed_title=confirmed_title,
+        on_behalf=on_behalf,
+        unit_name=unit,
     )
+
+
+async def _title(
+    session: AsyncSession, person_id: int, unit_id: int | None, on_behalf: bool
+) -> str | None:
+    """The title under which the person confirmed: as the unit's head, or as an admin."""
+    for grant in await roles.of(session, person_id):
+        if grant.title and (
+            (on_behalf and grant.role == roles.ADMIN)
+            or (not on_behalf and grant.role == roles.UNIT_HEAD and grant.unit_id == unit_id)
+        ):
+            return grant.title
+    return None
 
 
 def story_docx(story: StoryDocument) -> bytes:
@@ -350,33 +377,45 @@ def story_docx(story: StoryDocument) -> bytes:
 
 
 def _confirmation(doc: WordDocument, story: StoryDocument) -> None:
-    """The principal's block, right of centre: heading, date, note, room to sign, the name."""
+    """The confirmation block, right of centre: date, who confirms in what role, a note, room
+    to sign, the name. Kept on one page: a heading at the foot of a page with the name alone
+    on the next is not a signature block an office accepts."""
     words = export_texts()
     when = story.confirmed_at
+    block: list[Paragraph] = []
 
-    def line(text: str, *, bold: bool = False, italic: bool = False) -> Paragraph:
+    def line(text: str, *, bold: bool = False, italic: bool = False) -> None:
         paragraph = doc.add_paragraph()
         paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
         paragraph.paragraph_format.left_indent = Cm(7)
         run = paragraph.add_run(text)
         run.bold, run.italic = bold, italic
-        return paragraph
+        block.append(paragraph)
 
-    doc.add_paragraph()
+    line("")
     line(words.render("story.confirm_date", when=when), italic=True)
-    line(words.render("story.confirm_heading"), bold=True)
+    heading = words.render(
+        "story.confirm_heading", title=story.confirmed_title, on_behalf=story.on_behalf
+    )
+    for text in heading.splitlines():
+        line(text.strip(), bold=True)
     line(
         words.render(
             "story.confirm_note",
             when=when,
             version=story.confirmed_version,
             current=story.version,
+            on_behalf=story.on_behalf,
+            unit=story.unit_name,
         ),
         italic=True,
     )
     for _ in range(3):  # room for a handwritten signature and the stamp
         line("")
     line(_clean(story.confirmed_by or "") or words.render("story.blank_name"), bold=True)
+    for paragraph in block:
+        paragraph.paragraph_format.keep_together = True
+        paragraph.paragraph_format.keep_with_next = paragraph is not block[-1]
 
 
 def _labelled(paragraph: Paragraph, text: str) -> None:

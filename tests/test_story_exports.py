@@ -16,27 +16,34 @@ from pathlib import Path
 
 import pytest
 from docx import Document
+from docx.text.paragraph import Paragraph
 from openpyxl import load_workbook
 from PIL import Image
 from sqlalchemy import select
 
 from bot.app import GuongSang
+from bot.channels.telegram.channel import TelegramChannel
 from bot.cli import main
 from bot.settings import Settings
 from handlers import files
+from handlers.exports import export_texts
 from handlers.story_exports import (
     SubmissionRow,
     submission_rows,
     submissions_csv,
     submissions_xlsx,
 )
-from storage import events
-from storage.models import Attachment, Person, Submission
+from storage import events, roles
+from storage.models import Attachment, Event, Person, RoleGrant, Submission
 from tests.apps import FIXTURES
+from tests.drivers import Chat, introduce, invite_code, join, register, submit_story, text_of
 from tests.factories import honoured_story, story
+from tests.fakes.telegram_server import FakeTelegram
+from tests.test_telegram_review import card_of
 
 CAMPAIGN = "thanh-xuan-2024"
 PRINCIPAL = "Phạm Văn Hiệu"
+SCHOOL = "Trường THCS Lê Quý Đôn"
 HEADERS = [
     "Mã bài",
     "Trạng thái",
@@ -456,3 +463,100 @@ async def test_story_docx_missing_photo_writes_nothing(
     assert await cli("export", "docx", "GS-2024-0008", "--output", str(out)) == 2
     assert "Không đọc được ảnh của bài GS-2024-0008" in capsys.readouterr().err
     assert not out.exists()
+
+
+def signature_block(path: Path) -> list[Paragraph]:
+    """The confirmation block's paragraphs: from the spacer after the author's phone on."""
+    doc = Document(str(path))
+    phone_at = next(
+        i for i, p in enumerate(doc.paragraphs) if p.text.startswith("Điện thoại liên hệ")
+    )
+    return doc.paragraphs[phone_at + 1 :]
+
+
+def assert_kept_on_one_page(block: list[Paragraph]) -> None:
+    """Every line of the block stays whole and with the next, down to the name."""
+    assert all(p.paragraph_format.keep_together for p in block)
+    assert all(p.paragraph_format.keep_with_next for p in block[:-1])
+    assert not block[-1].paragraph_format.keep_with_next
+
+
+async def test_the_printed_story_signs_with_the_name_and_title_given_on_joining(
+    app: GuongSang, telegram: FakeTelegram, channel: TelegramChannel, tmp_path: Path
+) -> None:
+    teacher = Chat(telegram.user(101, "Hoa"))
+    await register(teacher)  # at Trường THCS Lê Quý Đôn
+    principal = Chat(telegram.user(201, "Bình"))
+    text = await join(principal, await invite_code(app, "unit_head", SCHOOL))
+    assert "Hiệu trưởng" in text and "họ và tên đầy đủ" in text
+    assert "đủ họ, tên đệm và tên" in await principal.send("Bình"), "a chat name is no name"
+    text = await principal.send("nguyễn văn bình")
+    assert "Chức vụ" in text
+    assert principal.with_buttons().buttons() == ["Hiệu trưởng", "Phó Hiệu trưởng"]
+    text = await principal.press("Phó Hiệu trưởng")
+    assert "Nguyễn Văn Bình" in text and "Phó Hiệu trưởng" in text
+    async with app.db.transaction() as session:
+        person = await session.scalar(
+            select(Person).join(RoleGrant, RoleGrant.person_id == Person.id)
+        )
+        assert person is not None and person.full_name == "Nguyễn Văn Bình"
+        (grant,) = await roles.of(session, person.id)
+        assert grant.title == "Phó Hiệu trưởng"
+        logged = await session.scalars(
+            select(Event.action).where(Event.subject == "person", Event.subject_id == person.id)
+        )
+        assert list(logged) == ["role_granted", "full_name_given", "title_given"]
+
+    code = await submit_story(teacher)
+    await principal.replies()
+    await principal.press("Xác nhận", card_of(principal, code))
+    card = text_of([m for m in principal.user.messages() if code in (m.plain_text or "")])
+    assert "Hiệu trưởng xác nhận — Nguyễn Văn Bình" in card, "named in chat as on paper"
+    out = tmp_path / f"{code}.docx"
+    assert await cli("export", "docx", code, "--output", str(out)) == 0
+    block = signature_block(out)
+    lines = [p.text for p in block if p.text.strip()]
+    # A deputy signs for the head, as offices write it.
+    assert lines[1:3] == ["KT. HIỆU TRƯỞNG", "PHÓ HIỆU TRƯỞNG"]
+    assert lines[3].startswith("(Đã xác nhận trên Gương Sáng lúc ")
+    assert lines[-1] == "Nguyễn Văn Bình" and "Bình" not in lines[:-1]
+    assert "hieutruong" not in "\n".join(lines)
+    assert_kept_on_one_page(block)
+
+
+async def test_an_admin_confirming_for_a_unit_is_printed_as_such(
+    app: GuongSang, telegram: FakeTelegram, channel: TelegramChannel, tmp_path: Path
+) -> None:
+    admin = Chat(telegram.user(999, "quantri"))  # GUONGSANG_ADMINS=telegram:999
+    await join(admin, await invite_code(app, "admin"))
+    await introduce(admin, "Phạm Gia Hữu", "Chuyên viên")
+    teacher = Chat(telegram.user(101, "Hoa"))
+    await register(teacher)  # Lê Quý Đôn has no head: its stories go to the admins
+    code = await submit_story(teacher)
+    await admin.replies()
+    await admin.press("Xác nhận", card_of(admin, code))
+    out = tmp_path / f"{code}.docx"
+    assert await cli("export", "docx", code, "--output", str(out)) == 0
+    block = signature_block(out)
+    lines = [p.text for p in block if p.text.strip()]
+    assert lines[1:3] == ["XÁC NHẬN THAY ĐƠN VỊ", "CHUYÊN VIÊN"]
+    assert "HIỆU TRƯỞNG" not in "\n".join(lines), "an admin is not the school's principal"
+    assert lines[3].startswith(f"(Quản trị viên đã xác nhận thay {SCHOOL} trên Gương Sáng lúc ")
+    assert lines[-1] == "Phạm Gia Hữu" and "quantri" not in "\n".join(lines)
+    assert_kept_on_one_page(block)
+
+
+def test_signature_headings_by_title() -> None:
+    def heading(title: str | None, on_behalf: bool = False) -> list[str]:
+        text = export_texts().render("story.confirm_heading", title=title, on_behalf=on_behalf)
+        return [line.strip() for line in text.splitlines()]
+
+    assert heading(None) == ["XÁC NHẬN CỦA HIỆU TRƯỞNG"]
+    assert heading("Hiệu trưởng") == ["XÁC NHẬN CỦA HIỆU TRƯỞNG"]
+    assert heading("Phó Hiệu trưởng") == ["KT. HIỆU TRƯỞNG", "PHÓ HIỆU TRƯỞNG"]
+    assert heading("Chủ tịch Công đoàn cơ sở") == ["XÁC NHẬN CỦA CHỦ TỊCH CÔNG ĐOÀN CƠ SỞ"]
+    assert heading("Phó Chủ tịch Công đoàn cơ sở") == [
+        "KT. CHỦ TỊCH CÔNG ĐOÀN CƠ SỞ",
+        "PHÓ CHỦ TỊCH CÔNG ĐOÀN CƠ SỞ",
+    ]
+    assert heading(None, on_behalf=True) == ["XÁC NHẬN THAY ĐƠN VỊ"]
