@@ -24,7 +24,12 @@ from handlers.exports import (
     summary_title,
     summary_xlsx,
 )
-from handlers.registration_exports import registration_rows, registrations_xlsx
+from handlers.registration_exports import (
+    Signer,
+    registration_rows,
+    registrations_xlsx,
+    unit_signer,
+)
 from handlers.story_exports import (
     MissingPhoto,
     campaign_exists,
@@ -34,6 +39,7 @@ from handlers.story_exports import (
     submissions_csv,
     submissions_xlsx,
 )
+from storage import units
 from storage.models import Campaign
 from templates import Texts
 
@@ -80,9 +86,18 @@ def add_parser(sub: Any) -> None:
     listing.set_defaults(func=_submissions)
 
     registrations = export_sub.add_parser(
-        "registrations", help="letter 003's list of registered models and exemplars (Excel)"
+        "registrations",
+        help=(
+            "letter 003's list of registered models and exemplars (Excel): one row per unit, "
+            "only entries its head confirmed; one school's with --unit, else the whole office's"
+        ),
     )
     registrations.add_argument("--campaign", metavar="SLUG", required=True, help="the campaign")
+    registrations.add_argument(
+        "--unit",
+        metavar="NAME_OR_CODE",
+        help="one school's list, signed by its head (default: every unit, for the office)",
+    )
     registrations.add_argument(
         "--output", type=Path, required=True, metavar="PATH", help="file to write (replaced)"
     )
@@ -137,19 +152,44 @@ async def _submissions(args: argparse.Namespace, settings: Settings, texts: Text
 
 
 async def _registrations(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
-    """Write a registration campaign's entries in letter 003's table shape."""
+    """Write a registration campaign's confirmed entries in letter 003's table."""
     words = export_texts()
     async with running(settings) as app, app.db.transaction() as session:
         campaign = await session.scalar(select(Campaign).where(Campaign.slug == args.campaign))
         if campaign is None:
             return await _unknown_campaign(session, args.campaign, words)
-        rows = await registration_rows(session, args.campaign)
-        title = words.render(
-            "registrations.title", campaign_title=campaign.title, year=campaign.opens.year
+        if campaign.form != "registration":
+            # A story campaign has no models: its "list" would be rows of empty cells.
+            print(
+                words.render("registrations.not_registration", slug=campaign.slug), file=sys.stderr
+            )
+            return 2
+        unit = None
+        if args.unit:
+            unit, matches = await units.find_one(session, args.unit)
+            if unit is None:
+                print(
+                    words.render("registrations.unit_problem", name=args.unit, matches=matches),
+                    file=sys.stderr,
+                )
+                return 2
+        rows = await registration_rows(session, args.campaign, unit.id if unit else None)
+        signer = (
+            await unit_signer(session, unit)
+            if unit
+            else Signer(title=words.render("registrations.office_title"))
         )
-    if not _write(args.output, registrations_xlsx(rows, title)):
+        data = registrations_xlsx(
+            rows,
+            year=campaign.opens.year,
+            organisation=campaign.organisation or "",
+            unit=unit.name if unit else None,
+            signer=signer,
+        )
+    if not _write(args.output, data):
         return 2
-    print(words.render("registrations.exported", count=len(rows), path=args.output))
+    count = sum(len(r.models) for r in rows)
+    print(words.render("registrations.exported", count=count, units=len(rows), path=args.output))
     return 0
 
 
