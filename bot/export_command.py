@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,8 @@ from bot.settings import Settings
 from handlers.exports import (
     export_texts,
     summary_docx,
+    summary_heading,
     summary_rows,
-    summary_title,
     summary_xlsx,
 )
 from handlers.registration_exports import (
@@ -63,6 +64,25 @@ def add_parser(sub: Any) -> None:
     summary.add_argument("--format", choices=FORMATS, required=True, help="Excel or Word")
     summary.add_argument(
         "--output", type=Path, required=True, metavar="PATH", help="file to write (replaced)"
+    )
+    summary.add_argument(
+        "--body",
+        metavar="TEXT",
+        help=(
+            "the issuing body, top left, lines separated by '|', e.g. "
+            "'ỦY BAN NHÂN DÂN|QUẬN THANH XUÂN' (default: the campaign's organisation, else dots)"
+        ),
+    )
+    summary.add_argument(
+        "--letter-number", metavar="NUMBER", help="'Kèm theo Công văn số …' (default: dots)"
+    )
+    summary.add_argument(
+        "--letter-date", metavar="DATE", help="the letter's date, 2024-03-21 (default: dots)"
+    )
+    summary.add_argument(
+        "--decided-by",
+        metavar="BODY",
+        help="who issued the decisions, e.g. 'UBND Thành phố' (in the title)",
     )
     summary.set_defaults(func=_summary)
 
@@ -117,20 +137,41 @@ async def _summary(args: argparse.Namespace, settings: Settings, texts: Texts) -
     """Write the summary list to `args.output`; returns the exit status."""
     # `texts` is the cli area's renderer; this command's words live with the export's own.
     words = export_texts()
+    letter_date = None
+    if args.letter_date:
+        letter_date = _parse_date(args.letter_date)
+        if letter_date is None:
+            print(words.render("summary.bad_date", raw=args.letter_date), file=sys.stderr)
+            return 2
     async with running(settings) as app, app.db.transaction() as session:
-        campaign_title = None
+        campaign = None
         if args.campaign:
             campaign = await session.scalar(select(Campaign).where(Campaign.slug == args.campaign))
             if campaign is None:
                 return await _unknown_campaign(session, args.campaign, words)
-            campaign_title = campaign.title
         rows = await summary_rows(session, args.campaign)
-    title = summary_title(campaign_title)
-    data = summary_xlsx(rows, title) if args.format == "xlsx" else summary_docx(rows, title)
+    heading = summary_heading(
+        campaign_title=campaign.title if campaign else None,
+        body=args.body or (campaign.organisation if campaign else None),
+        decided_by=args.decided_by,
+        letter_number=args.letter_number,
+        letter_date=letter_date,
+    )
+    data = summary_xlsx(rows, heading) if args.format == "xlsx" else summary_docx(rows, heading)
     if not _write(args.output, data):
         return 2
     print(words.render("summary.exported", count=len(rows), path=args.output))
     return 0
+
+
+def _parse_date(raw: str) -> date | None:
+    """2024-03-21 or 21/03/2024 (or 21/3/2024); None when neither."""
+    for pattern in ("%Y-%m-%d", "%d/%m/%Y"):
+        try:
+            return datetime.strptime(raw.strip(), pattern).date()
+        except ValueError:
+            continue
+    return None
 
 
 async def _submissions(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:

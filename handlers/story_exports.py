@@ -356,13 +356,17 @@ def story_docx(story: StoryDocument) -> bytes:
         except (OSError, UnrecognizedImageError) as exc:
             raise MissingPhoto(path) from exc
 
-    doc.add_paragraph().add_run(words.render("story.author_heading")).bold = True
+    author = doc.add_paragraph()
+    author.add_run(words.render("story.author_heading")).bold = True
+    author.paragraph_format.keep_with_next = True  # the heading never ends a page alone
     for macro, value in (
         ("story.author_name", story.author_name),
         ("story.author_unit", story.author_unit),
         ("story.author_phone", story.author_phone),
     ):
-        _labelled(doc.add_paragraph(), words.render(macro, value=_clean(value)))
+        paragraph = doc.add_paragraph()
+        _labelled(paragraph, words.render(macro, value=_clean(value)))
+        paragraph.paragraph_format.keep_with_next = macro != "story.author_phone"
 
     _confirmation(doc, story)
 
