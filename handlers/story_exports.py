@@ -34,6 +34,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.exports import FONT, _clean, _plain_style, _text, export_texts
+from handlers.paper import one_page_wide, row_height
 from handlers.services import Services
 from storage import roles
 from storage import submissions as repo
@@ -233,8 +234,12 @@ def submissions_xlsx(rows: Sequence[SubmissionRow]) -> bytes:
                 cell.number_format = "dd/mm/yyyy hh:mm"
             elif isinstance(value, date):
                 cell.number_format = "dd/mm/yyyy"
+        sheet.row_dimensions[line].height = row_height(_values(row), XLSX_WIDTHS)
+    sheet.row_dimensions[1].height = row_height(headers(), XLSX_WIDTHS)
     for column, width in enumerate(XLSX_WIDTHS, start=1):
         sheet.column_dimensions[get_column_letter(column)].width = width
+    # Seventeen columns: printed landscape, shrunk to one page wide rather than cut in two.
+    one_page_wide(sheet, landscape=True, header_rows="1:1")
     sheet.freeze_panes = "B2"  # the header and the code stay in view
     sheet.auto_filter.ref = f"A1:{get_column_letter(len(HEADER_MACROS))}{max(len(rows) + 1, 1)}"
     book.properties.creator = export_texts().render("summary.document_author")

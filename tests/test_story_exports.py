@@ -241,6 +241,13 @@ async def test_submissions_xlsx_cell_by_cell(app: GuongSang, stories: None, tmp_
     assert sheet["F2"].data_type == "s"  # the phone keeps its leading zero
     assert sheet["C2"].number_format == "dd/mm/yyyy hh:mm"
     assert sheet["N2"].number_format == "dd/mm/yyyy"
+    # Printed landscape, one page wide, the header on every page; rows as tall as their text.
+    assert (
+        sheet.page_setup.orientation == "landscape" and sheet.sheet_properties.pageSetUpPr.fitToPage
+    )
+    assert (sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight) == (1, 0)
+    assert sheet.print_title_rows == "$1:$1"
+    assert all(sheet.row_dimensions[n].height for n in range(1, sheet.max_row + 1))
 
 
 async def test_submissions_csv_is_utf8_with_bom(
