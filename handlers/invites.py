@@ -9,6 +9,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import fields
+from handlers.collation import vietnamese_key
 from handlers.context import Ctx
 from handlers.forms import FieldKind, FormField
 from handlers.services import Services
@@ -167,7 +168,9 @@ async def on_levels(ctx: Ctx) -> None:
 async def _ask_organisation(ctx: Ctx, levels: str) -> None:
     """Where there are several offices or unions, a reviewer reviews one of them (or all);
     with one, the reviewer is of that one."""
-    found = await units_repo.organisations(ctx.session)
+    found = sorted(
+        await units_repo.organisations(ctx.session), key=lambda o: vietnamese_key(o.name)
+    )
     if len(found) < 2:
         await _made(
             ctx, roles.REVIEWER, levels=levels, organisation_id=found[0].id if found else None
@@ -292,7 +295,9 @@ def _ask_name(ctx: Ctx, person: Person, invite: Invite | None = None) -> None:
 async def on_name(ctx: Ctx) -> None:
     """The full name of someone who has just accepted an invitation."""
     person = ctx.person
-    assert person is not None  # redeem made them a person before asking
+    if person is None:  # redeem made them a person before asking; nothing to name otherwise
+        ctx.goto("idle")
+        return
     event = ctx.event
     if event.kind == "button" and event.button == "keep" and person.registered:
         name = person.full_name
@@ -342,10 +347,9 @@ async def _titles(ctx: Ctx) -> tuple[str, ...]:
 async def on_title(ctx: Ctx) -> None:
     """The title (chức vụ): a button's, or typed."""
     person = ctx.person
-    assert person is not None
     event = ctx.event
     grant = await ctx.session.get(RoleGrant, ctx.data.get("grant_id"))
-    if grant is None or grant.person_id != person.id:  # the grant was revoked meanwhile
+    if person is None or grant is None or grant.person_id != person.id:  # revoked meanwhile
         ctx.goto("idle")
         return
     offered = await _titles(ctx)
