@@ -567,3 +567,22 @@ def test_signature_headings_by_title() -> None:
         "PHÓ CHỦ TỊCH CÔNG ĐOÀN CƠ SỞ",
     ]
     assert heading(None, on_behalf=True) == ["XÁC NHẬN THAY ĐƠN VỊ"]
+
+
+async def test_a_registered_teacher_given_a_role_keeps_the_name_already_given(
+    app: GuongSang, telegram: FakeTelegram, channel: TelegramChannel
+) -> None:
+    teacher = Chat(telegram.user(101, "Hoa"))
+    await register(teacher, name="Nguyễn Thị Hoa")
+    text = await join(teacher, await invite_code(app, "unit_head", SCHOOL))
+    assert "Nguyễn Thị Hoa" in text
+    assert "Giữ tên Nguyễn Thị Hoa" in teacher.with_buttons().buttons()[0]
+    assert "chức vụ" in await teacher.press("Giữ tên Nguyễn Thị Hoa")
+    assert "Chủ tịch" not in " ".join(teacher.with_buttons().buttons()), "a school's head"
+    assert "Tổ trưởng chuyên môn" in await teacher.send("tổ trưởng chuyên môn")
+    async with app.db.transaction() as session:
+        grant = await session.scalar(select(RoleGrant))
+        assert grant is not None and grant.title == "Tổ trưởng chuyên môn"
+        logged = list(await session.scalars(select(Event.action).where(Event.subject == "person")))
+        assert "full_name_given" not in logged, "the name did not change"
+        assert logged.count("title_given") == 1
