@@ -43,6 +43,8 @@ STEPS: dict[str, tuple[Handler, Handler]] = {
     invites.UNIT_STEP: (invites.on_unit, invites.resume),
     invites.LEVELS_STEP: (invites.on_levels, invites.resume),
     invites.ORGANISATION_STEP: (invites.on_organisation, invites.resume),
+    invites.NAME_STEP: (invites.on_name, invites.resume_name),
+    invites.TITLE_STEP: (invites.on_title, invites.resume_title),
     broadcast.NUMBER_STEP: (broadcast.on_number, broadcast.resume),
     broadcast.DATE_STEP: (broadcast.on_date, broadcast.resume),
     broadcast.SUMMARY_STEP: (broadcast.on_summary, broadcast.resume),

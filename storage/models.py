@@ -127,6 +127,9 @@ class RoleGrant(Base):
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     levels: Mapped[str | None] = mapped_column(String(50))
+    # The title the person holds the role under ("Hiệu trưởng", "Phó Hiệu trưởng",
+    # "Chuyên viên"): printed in signature blocks. None until they say it.
+    title: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

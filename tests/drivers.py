@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+from typing import Protocol
 
 from PIL import Image
 
@@ -141,6 +142,19 @@ async def invite_code(
 async def join(chat: Chat, code: str, via_start: bool = True) -> str:
     """Redeem an invite with the deep link's /start CODE or with /join CODE."""
     return await chat.send(f"/start {code}" if via_start else f"/join {code}")
+
+
+class Sends(Protocol):
+    """A chat driver of any channel: sends text and returns the bot's answer."""
+
+    async def send(self, text: str) -> str: ...
+
+
+async def introduce(chat: Sends, full_name: str, title: str) -> str:
+    """Answer what accepting an invitation asks next: the full name, then the title (typed,
+    which on Zalo also matches the numbered option of the same words)."""
+    await chat.send(full_name)
+    return await chat.send(title)
 
 
 _console_keys = itertools.count(1)

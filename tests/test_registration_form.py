@@ -14,6 +14,7 @@ from bot.settings import Settings
 from tests.apps import FIXTURES, Clock, run_cli_beside, start_app
 from tests.drivers import Chat, invite_code, join, register, text_of
 from tests.fakes.telegram_server import FakeTelegram
+from tests.test_telegram_review import card_of
 
 SCHOOL = "Trường THCS Lê Quý Đôn"
 REGISTRATION = """
@@ -74,12 +75,15 @@ async def test_units_register_models_and_the_office_gets_letter_003s_table(
         card = text_of(await principal.replies())
         assert "Tên mô hình, điển hình tiên tiến: Mô hình thư viện xanh" in card
         assert "Số từ" not in card
+        await principal.press("Xác nhận", card_of(principal, "GS-2024-0001"))
 
         preview = await register_model(
             teacher, "Cô Nguyễn Thị Lan — giáo viên dạy giỏi", "Giáo dục", "Đề nghị nhân rộng"
         )
         assert "Ghi chú: Đề nghị nhân rộng" in preview
         assert "GS-2024-0002" in await teacher.press("Gửi bài")
+        await principal.replies()
+        await principal.press("Xác nhận", card_of(principal, "GS-2024-0002"))
     finally:
         await channel.stop()
 
@@ -93,25 +97,24 @@ async def test_units_register_models_and_the_office_gets_letter_003s_table(
         env, "export", "registrations", "--campaign", "dang-ky-mo-hinh-2024", "--output", str(out)
     )
     assert done.returncode == 0, done.stderr
-    assert "Đã xuất 2 mô hình" in done.stdout
+    assert "Đã xuất 2 mô hình, điển hình của 1 đơn vị" in done.stdout
     sheet = load_workbook(out).active
     assert sheet.title == "Đăng ký mô hình"
-    assert sheet["A1"].value.startswith("DANH SÁCH ĐĂNG KÝ MÔ HÌNH, ĐIỂN HÌNH TIÊN TIẾN NĂM 2024")
-    rows = list(sheet.iter_rows(min_row=2, values_only=True))
+    rows = list(sheet.iter_rows(min_row=6, max_row=7, max_col=5, values_only=True))
     assert rows[0] == (
         "TT",
-        "Tên đơn vị",
-        "Tên mô hình, điển hình tiên tiến",
-        "Lĩnh vực",
-        "Ghi chú",
+        "TÊN ĐƠN VỊ",
+        "TÊN MÔ HÌNH, ĐIỂN HÌNH TIÊN TIẾN",
+        "LĨNH VỰC",
+        "GHI CHÚ",
     )
-    assert rows[1] == (1, SCHOOL, "Mô hình thư viện xanh", "Văn hóa", None)
-    assert rows[2] == (
-        2,
+    # The letter's shape: one row for the unit, its models numbered in one cell.
+    assert rows[1] == (
+        1,
         SCHOOL,
-        "Cô Nguyễn Thị Lan — giáo viên dạy giỏi",
-        "Giáo dục",
-        "Đề nghị nhân rộng",
+        "Mô hình 1: Mô hình thư viện xanh\nMô hình 2: Cô Nguyễn Thị Lan — giáo viên dạy giỏi",
+        "Văn hóa\nGiáo dục",
+        "Mô hình 2: Đề nghị nhân rộng",
     )
     unknown = await run_cli_beside(
         env, "export", "registrations", "--campaign", "nope", "--output", str(out)

@@ -16,7 +16,7 @@ from bot.channels.telegram.channel import TelegramChannel
 from handlers.text_rules import count_words
 from storage import units
 from storage.models import Attachment, Submission
-from tests.drivers import Chat, invite_code, join, jpeg
+from tests.drivers import Chat, introduce, invite_code, join, jpeg
 from tests.drivers import text_of as telegram_text
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.zalo_server import FakeZalo
@@ -60,6 +60,7 @@ async def test_the_whole_journey_on_zalo_with_a_reviewer_on_telegram(
         assert SCHOOL in text
         reviewer = Chat(telegram.user(301, "Thu"))
         await join(reviewer, await invite_code(app, "reviewer", levels="TH,THCS"))
+        await introduce(principal, "Nguyễn Văn Bình", "Hiệu trưởng")
 
         # Zalo shows no menu: the bot names the command, and the menu's words work typed.
         text = await teacher.send("xin chào")
