@@ -124,6 +124,7 @@ def wrong_kind(fc: FieldCtx) -> Outcome:
         got=event.unsupported or event.kind,
         expected=fc.field.kind.value,
         file_kind=event.files[0].kind if event.files else "",
+        draft=fc.submission is not None,
     )
     return Outcome(reprompt=True)
 
@@ -428,7 +429,10 @@ def _photo_count(fc: FieldCtx) -> int:
 
 
 def _photo_buttons(fc: FieldCtx, count: int) -> list[Choice]:
-    buttons = [fc.ctx.button("photos_done", "done", count=count)]
+    # "Done" only once it can be: offered before the first photo it would only refuse.
+    buttons = []
+    if count >= fc.field.min_count:
+        buttons.append(fc.ctx.button("photos_done", "done", count=count))
     if count:
         buttons.append(fc.ctx.button("photos_clear", "clear"))
     return buttons

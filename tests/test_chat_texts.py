@@ -66,3 +66,35 @@ def test_a_file_sent_at_the_wrong_step_says_where_it_goes() -> None:
 
     assert "gửi ở bước nội dung bài viết" in said("document", "short_text")
     assert "gửi ở bước nội dung bài viết" not in said("sticker", "short_text")
+
+
+def test_a_decision_is_acknowledged_without_a_capital_mid_sentence() -> None:
+    for action in ("unit_confirmed", "returned", "approved", "changes_requested", "rejected"):
+        text = chat_texts().render("review.done", action=action, code="GS-2024-0001")
+        head, _, rest = text.partition(": ")
+        assert head == "Đã ghi nhận" and rest[0].islower(), text
+        assert "GS-2024-0001" in text
+
+
+def test_a_card_names_the_authors_level_in_words() -> None:
+    unit = SimpleNamespace(name="Trường Tiểu học Kim Giang", level="TH")
+    sub = SimpleNamespace(code="GS-1", version=1, word_count=120, values={"title": "Cô Lan"})
+    text = chat_texts().render(
+        "review.card", sub=sub, stage="u", campaign=SimpleNamespace(title="Cuộc thi"),
+        author="Hoa", unit=unit, opening="…", photos=1, changes=None, outcome="",
+        no_unit_head=False, reminder=None, rows=[], is_story=True,
+    )  # fmt: skip
+    assert "Trường Tiểu học Kim Giang (Tiểu học)" in text and "(TH)" not in text, text
+
+
+def test_the_pending_list_says_how_to_open_a_story_on_each_channel() -> None:
+    from handlers.types import Capabilities
+
+    def page(caps: Capabilities) -> str:
+        return chat_texts().render(
+            "queue.page", rows=[], page=1, pages=1, total=0, caps=caps,
+        )  # fmt: skip
+
+    assert "Bấm vào bài" in page(Capabilities())
+    assert "Bấm" not in page(Capabilities(buttons=False)), "no buttons on Zalo"
+    assert "số thứ tự" in page(Capabilities(buttons=False))

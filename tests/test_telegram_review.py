@@ -144,7 +144,7 @@ async def test_changes_requested_then_resubmitted_then_approved(
     text = await cast.reviewer_a.press("Yêu cầu sửa", old_card)
     assert "nhận xét, yêu cầu sửa" in text
     text = await cast.reviewer_a.send("Xin bổ sung tên lớp và thời gian cụ thể.")
-    assert "Yêu cầu sửa" in text
+    assert "yêu cầu sửa bài" in text, text
     told = text_of(await cast.teacher.replies())
     assert "đề nghị sửa" in told and "Xin bổ sung tên lớp" in told
 

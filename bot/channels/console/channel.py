@@ -98,8 +98,6 @@ class ConsoleChannel:
         lines += [f"  {i}. {to_plain(c.label)}" for i, c in enumerate(reply.choices, 1)]
         if reply.typed_hint:
             lines.append(to_plain(reply.typed_hint))
-        if reply.ask_contact:
-            lines.append(to_plain(chat_texts().render("console.type_phone")))
         if reply.menu:
             labels = " | ".join(label for row in reply.menu for label in row)
             lines.append(f"[Menu: {labels}]")

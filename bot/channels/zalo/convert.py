@@ -27,7 +27,11 @@ class MalformedUpdate(ValueError):
 
 
 def to_event(update: Any, fetch_photo: PhotoFetcher) -> Event | None:
-    """The Event for an update; None for updates the bot does not take (groups, bots).
+    """The Event for an update; None for a message from a bot, which the bot does not take.
+
+    A message in a group chat becomes an Event marked `in_group`: the core answers it (the
+    bot works in private chats) and a group can be made a broadcast audience. Its photos
+    are not fetched: nothing sent in a group is stored.
 
     Raises MalformedUpdate for anything that is not shaped like an update.
     """
@@ -41,9 +45,9 @@ def to_event(update: Any, fetch_photo: PhotoFetcher) -> Event | None:
     message_id = _id(message.get("message_id"))
     if not (chat_id and user_id and message_id):
         raise MalformedUpdate("missing ids")
-    # Group chats are in beta on Zalo; the bot works in private chats.
-    if str(chat.get("chat_type", "PRIVATE")).upper() != "PRIVATE" or sender.get("is_bot"):
+    if sender.get("is_bot"):
         return None
+    in_group = str(chat.get("chat_type", "PRIVATE")).upper() != "PRIVATE"
     name = _event_name(update, message)
     event = Event(
         channel=CHANNEL,
@@ -52,7 +56,11 @@ def to_event(update: Any, fetch_photo: PhotoFetcher) -> Event | None:
         user_name=str(sender.get("display_name") or sender.get("first_name") or ""),
         update_key=f"{name}:{message_id}"[:100],
         kind="unsupported",
+        # No buttons, no command menu, and no files but photos on Zalo's Bot API.
         has_buttons=False,
+        has_menu=False,
+        takes_documents=False,
+        in_group=in_group,
     )
     text = message.get("text")
     if name == TEXT and isinstance(text, str):
@@ -64,6 +72,8 @@ def to_event(update: Any, fetch_photo: PhotoFetcher) -> Event | None:
         event.files = [_incoming(url, message_id, fetch_photo)]
     else:
         event.unsupported = "sticker" if name == STICKER else "other"
+    if in_group:
+        event.files = []
     return event
 
 
