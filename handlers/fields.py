@@ -39,6 +39,9 @@ class FieldCtx:
     state: dict[str, Any] = field(default_factory=dict)
     editing: bool = False
     submission: Submission | None = None
+    # A unit taken as the only match can be changed at once: the caller handles the
+    # "unit_again" button that comes with it (registration does; an invite is made at once).
+    unit_again: bool = False
 
 
 @dataclass
@@ -210,6 +213,12 @@ async def _take_unit(fc: FieldCtx) -> Outcome:
     if not found:
         ctx.say("fields.unit_none", query=query, total=await units_repo.count(ctx.session))
         return Outcome()
+    if len(found) == 1:
+        # One match: asking to pick it would be a step for nothing.
+        unit = found[0]
+        again = [ctx.button("unit_again", "unit_again")] if fc.unit_again else []
+        ctx.say("fields.unit_taken", unit=unit, query=query, again=bool(again), choices=again)
+        return Outcome(done=True, changed=True, value=unit.id)
     shown = found[:UNIT_MATCHES]
     ctx.say(
         "fields.unit_matches",

@@ -81,6 +81,12 @@ async def on_step(ctx: Ctx) -> None:
     """Take an answer for the profile field being asked."""
     data = ctx.data
     index, values = data["index"], dict(data["values"])
+    if ctx.event.kind == "button" and ctx.event.button == "unit_again":
+        # The unit was taken as the only match of a search; the person wants another.
+        index = PROFILE_FORM.index("unit")
+        ctx.update(index=index, field_state={})
+        await _ask(ctx)
+        return
     fc = await _field_ctx(ctx, index, values)
     outcome = await fields.take(fc)
     if outcome.changed:
@@ -175,6 +181,7 @@ async def _field_ctx(ctx: Ctx, index: int, values: dict[str, object]) -> fields.
         value=values.get(field.key),
         state=dict(ctx.data.get("field_state") or {}),
         editing=bool(ctx.data.get("editing")),
+        unit_again=not ctx.data.get("editing"),
     )
 
 

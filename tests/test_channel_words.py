@@ -17,7 +17,7 @@ from bot.channels.telegram.channel import TelegramChannel
 from bot.channels.zalo.channel import ZaloChannel
 from bot.settings import Settings
 from storage.models import AudienceMember, Event, Person
-from tests.drivers import Chat, register
+from tests.drivers import Chat, register, text_of
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.zalo_server import FakeZalo, ZaloSent, fixture
 from tests.zalo_drivers import ZaloChat
@@ -98,8 +98,7 @@ async def test_every_text_on_zalo_speaks_of_what_zalo_has(
     text = "\n".join(m.text or "" for m in await chat.replies())
     assert "nhãn dán" in text and "Bài nháp" not in text, text
     await chat.send("Nguyễn Thị Hoa")
-    await chat.send("thcs le quy don")
-    text = await chat.choose("Trường THCS Lê Quý Đôn")
+    text = await chat.send("thcs le quy don")
     assert "gõ số điện thoại" in text and "Bấm nút" not in text and "bên dưới" not in text, text
     text = await chat.send("0912 345 678")
     assert "Đã lưu thông tin" in text and "Gõ /new" in text and "menu" not in text, text
@@ -187,3 +186,25 @@ async def test_a_zalo_group_is_answered_and_can_receive_the_news(
     assert recorded.data["by"] == ZALO_ADMIN
     # Nobody in the group was asked to register, and no draft or person came of it.
     assert not any("Họ và tên" in (m.text or "") for m in zalo.sent(GROUP))
+
+
+async def test_the_only_unit_that_matches_is_taken_and_can_be_changed(
+    app: GuongSang, channel: TelegramChannel, telegram: FakeTelegram
+) -> None:
+    chat = Chat(telegram.user(504, "Hoa"))
+    await chat.send("/start")
+    await chat.send("Nguyễn Thị Hoa")
+    text = await chat.send("thcs le quy don")
+    assert "Đã chọn đơn vị Trường THCS Lê Quý Đôn" in text and "số điện thoại" in text, text
+    # Not theirs after all: back to the search, and a list of several to pick from.
+    assert "đơn vị nào" in await chat.press("Chọn đơn vị khác")
+    await chat.send("kim giang")
+    assert "số điện thoại" in await chat.press("Trường THCS Kim Giang")
+    await chat.user.send_contact("+84 912 345 678")
+    assert "Trường THCS Kim Giang" in text_of(await chat.replies())
+    # In /profile, a single match is taken and the profile shown again to change anything.
+    await chat.send("/profile")
+    await chat.press("Đơn vị công tác")
+    text = await chat.send("le quy don")
+    assert "Đã chọn đơn vị Trường THCS Lê Quý Đôn" in text and "Đã cập nhật hồ sơ" in text
+    assert "Chọn đơn vị khác" not in text, text
