@@ -25,6 +25,20 @@ def format_number(value: int) -> str:
     return f"{value:,}".replace(",", ".")
 
 
+def shorten(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters, cut between words and ended with "…" when cut.
+
+    A single word longer than half the limit is cut inside itself: it would leave too little.
+    """
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:-–—") + "…"
+
+
 class _Unrestricted:
     """The capabilities of a channel that can do everything, for a text rendered with no
     channel in view (a notification for whoever reads it)."""
@@ -53,6 +67,7 @@ class Texts:
             auto_reload=False,
         )
         self.env.filters["num"] = format_number
+        self.env.filters["shorten"] = shorten
         # A macro declares `caps=all_caps` to word itself after the channel it goes to.
         self.env.globals["all_caps"] = _Unrestricted()
 

@@ -98,3 +98,12 @@ def test_the_pending_list_says_how_to_open_a_story_on_each_channel() -> None:
     assert "Bấm vào bài" in page(Capabilities())
     assert "Bấm" not in page(Capabilities(buttons=False)), "no buttons on Zalo"
     assert "số thứ tự" in page(Capabilities(buttons=False))
+
+
+def test_a_long_title_on_a_pending_button_is_cut_between_words() -> None:
+    title = "Người thầy thầm lặng bên chiếc tủ sách dưới gốc bàng của trường làng"
+    sub = SimpleNamespace(code="GS-2024-0001", values={"title": title})
+    label = chat_texts().render("buttons.open_item", sub=sub)
+    assert label == "GS-2024-0001 · Người thầy thầm lặng bên chiếc tủ sách…", label
+    short = SimpleNamespace(code="GS-2024-0002", values={"title": "Cô Lan"})
+    assert chat_texts().render("buttons.open_item", sub=short) == "GS-2024-0002 · Cô Lan"
