@@ -39,6 +39,13 @@ def shorten(text: str, limit: int) -> str:
     return cut.rstrip(" ,.;:-–—") + "…"
 
 
+def quoted(text: object) -> str:
+    """`text` in «», unless it holds guillemets of its own (Mô hình «Vườn rau sạch»):
+    quotes inside quotes read as a typing mistake."""
+    value = str(text or "")
+    return value if "«" in value or "»" in value else f"«{value}»"
+
+
 class _Unrestricted:
     """The capabilities of a channel that can do everything, for a text rendered with no
     channel in view (a notification for whoever reads it)."""
@@ -68,6 +75,7 @@ class Texts:
         )
         self.env.filters["num"] = format_number
         self.env.filters["shorten"] = shorten
+        self.env.filters["quoted"] = quoted
         # A macro declares `caps=all_caps` to word itself after the channel it goes to.
         self.env.globals["all_caps"] = _Unrestricted()
 
