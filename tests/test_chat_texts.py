@@ -107,3 +107,21 @@ def test_a_long_title_on_a_pending_button_is_cut_between_words() -> None:
     assert label == "GS-2024-0001 · Người thầy thầm lặng bên chiếc tủ sách…", label
     short = SimpleNamespace(code="GS-2024-0002", values={"title": "Cô Lan"})
     assert chat_texts().render("buttons.open_item", sub=short) == "GS-2024-0002 · Cô Lan"
+
+
+def test_where_there_are_no_buttons_no_text_speaks_of_one() -> None:
+    from handlers.types import Capabilities
+
+    numbered = Capabilities(buttons=False, menu=False, documents=False, contact=False)
+    for name, values in [
+        ("common.stale_button", {}),
+        ("common.button_not_here", {}),
+        ("common.use_buttons", {}),
+        ("form.preview_use_buttons", {}),
+        ("review.bad_button", {}),
+        ("review.old_version", {"code": "GS-1", "version": 2}),
+    ]:
+        with_buttons = chat_texts().render(name, caps=Capabilities(), **values)
+        without = chat_texts().render(name, caps=numbered, **values)
+        assert "nút" in with_buttons.lower(), name
+        assert "nút" not in without.lower() and "bấm" not in without.lower(), (name, without)
