@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from handlers import broadcast, fields
+from handlers import broadcast, fields, numbered
 from handlers.context import Ctx
 from handlers.forms import PROFILE_FORM
 from handlers.menu import main_menu
@@ -102,6 +102,9 @@ async def on_step(ctx: Ctx) -> None:
         return
     if index + 1 < len(PROFILE_FORM.fields):
         ctx.update(index=index + 1, values=values, field_state={})
+        # A number typed from now on answers this question, not a list shown before it
+        # ("1. 🔔 Chỉ nhận tin" under the greeting); the router remembers any new list.
+        numbered.forget(ctx.conv)
         await _ask(ctx)
         return
     await _save(ctx, values, action="registered")

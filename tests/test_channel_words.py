@@ -98,6 +98,9 @@ async def test_every_text_on_zalo_speaks_of_what_zalo_has(
     text = "\n".join(m.text or "" for m in await chat.replies())
     assert "nhãn dán" in text and "Bài nháp" not in text, text
     await chat.send("Nguyễn Thị Hoa")
+    # "1" answers the unit question now, not the news offer shown with the greeting.
+    text = await chat.send("1")
+    assert "gõ tên đơn vị" in text and "Đã đăng ký nhận tin" not in text, text
     text = await chat.send("thcs le quy don")
     assert "gõ số điện thoại" in text and "Bấm nút" not in text and "bên dưới" not in text, text
     text = await chat.send("0912 345 678")
@@ -194,6 +197,9 @@ async def test_the_only_unit_that_matches_is_taken_and_can_be_changed(
     chat = Chat(telegram.user(504, "Hoa"))
     await chat.send("/start")
     await chat.send("Nguyễn Thị Hoa")
+    # "1" answers the unit question now, not the news offer shown with the greeting.
+    text = await chat.send("1")
+    assert "gõ tên đơn vị" in text and "Đã đăng ký nhận tin" not in text, text
     text = await chat.send("thcs le quy don")
     assert "Đã chọn đơn vị Trường THCS Lê Quý Đôn" in text and "số điện thoại" in text, text
     # Not theirs after all: back to the search, and a list of several to pick from.
