@@ -405,6 +405,12 @@ async def test_two_consoles_each_print_their_own_and_a_decision_once(tmp_path: P
         assert "gửi tới binh" in card and "Bài cần Hiệu trưởng xác nhận" in card, card
         answer = await principal.send(number_of(card, "Xác nhận"))
         assert answer.count("Đã ghi nhận") == 1, answer
+        # The card, decided, is not printed again in full: only its new outcome line.
+        printed = answer
+        if "Hiệu trưởng xác nhận —" not in printed:
+            printed += await principal.read_until("Hiệu trưởng xác nhận —")
+        updated = printed.split("được cập nhật]")[-1]
+        assert "Tiêu đề" not in updated and "Xác nhận" not in updated, updated
         told = await teacher.read_until("chuyển tới người chấm")
         assert "gửi tới lan" in told, told
         assert await teacher.quit() == 0 and await principal.quit() == 0

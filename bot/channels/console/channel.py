@@ -6,6 +6,7 @@ import asyncio
 import logging
 import mimetypes
 import sys
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
@@ -151,6 +152,10 @@ class ConsoleSender:
     def __init__(self, console: ConsoleChannel) -> None:
         self.console = console
         self.counter = 0
+        # Message ids are "<session>-<n>": an edit of a message printed by an earlier run of
+        # the console is known as one, and printed in full.
+        self.session = uuid.uuid4().hex[:8]
+        self.printed: dict[str, str] = {}
 
     def parts(self, chat_id: str, reply: Reply) -> list[Part]:
         """One part: print the message, marked with whom it is for."""
@@ -158,8 +163,11 @@ class ConsoleSender:
         async def show() -> str | None:
             self.counter += 1
             header = to_plain(chat_texts().render("console.outbound", chat=chat_id, n=self.counter))
-            self.console._print(f"{header}\n{self.console._format(reply)}")
-            return str(self.counter)
+            text = self.console._format(reply)
+            self.console._print(f"{header}\n{text}")
+            message_id = f"{self.session}-{self.counter}"
+            self.printed[message_id] = text
+            return message_id
 
         return [show]
 
@@ -168,9 +176,22 @@ class ConsoleSender:
         return False
 
     async def edit(self, chat_id: str, message_id: str, reply: Reply) -> None:
-        """Print the new text of an earlier message."""
-        header = to_plain(chat_texts().render("console.edited", chat=chat_id, n=message_id))
-        self.console._print(f"{header}\n{self.console._format(reply)}")
+        """Print what an earlier message now says.
+
+        A terminal cannot change what it printed, and the whole message again (a decided
+        card) would repeat the decision just acknowledged: of a message printed by this run,
+        only the lines that are new are printed.
+        """
+        number = message_id.rpartition("-")[2]
+        header = to_plain(chat_texts().render("console.edited", chat=chat_id, n=number))
+        text = self.console._format(reply)
+        before = self.printed.get(message_id)
+        self.printed[message_id] = text
+        if before is not None:
+            kept = set(before.splitlines())
+            new = [line for line in text.splitlines() if line.strip() and line not in kept]
+            text = "\n".join(new)
+        self.console._print(f"{header}\n{text}".rstrip())
 
 
 def _is_terminal() -> bool:
