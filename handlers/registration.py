@@ -71,7 +71,8 @@ async def subscribe(ctx: Ctx, on: bool) -> None:
         return
     if on:
         ctx.goto("idle")
-        ctx.say("profile.news_only")
+        # The menu replaces the share-my-phone button and offers /unsubscribe at a tap.
+        ctx.say("profile.news_only", menu=main_menu(ctx))
     else:
         # Still registering: say which question the next message answers.
         await resume(ctx)

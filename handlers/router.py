@@ -280,7 +280,7 @@ async def _idle(ctx: Ctx) -> None:
         ctx.notice("common.stale_button")
         ctx.response.press_accepted = False
     if await registration.news_only(ctx):
-        ctx.say("common.idle_subscriber")
+        ctx.say("common.idle_subscriber", menu=main_menu(ctx))
     elif event.kind in ("photo", "document"):
         ctx.say("common.idle_file", menu=main_menu(ctx))
     else:

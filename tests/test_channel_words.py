@@ -48,6 +48,7 @@ async def test_a_parent_who_only_wants_the_news_is_not_kept_in_registration(
     assert "🔔 Chỉ nhận tin" in parent.with_buttons().buttons()
     text = await parent.send("/subscribe")
     assert "Đã đăng ký nhận tin" in text and "dừng phần đăng ký" in text, text
+    assert "🔕 Hủy nhận tin" in (parent.user.reply_keyboard() or []), "a tap to stop"
     # The message that used to be stored as a full name.
     text = await parent.send("Cảm ơn nhé")
     assert "đang nhận tin" in text and "Họ và tên" not in text, text
