@@ -48,6 +48,9 @@ class FieldCtx:
     state: dict[str, Any] = field(default_factory=dict)
     editing: bool = False
     submission: Submission | None = None
+    # A unit taken as the only match can be changed at once: the caller handles the
+    # "unit_again" button that comes with it (registration does; an invite is made at once).
+    unit_again: bool = False
 
 
 @dataclass
@@ -88,8 +91,6 @@ def ask(fc: FieldCtx) -> None:
                 f"fields.ask_{f.key}",
                 choices=_story_buttons(fc) if fc.value else _keep_button(fc),
                 words=words,
-                # A Zalo message holds 2,000 characters: a story there comes in several.
-                on_zalo=ctx.event.channel == "zalo",
                 **common,
             )
         case FieldKind.PHOTOS:
@@ -135,6 +136,7 @@ def wrong_kind(fc: FieldCtx) -> Outcome:
         got=event.unsupported or event.kind,
         expected=fc.field.kind.value,
         file_kind=event.files[0].kind if event.files else "",
+        draft=fc.submission is not None,
     )
     return Outcome(reprompt=True)
 
@@ -221,6 +223,12 @@ async def _take_unit(fc: FieldCtx) -> Outcome:
     if not found:
         ctx.say("fields.unit_none", query=query, total=await units_repo.count(ctx.session))
         return Outcome()
+    if len(found) == 1:
+        # One match: asking to pick it would be a step for nothing.
+        unit = found[0]
+        again = [ctx.button("unit_again", "unit_again")] if fc.unit_again else []
+        ctx.say("fields.unit_taken", unit=unit, query=query, again=bool(again), choices=again)
+        return Outcome(done=True, changed=True, value=unit.id)
     shown = found[:UNIT_MATCHES]
     ctx.say(
         "fields.unit_matches",
@@ -581,7 +589,10 @@ def _photo_count(fc: FieldCtx) -> int:
 
 
 def _photo_buttons(fc: FieldCtx, count: int) -> list[Choice]:
-    buttons = [fc.ctx.button("photos_done", "done", count=count)]
+    # "Done" only once it can be: offered before the first photo it would only refuse.
+    buttons = []
+    if count >= fc.field.min_count:
+        buttons.append(fc.ctx.button("photos_done", "done", count=count))
     if count:
         buttons.append(fc.ctx.button("photos_clear", "clear"))
     return buttons

@@ -9,6 +9,7 @@ from handlers import (
     admin,
     broadcast,
     files,
+    groups,
     invites,
     numbered,
     queues,
@@ -130,6 +131,9 @@ async def _prefetch(event: Event, max_bytes: int) -> None:
 
 async def _dispatch(ctx: Ctx) -> None:
     event = ctx.event
+    if event.in_group:
+        await groups.on_message(ctx)
+        return
     if event.kind == "text" and not event.has_buttons and not await _numbered_answer(ctx):
         return
     if event.kind == "button" and event.button.startswith("!"):
@@ -161,7 +165,9 @@ async def _must_register(ctx: Ctx) -> bool:
     """Newcomers register first; people given a role by invitation need not (until /new)."""
     if _registered(ctx) or ctx.conv.step in NO_REGISTRATION:
         return False
-    return ctx.person is None or not await roles.of(ctx.session, ctx.person.id)
+    if ctx.person is not None and await roles.of(ctx.session, ctx.person.id):
+        return False
+    return not await registration.news_only(ctx)
 
 
 async def _global_button(ctx: Ctx) -> None:
@@ -175,7 +181,7 @@ async def _global_button(ctx: Ctx) -> None:
     elif kind == "op" and number is not None:
         await queues.open_card(ctx, number)
     elif kind == "sub" and rest in ("on", "off"):
-        await broadcast.subscribe(ctx, rest == "on")
+        await registration.subscribe(ctx, rest == "on")
     elif kind == "sub" and rest == "no":
         broadcast.decline_offer(ctx)
     elif kind == "ed" and number is not None:
@@ -202,9 +208,9 @@ async def _command(ctx: Ctx) -> None:
         ctx.say(
             "common.help",
             campaigns=ctx.services.open_campaigns(),
-            has_menu=ctx.event.has_buttons,
             roles=held,
-            menu=main_menu(ctx),
+            # Without a menu to set, the menu's stand-in would list the commands again.
+            menu=main_menu(ctx) if ctx.event.has_menu else None,
         )
         if step in STEPS:
             await _resume(ctx)
@@ -232,12 +238,7 @@ async def _command(ctx: Ctx) -> None:
         return
     match command:
         case "start":
-            ctx.say(
-                "common.welcome_back",
-                person=ctx.person,
-                has_menu=ctx.event.has_buttons,
-                menu=main_menu(ctx),
-            )
+            ctx.say("common.welcome_back", person=ctx.person, menu=main_menu(ctx))
             if step in STEPS:
                 await _resume(ctx)
         case "new":
@@ -269,7 +270,7 @@ async def _role_command(ctx: Ctx, command: str, args: str) -> None:
         case "honour":
             await broadcast.start_honour(ctx, args)
         case "subscribe" | "unsubscribe":
-            await broadcast.subscribe(ctx, command == "subscribe")
+            await registration.subscribe(ctx, command == "subscribe")
         case "report":
             await admin.report(ctx, args)
         case "campaigns":
@@ -283,17 +284,19 @@ async def _idle(ctx: Ctx) -> None:
     if event.kind == "button":
         ctx.notice("common.stale_button")
         ctx.response.press_accepted = False
-    if event.kind in ("photo", "document"):
+    if await registration.news_only(ctx):
+        ctx.say("common.idle_subscriber", menu=main_menu(ctx))
+    elif event.kind in ("photo", "document"):
         ctx.say("common.idle_file", menu=main_menu(ctx))
     else:
-        ctx.say("common.idle", has_menu=ctx.event.has_buttons, menu=main_menu(ctx))
+        ctx.say("common.idle", menu=main_menu(ctx))
 
 
 async def _resume(ctx: Ctx, stale: bool = False) -> None:
     handlers = STEPS.get(ctx.conv.step)
     if handlers is None:
         if stale:
-            ctx.say("common.idle", has_menu=ctx.event.has_buttons, menu=main_menu(ctx))
+            ctx.say("common.idle", menu=main_menu(ctx))
         return
     if await _must_register(ctx):
         await registration.start(ctx)

@@ -11,7 +11,7 @@ from handlers.forms import FieldKind, Form, form_for
 from handlers.ids import parse_id
 from handlers.menu import main_menu
 from handlers.text_rules import count_words, excerpt
-from storage import events
+from storage import events, roles
 from storage import submissions as repo
 from storage import units as units_repo
 from storage.models import Submission
@@ -153,6 +153,8 @@ async def show_preview(ctx: Ctx, draft: Submission) -> None:
     """Every field, the word count and the photos, with submit / edit / later / discard."""
     campaign, form = _form_of(ctx, draft)
     ctx.goto(PREVIEW_STEP, submission_id=draft.id)
+    to_unit = _status_after_submit(campaign, draft.status) == repo.SUBMITTED
+    own_head = to_unit and await _heads_own_unit(ctx)
     ctx.say(
         "form.preview",
         rows=await _rows(ctx, draft, form),
@@ -160,9 +162,11 @@ async def show_preview(ctx: Ctx, draft: Submission) -> None:
         limit=campaign.max_words,
         campaign=campaign,
         photos=[ctx.services.media_dir / a.stored_path for a in _photos(draft)],
-        # Where "Gửi bài" sends it: a fix the reviewers asked for may go straight to them.
-        to_unit=_status_after_submit(campaign, draft.status) == repo.SUBMITTED,
-        choices=_preview_buttons(ctx),
+        # Where "Gửi bài" sends it: a fix the reviewers asked for may go straight to them,
+        # and a unit head's own needs no confirmation by themselves.
+        to_unit=to_unit and not own_head,
+        own_head=own_head,
+        choices=_preview_buttons(ctx, campaign),
         columns=2,
     )
 
@@ -195,7 +199,8 @@ async def on_preview(ctx: Ctx) -> None:
             choices=[ctx.button("discard_yes", "yes"), ctx.button("discard_no", "no")],
         )
     else:
-        ctx.say("form.preview_use_buttons", choices=_preview_buttons(ctx), columns=2)
+        campaign, _ = _form_of(ctx, draft)
+        ctx.say("form.preview_use_buttons", choices=_preview_buttons(ctx, campaign), columns=2)
 
 
 async def on_edit_menu(ctx: Ctx) -> None:
@@ -418,6 +423,22 @@ async def _submit(ctx: Ctx, draft: Submission) -> None:
         draft.status,
         data={"code": draft.code, "version": draft.version},
     )
+    own_head = draft.status == repo.SUBMITTED and await _heads_own_unit(ctx)
+    if own_head:
+        # The unit's head sending their own unit's entry is the unit standing behind it:
+        # a card asking them to confirm what they just sent would be a step for nothing.
+        await repo.transition(
+            ctx.session, draft, (repo.SUBMITTED,), repo.IN_REVIEW, draft.version, now,
+            decided_by_id=person.id,
+        )  # fmt: skip
+        await _log(
+            ctx,
+            draft,
+            "unit_confirmed",
+            repo.SUBMITTED,
+            repo.IN_REVIEW,
+            data={"version": draft.version, "own_submission": True},
+        )
     await review.send_for_review(ctx.session, ctx.services, draft)
     ctx.goto("idle")
     ctx.say(
@@ -427,8 +448,17 @@ async def _submit(ctx: Ctx, draft: Submission) -> None:
         campaign=campaign,
         version=draft.version,
         to_unit=draft.status == repo.SUBMITTED,
+        own_head=own_head,
         menu=main_menu(ctx),
     )
+
+
+async def _heads_own_unit(ctx: Ctx) -> bool:
+    """Whether the sender is a head of the unit they submit for."""
+    person = ctx.person
+    if person is None or person.unit_id is None:
+        return False
+    return any(p.id == person.id for p in await roles.unit_heads(ctx.session, person.unit_id))
 
 
 def _status_after_submit(campaign: CampaignSpec, before: str) -> str:
@@ -545,9 +575,9 @@ def _title(draft: Submission) -> str:
     return str(values.get("title") or values.get("exemplar_name") or values.get("model_name") or "")
 
 
-def _preview_buttons(ctx: Ctx) -> list[Any]:
+def _preview_buttons(ctx: Ctx, campaign: CampaignSpec) -> list[Any]:
     return [
-        ctx.button("submit", "submit"),
+        ctx.button("submit", "submit", form=campaign.form),
         ctx.button("edit", "edit"),
         ctx.button("later", "later"),
         ctx.button("discard", "discard"),

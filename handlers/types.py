@@ -85,6 +85,16 @@ class Event:
     unsupported: str = ""
     # Channels without buttons (console, Zalo) show choices as numbered lines.
     has_buttons: bool = True
+    # Whether the channel shows a persistent menu of commands (Telegram's keyboard, the
+    # console's menu line); Zalo shows none.
+    has_menu: bool = True
+    # Whether people can send files (.docx, .txt) there; Zalo's Bot API takes none.
+    takes_documents: bool = True
+    # The most characters one incoming message holds where that is short enough for a long
+    # story to need several (Zalo: 2,000); 0 where a paste is split for the person.
+    message_chars: int = 0
+    # A group chat rather than a private one.
+    in_group: bool = False
 
     def __post_init__(self) -> None:
         # Every channel's input passes here, so nothing after it meets a lone surrogate.
@@ -92,6 +102,33 @@ class Event:
             value = getattr(self, f.name)
             if isinstance(value, str):
                 setattr(self, f.name, whole_characters(value))
+
+    @property
+    def caps(self) -> Capabilities:
+        """What the channel the event came from can show and take, for the texts."""
+        return Capabilities(
+            buttons=self.has_buttons,
+            menu=self.has_menu,
+            documents=self.takes_documents,
+            # A share-my-phone button exists where buttons do (Telegram's keyboard).
+            contact=self.has_buttons,
+            message_chars=self.message_chars,
+        )
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a channel can show or take, so each text speaks of what the person has there.
+
+    Templates whose macro takes a `caps` argument receive it without every caller passing it
+    (see `templates.Texts.render`); the default is Telegram's, the richest channel.
+    """
+
+    buttons: bool = True
+    menu: bool = True
+    documents: bool = True
+    contact: bool = True
+    message_chars: int = 0
 
 
 @dataclass(frozen=True)

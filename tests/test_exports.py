@@ -482,7 +482,7 @@ async def test_export_command_unknown_campaign(
     assert status == 2
     captured = capsys.readouterr()
     assert captured.err.strip() == (
-        "Không có chiến dịch «ha-dong-2024». Các chiến dịch hiện có: thanh-xuan-2024."
+        "Không có đợt thi đua «ha-dong-2024». Các đợt thi đua hiện có: thanh-xuan-2024."
     )
     assert captured.out == ""
     assert not out.exists()

@@ -168,7 +168,7 @@ async def test_refused_on_a_story_campaign_and_for_an_unknown_unit(
     out = tmp_path / "x.xlsx"
     assert await export(app.settings, "thanh-xuan-2024", "--output", str(out)) == 2
     err = capsys.readouterr().err
-    assert "«thanh-xuan-2024» là cuộc thi viết bài, không phải đăng ký mô hình" in err
+    assert "«thanh-xuan-2024» là đợt thi đua viết bài, không phải đăng ký mô hình" in err
     assert "chưa xuất tệp nào" in err and "export submissions" in err
     assert not out.exists()
     assert (

@@ -70,7 +70,7 @@ async def test_units_register_models_and_the_office_gets_letter_003s_table(
         assert "Tên mô hình, điển hình tiên tiến: Mô hình thư viện xanh" in preview
         assert "Lĩnh vực: Văn hóa" in preview and "Ghi chú: —" in preview
         assert "Ảnh" not in preview and "từ" not in preview.split("Lĩnh vực")[0]
-        text = await teacher.press("Gửi bài")
+        text = await teacher.press("Gửi đăng ký")
         assert "GS-2024-0001" in text
         card = text_of(await principal.replies())
         assert "Tên mô hình, điển hình tiên tiến: Mô hình thư viện xanh" in card
@@ -81,7 +81,7 @@ async def test_units_register_models_and_the_office_gets_letter_003s_table(
             teacher, "Cô Nguyễn Thị Lan — giáo viên dạy giỏi", "Giáo dục", "Đề nghị nhân rộng"
         )
         assert "Ghi chú: Đề nghị nhân rộng" in preview
-        assert "GS-2024-0002" in await teacher.press("Gửi bài")
+        assert "GS-2024-0002" in await teacher.press("Gửi đăng ký")
         await principal.replies()
         await principal.press("Xác nhận", card_of(principal, "GS-2024-0002"))
     finally:
@@ -120,3 +120,60 @@ async def test_units_register_models_and_the_office_gets_letter_003s_table(
         env, "export", "registrations", "--campaign", "nope", "--output", str(out)
     )
     assert unknown.returncode == 2
+
+
+async def test_a_registration_speaks_of_a_registration_and_a_principals_own_needs_no_confirming(
+    app_with_registration: GuongSang, telegram: FakeTelegram
+) -> None:
+    from sqlalchemy import select
+
+    from storage.models import Event, OutboxMessage, Submission
+
+    app = app_with_registration
+    channel = TelegramChannel(app, telegram.token, telegram.api_root, poll_timeout=1)
+    await channel.start()
+    try:
+        principal = Chat(telegram.user(202, "Bình"))
+        await join(principal, await invite_code(app, "unit_head", SCHOOL))
+        await register(principal, "Trần Văn Bình")
+        teacher = Chat(telegram.user(102, "Hoa"))
+        await register(teacher)
+
+        name = "Mô hình «Vườn rau sạch»"
+        preview = await register_model(teacher, name, "Giáo dục", None)
+        assert "Xem lại đăng ký" in preview and "Xem lại bài viết" not in preview
+        assert "📨 Gửi đăng ký" in teacher.with_buttons().buttons()
+        assert "chuyển tới Hiệu trưởng" in preview
+        text = await teacher.press("Gửi đăng ký")
+        assert f"Đã gửi đăng ký {name}." in text and "Mã đăng ký: GS-2024-0001" in text, text
+        assert "««" not in text and "»»" not in text and "Mã bài" not in text
+        card = text_of(await principal.replies())
+        assert "Đăng ký cần Hiệu trưởng xác nhận" in card, card
+        await principal.press("Xác nhận")
+        told = text_of(await teacher.replies())
+        assert f"Đăng ký {name} (GS-2024-0001) đã được Hiệu trưởng xác nhận" in told, told
+
+        # The principal registers a model of their own school: nobody else to confirm it.
+        preview = await register_model(principal, "Tủ sách dùng chung", "Văn hóa", None)
+        assert "thẳng người chấm" in preview and "chuyển tới Hiệu trưởng" not in preview
+        text = await principal.press("Gửi đăng ký")
+        assert "GS-2024-0002" in text and "chuyển thẳng tới người chấm" in text, text
+        assert "xác nhận đăng ký, sau đó" not in text
+    finally:
+        await channel.stop()
+    async with app.db.transaction() as session:
+        own = await session.scalar(select(Submission).where(Submission.code == "GS-2024-0002"))
+        assert own is not None and own.status == "in_review"
+        logged = list(
+            await session.scalars(
+                select(Event).where(Event.subject == "submission", Event.subject_id == own.id)
+            )
+        )
+        asked = await session.scalar(
+            select(OutboxMessage).where(
+                OutboxMessage.submission_id == own.id, OutboxMessage.stage == "u"
+            )
+        )
+    assert asked is None, "no card asks the principal to confirm their own entry"
+    assert [e.action for e in logged] == ["created", "submitted", "unit_confirmed"], logged
+    assert logged[-1].actor_id == own.author_id and logged[-1].data["own_submission"] is True

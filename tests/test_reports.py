@@ -264,7 +264,7 @@ async def test_outside_the_campaign_dates_is_refused_with_the_dates(
     clock.moment = datetime(2024, 4, 4, 3, 0, tzinfo=UTC)
     await teacher.send("/cancel")
     text = await teacher.send("/new")
-    assert "chưa có cuộc thi nào đang nhận bài" in text
+    assert "chưa có đợt thi đua nào đang nhận bài" in text
     assert "từ 20/09/2023 đến 03/04/2024" in text
     await teacher.send("/continue")
     await teacher.send("Phường Kim Giang, quận Thanh Xuân")

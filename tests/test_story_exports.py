@@ -288,7 +288,7 @@ async def test_submissions_unknown_campaign(
     )
     assert code == 2
     err = capsys.readouterr().err
-    assert "Không có chiến dịch «khong-co». Các chiến dịch hiện có: thanh-xuan-2024." in err
+    assert "Không có đợt thi đua «khong-co». Các đợt thi đua hiện có: thanh-xuan-2024." in err
     assert not out.exists()
 
 

@@ -157,7 +157,7 @@ async def test_choosing_among_open_campaigns(
         chat = Chat(telegram.user(304, "Hoa"))
         await register(chat)
         text = await chat.send("/new")
-        assert "Có 2 cuộc thi đang nhận bài" in text
+        assert "Có 2 đợt thi đua đang nhận bài" in text
         text = await chat.press("Công đoàn Viên chức tỉnh Lai Châu")
         assert "tối đa 1.500 từ" in text and "Bước 1" in text
         await chat.send("Lò Văn Pằng")

@@ -161,5 +161,10 @@ async def test_a_number_outside_the_unit_list_says_so_on_zalo(
     # A unit's code made of digits (as the ministry's are) is still searched for.
     async with zalo_app.db.transaction() as session:
         await units.upsert(session, units.UnitRow("Trường Tiểu học Số 1", "TH", "01008501"))
-    assert "Trường Tiểu học Số 1" in await person.send("01008501")
+    text = await person.send("01008501")
+    # The only match is taken, with a way back to the search.
+    assert "Đã chọn đơn vị Trường Tiểu học Số 1" in text and "số điện thoại" in text, text
+    assert "1. 🔁 Chọn đơn vị khác" in text, text
+    assert "đơn vị nào" in await person.send("1")
+    await person.send("kim giang")
     assert "số điện thoại" in await person.send("1"), "a number in range still picks"

@@ -29,7 +29,11 @@ _KEY_LENGTH = 100
 
 
 def to_event(update: Any, fetch_photo: PhotoFetcher) -> Event | None:
-    """The Event for an update; None for updates the bot does not take (groups, bots).
+    """The Event for an update; None for a message from a bot, which the bot does not take.
+
+    A message in a group chat becomes an Event marked `in_group`: the core answers it (the
+    bot works in private chats) and a group can be made a broadcast audience. Its photos
+    are not fetched: nothing sent in a group is stored.
 
     Raises MalformedUpdate for anything that is not shaped like an update.
     """
@@ -41,9 +45,9 @@ def to_event(update: Any, fetch_photo: PhotoFetcher) -> Event | None:
         raise MalformedUpdate("no chat or sender")
     chat_id, user_id = _id(chat.get("id"), "chat.id"), _id(sender.get("id"), "from.id")
     message_id = _id(message.get("message_id"), "message_id")
-    # Group chats are in beta on Zalo; the bot works in private chats.
-    if str(chat.get("chat_type", "PRIVATE")).upper() != "PRIVATE" or sender.get("is_bot"):
+    if sender.get("is_bot"):
         return None
+    in_group = str(chat.get("chat_type", "PRIVATE")).upper() != "PRIVATE"
     name = _event_name(update, message)
     # What the event name promises must be there: a text that is a number is no message.
     if name == TEXT and not isinstance(message.get("text"), str):
@@ -57,7 +61,13 @@ def to_event(update: Any, fetch_photo: PhotoFetcher) -> Event | None:
         user_name=_name(sender),
         update_key=_update_key(name, message_id),
         kind="unsupported",
+        # No buttons, no command menu, and no files but photos on Zalo's Bot API.
         has_buttons=False,
+        has_menu=False,
+        takes_documents=False,
+        # A Zalo message holds at most 2,000 characters (zalo-bot-api.md: sendMessage).
+        message_chars=2000,
+        in_group=in_group,
     )
     text = message.get("text")
     if name == TEXT and isinstance(text, str):
@@ -70,6 +80,8 @@ def to_event(update: Any, fetch_photo: PhotoFetcher) -> Event | None:
         event.files = [_incoming(url, message_id, fetch_photo)]
     else:
         event.unsupported = "sticker" if name == STICKER else "other"
+    if in_group:
+        event.files = []
     return event
 
 

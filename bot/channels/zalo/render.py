@@ -21,8 +21,6 @@ def reply_text(reply: Reply) -> str:
         parts.append(f"{lines}\n{to_plain(texts.render('zalo.choose_by_number'))}")
     if reply.typed_hint:
         parts.append(to_plain(reply.typed_hint))
-    if reply.ask_contact:
-        parts.append(to_plain(texts.render("zalo.type_phone")))
     if reply.menu:
         parts.append(to_plain(texts.render("zalo.commands")))
     return "\n\n".join(p for p in parts if p.strip())
