@@ -388,6 +388,8 @@ async def test_two_consoles_each_print_their_own_and_a_decision_once(tmp_path: P
     teacher = await Console.start(env, tmp_path, tmp_path / "lan.txt", user="lan")
     try:
         assert "Trường THCS Lê Quý Đôn" in await principal.send(f"/join {code}")
+        assert "chức vụ" in await principal.send("Trần Văn Bình")
+        await principal.send("Hiệu trưởng")
         for line in (
             "/start", "Nguyễn Thị Lan", "thcs le quy don", "0912345678", "/new",
             "Cô Phạm Thu Hà", "Số 8 ngõ 102 Kim Giang", "An toàn trường học",

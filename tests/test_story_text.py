@@ -35,8 +35,10 @@ async def story_of(app: GuongSang, chat: str) -> str:
 
 
 def on_zalo(event: Event) -> Event:
-    """The same event as the Zalo channel hands it in (no buttons there either)."""
+    """The same event as the Zalo channel hands it in (bot/channels/zalo/convert.py)."""
     event.channel = "zalo"
+    event.has_buttons = event.has_menu = event.takes_documents = False
+    event.message_chars = 2000
     return event
 
 
