@@ -381,3 +381,7 @@ class Broadcast(Base):
     progress_channel: Mapped[str | None] = mapped_column(String(20))
     progress_chat_id: Mapped[str | None] = mapped_column(String(64))
     progress_message_id: Mapped[str | None] = mapped_column(String(64))
+
+
+# Letter 004's tables live in their own module, on this metadata (imported last: they use Base).
+from storage import emulation_models  # noqa: E402, F401
