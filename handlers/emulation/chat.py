@@ -14,11 +14,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import files
+from handlers import files, numbered
 from handlers.context import Ctx
 from handlers.emulation import contest, scoring
 from handlers.emulation.criteria import Criterion, Sheet, parse_points
 from handlers.notify import Notifier
+from handlers.text_rules import fold
 from handlers.types import Choice, Reply
 from storage import emulation as repo
 from storage import events, roles
@@ -35,6 +36,30 @@ DOC_EXTENSIONS = ("pdf", "doc", "docx", "xls", "xlsx", "ppt", "pptx", "jpg", "jp
 def _b(ctx: Ctx, name: str, payload: str, /, **values: Any) -> Choice:
     """A button whose label comes from templates/chat/emulation_buttons.j2."""
     return Choice(ctx.text(f"emulation_buttons.{name}", **values), payload)
+
+
+# Where a number is the answer (a score), numbered options would take "1" for option 1; on
+# channels without buttons these words, shown in the prompt, stand for the options instead.
+TYPED_OPTIONS = {
+    "de xuat": "accept", "giu": "keep", "xem phieu": "summary", "tam dung": "pause",
+    "quay lai": "back",
+}  # fmt: skip
+
+
+def _typed_option(ctx: Ctx, pressed: str) -> str:
+    """The option a typed word stands for at a score prompt (or the press itself)."""
+    if pressed or ctx.event.kind != "text":
+        return pressed
+    return TYPED_OPTIONS.get(fold(ctx.event.text), "")
+
+
+def _number_prompt(ctx: Ctx, choices: list[Choice]) -> list[Choice]:
+    """Buttons at a prompt that takes a number: none where they would be numbered, and the
+    list shown before forgotten, so "2" is two points, not its second option."""
+    if ctx.event.has_buttons:
+        return choices
+    numbered.forget(ctx.conv)
+    return []
 
 
 @dataclass
@@ -436,6 +461,7 @@ async def _ask_scoring(ctx: Ctx) -> None:
     choices += [_b(ctx, "summary", "summary"), _b(ctx, "pause", "pause")]
     ctx.say(
         "emulation.ask_points",
+        typed=not ctx.event.has_buttons,
         criterion=criterion,
         number=i + 1,
         count=len(sheet.criteria),
@@ -444,7 +470,7 @@ async def _ask_scoring(ctx: Ctx) -> None:
         proposal=proposal,
         total=total,
         max_total=sheet.max_total,
-        choices=choices,
+        choices=_number_prompt(ctx, choices),
     )
 
 
@@ -462,6 +488,7 @@ async def _on_score(ctx: Ctx, access: Access, pressed: str) -> None:
     card, sheet = found
     i = int(ctx.data.get("i", 0))
     criterion = sheet.criteria[i]
+    pressed = _typed_option(ctx, pressed)
     if pressed == "pause":
         _pause(ctx, card)
         return
@@ -818,8 +845,8 @@ async def _on_adjust_pick(ctx: Ctx, access: Access, pressed: str) -> None:
         criterion = sheet.criteria[int(pressed[2:])]
         ctx.update(at="adj_points", crit=criterion.id)
         ctx.say("emulation.ask_adjust_points", criterion=criterion, unit=card.unit,
-                entry=card.scores.get(criterion.id) or {},
-                choices=[_b(ctx, "back", "back")])  # fmt: skip
+                entry=card.scores.get(criterion.id) or {}, typed=not ctx.event.has_buttons,
+                choices=_number_prompt(ctx, [_b(ctx, "back", "back")]))  # fmt: skip
     elif pressed == "back":
         await _show_card(ctx)
     else:
@@ -832,6 +859,7 @@ async def _on_adjust_points(ctx: Ctx, access: Access, pressed: str) -> None:
         return
     _card, sheet = found
     criterion = sheet.get(str(ctx.data.get("crit")))
+    pressed = _typed_option(ctx, pressed)
     if pressed == "back" or criterion is None:
         await _show_card(ctx)
         return
