@@ -11,8 +11,8 @@ from bot import blocks_file
 from bot.app import running
 from bot.settings import Settings
 from handlers.emulation import exports
-from handlers.emulation.chat import ranking
 from handlers.emulation.criteria import parse_sheet
+from handlers.emulation.crosscheck import ranking
 from storage import emulation
 from templates import Texts
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bot.app import GuongSang
 from handlers.emulation import exports
-from handlers.emulation.chat import ranking
+from handlers.emulation.crosscheck import ranking
 from handlers.types import Event
 from storage import emulation as repo
 from storage.emulation_models import EmulationCard
