@@ -8,7 +8,7 @@ from pathlib import Path
 from bot import blocks_file
 from bot.app import GuongSang
 from bot.settings import Settings
-from handlers.types import Response
+from handlers.types import IncomingFile, Response
 from templates import to_plain
 from tests.apps import FIXTURES, Clock, start_app
 from tests.drivers import invite_code, typed, typed_photo
@@ -72,6 +72,21 @@ class Console:
     async def choose(self, label: str) -> str:
         """Type the number of the choice labelled `label`."""
         return await self.send(number_of(self.last, label))
+
+    async def document(self, name: str, data: bytes) -> str:
+        """Send a document (a file, not a photo)."""
+
+        async def fetch() -> bytes:
+            return data
+
+        event = typed(self.name, "")
+        event.kind = "document"
+        event.files = [
+            IncomingFile(kind="document", file_id=f"d{event.update_key}", fetch=fetch,
+                         file_name=name, size=len(data))
+        ]  # fmt: skip
+        self.last = await self.app.handle(event)
+        return plain(self.last)
 
     async def photo(self, data: bytes) -> str:
         """Send a photo."""

@@ -241,3 +241,47 @@ async def test_block_from_sheet_to_ranking(tmp_path: Path, database_url: str, cl
         assert sheet.page_setup.fitToWidth == 1 and sheet.print_title_rows == "$5:$5"
     finally:
         await app.close()
+
+
+async def test_periodic_reports_due_reminded_and_attached(
+    tmp_path: Path, database_url: str, clock: Clock
+) -> None:
+    # Two days before the 6-month report is due (15/06), 09:00 in Hà Nội.
+    clock.moment = datetime(2024, 6, 13, 2, 0, tzinfo=UTC)
+    app = await start_emulation_app(emulation_settings(tmp_path, database_url), clock)
+    try:
+        head = await unit_head(app, "nc", BLOCK_UNITS["head"])
+        kd = await unit_head(app, "kd", BLOCK_UNITS["kd"])
+        assert await app.run_emulation_nudges() == 2  # the two units with a head on the bot
+        assert "Nhắc gửi báo cáo sơ kết 6 tháng" in await sent_to(app, "kd")
+        assert "Hạn gửi: 15/06/2024" in await sent_to(app, "kd")
+
+        await kd.send("/thidua")
+        text = await kd.choose("Báo cáo 6 tháng")
+        assert "Báo cáo sơ kết 6 tháng — hạn 15/06/2024: chưa gửi" in text
+        await kd.choose("Báo cáo sơ kết 6 tháng")
+        assert "Xin gửi tệp báo cáo" in await kd.send("báo cáo đây")
+        assert "không nhận" in await kd.document("virus.exe", b"MZ")
+        text = await kd.document("bao-cao-6-thang.docx", b"PK\x03\x04 report")
+        assert "Đã nhận tệp" in text and "1 tệp/link" in text
+        text = await kd.choose("Xong")
+        assert "Báo cáo sơ kết 6 tháng — hạn 15/06/2024: đã gửi 1 tệp/link" in text
+        assert "Khương Đình đã gửi báo cáo sơ kết 6 tháng" in await sent_to(app, "nc")
+
+        clock.moment = datetime(2024, 6, 14, 2, 0, tzinfo=UTC)
+        assert await app.run_emulation_nudges() == 1, "only the unit that has not sent it"
+
+        await head.send("/thidua")
+        await head.choose("Phiếu các đơn vị")
+        text = await head.choose(BLOCK_UNITS["kd"])
+        assert "Báo cáo sơ kết 6 tháng: đã gửi 1 tệp/link" in text
+        assert "tệp bao-cao-6-thang.docx" in text
+        assert "Phiếu tự chấm: đang tự chấm" in text, "a draft's scores stay the unit's"
+        assert "Điều chỉnh" not in str(head.last.replies[-1].choices)
+        async with app.db.transaction() as session:
+            actions = list(
+                await session.scalars(select(LogEvent.action).where(LogEvent.subject == "emu_card"))
+            )
+        assert actions == ["report_sent"]
+    finally:
+        await app.close()

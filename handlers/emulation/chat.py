@@ -9,7 +9,7 @@ or stale press, or a member editing a sheet already sent, changes nothing.
 from __future__ import annotations
 
 from handlers.context import Ctx
-from handlers.emulation import common, crosscheck, scoring, selfscore
+from handlers.emulation import common, crosscheck, reports, scoring, selfscore
 from handlers.emulation.common import COMMAND, STEP, Access
 from handlers.emulation.criteria import Sheet
 from handlers.types import Choice, Reply
@@ -86,6 +86,8 @@ async def on_step(ctx: Ctx) -> None:
         "ret_reason": crosscheck.on_return_reason,
         "award": crosscheck.on_award,
         "rank": crosscheck.on_rank,
+        "reports": reports.on_reports,
+        "report": reports.on_report,
     }.get(str(at))
     if handler is None:
         await common.menu(ctx, access.block.id)
@@ -119,6 +121,8 @@ async def _on_menu(ctx: Ctx, access: Access, pressed: str) -> None:
     elif pressed == "view" and access.member:
         card = await repo.card(ctx.session, block.id, access.member)
         await crosscheck.show_card(ctx, card_id=card.id, back="menu")
+    elif pressed == "rep" and access.member and reports.due_reports(block):
+        await reports.show(ctx, access)
     elif pressed == "pub" and access.leads:
         await _publish(ctx, block)
     elif pressed == "cards" and access.leads:

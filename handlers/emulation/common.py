@@ -111,6 +111,8 @@ async def menu(ctx: Ctx, block_id: int) -> None:
             choices.append(button(ctx, "score", "score"))
         if published is not None:
             choices.append(button(ctx, "view", "view"))
+        if block.settings.get("reports"):
+            choices.append(button(ctx, "reports", "rep"))
     if access.leads:
         if latest is not None and latest.published_at is None:
             choices.append(button(ctx, "publish", "pub", version=latest.version))

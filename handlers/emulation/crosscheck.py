@@ -29,7 +29,8 @@ async def list_cards(ctx: Ctx, block: EmulationBlock) -> None:
                 scoring.block_total(sheet, card.scores),
             )
         rows.append((unit, card, totals))
-        if card.status in repo.IN_BLOCK_HANDS:
+        # Drafts are the unit's own business; a sent sheet or a periodic report is the block's.
+        if card.status in repo.IN_BLOCK_HANDS or card.reports:
             choices.append(Choice(unit.name, f"o:{card.id}"))
     choices.append(common.button(ctx, "back", "back"))
     ctx.say("emulation.cards", block=block, rows=rows, choices=choices)
@@ -75,28 +76,37 @@ async def show_card(ctx: Ctx, card_id: int | None = None, back: str | None = Non
         ctx.say("emulation.no_block")
         return
     own = access.member == card.unit_id
-    leader_view = access.leads and card.status in repo.IN_BLOCK_HANDS
-    if not (own or leader_view) or card.sheet_id is None:
+    in_hands = card.status in repo.IN_BLOCK_HANDS
+    leader_view = access.leads and (in_hands or bool(card.reports))
+    if not (own or leader_view):
         await common.refuse(ctx)
         await common.menu(ctx, block_id)
         return
-    sheet_row = await repo.sheet(ctx.session, card.sheet_id)
-    assert sheet_row is not None
-    sheet = Sheet.from_data(sheet_row.data)
+    sheet = None
+    if card.sheet_id is not None and (own or in_hands):
+        sheet_row = await repo.sheet(ctx.session, card.sheet_id)
+        assert sheet_row is not None
+        sheet = Sheet.from_data(sheet_row.data)
     back = back or ctx.data.get("back") or ("cards" if leader_view else "menu")
     ctx.goto(STEP, at="card", block=block_id, card=card.id, back=back)
+    criteria = sheet.criteria if sheet else ()
     photos = [
         ctx.services.media_dir / e["path"]
-        for c in sheet.criteria
+        for c in criteria
         for e in (card.scores.get(c.id) or {}).get("evidence", [])
         if e.get("kind") == "photo"
+    ] + [
+        ctx.services.media_dir / f["path"]
+        for sent in card.reports.values()
+        for f in sent.get("files", [])
+        if f.get("kind") == "photo"
     ]
     if photos:
         ctx.response.replies.append(
             Reply(ctx.text("emulation.evidence_photos", count=len(photos)), photos=photos[:10])
         )
     choices = []
-    if leader_view:
+    if access.leads and in_hands:
         choices = [
             common.button(ctx, "adjust", "adj"),
             common.button(ctx, "send_back", "ret"),
@@ -109,8 +119,9 @@ async def show_card(ctx: Ctx, card_id: int | None = None, back: str | None = Non
         "emulation.card",
         card=card,
         sheet=sheet,
-        self_total=scoring.self_total(sheet, card.scores),
-        block_total=scoring.block_total(sheet, card.scores),
+        self_total=scoring.self_total(sheet, card.scores) if sheet else 0,
+        block_total=scoring.block_total(sheet, card.scores) if sheet else 0,
+        reports=[(r, card.reports.get(r["key"])) for r in access.block.settings.get("reports", [])],
         local=ctx.services.local,
         choices=choices,
     )

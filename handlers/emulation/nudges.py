@@ -10,6 +10,7 @@ from datetime import date, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.emulation import reports
 from handlers.notify import Notifier
 from handlers.reminders import FROM_HOUR
 from handlers.services import Services
@@ -19,7 +20,8 @@ from storage import marks, roles
 
 
 async def remind_scoring(session: AsyncSession, services: Services) -> int:
-    """Remind the heads of units whose sheet is not sent; returns how many units."""
+    """Remind the heads of units whose sheet or periodic report is not sent; returns how many
+    reminders (a unit missing both gets two)."""
     now, today = services.now(), services.today()
     if services.local(now).hour < FROM_HOUR:
         return 0
@@ -48,4 +50,4 @@ async def remind_scoring(session: AsyncSession, services: Services) -> int:
             for head in heads:
                 await notifier.to_person(head, Reply(text))
             reminded += 1
-    return reminded
+    return reminded + await reports.remind_reports(session, services)
