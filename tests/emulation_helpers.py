@@ -36,10 +36,15 @@ def emulation_settings(tmp_path: Path, database_url: str) -> Settings:
 async def start_emulation_app(settings: Settings, clock: Clock) -> GuongSang:
     """The real app with the sample units and the block synced (as the next start does)."""
     app = await start_app(settings, clock)
-    async with app.db.transaction() as session:
-        problems = await blocks_file.sync(session, app.blocks, clock())
-    assert problems == []
+    await sync_blocks(app)
     return app
+
+
+async def sync_blocks(app: GuongSang) -> None:
+    """Write the campaigns file's blocks, now that the units they name are imported."""
+    async with app.db.transaction() as session:
+        problems = await blocks_file.sync(session, app.blocks, app.services.now())
+    assert problems == []
 
 
 def plain(response: Response) -> str:
