@@ -195,12 +195,14 @@ def read_blocks(path: Path) -> BlocksFile:
 
 
 async def find_unit(session: AsyncSession, ref: str) -> Unit | None:
-    """The unit whose code or (accent-insensitive) name is `ref`."""
+    """The unit whose code or (accent-insensitive) name is `ref`; "Tiểu học Hạ Đình" finds
+    "Trường Tiểu học Hạ Đình", as spreadsheets often leave out "Trường"."""
     unit = await session.scalar(select(Unit).where(func.lower(Unit.code) == ref.lower()))
-    if unit is None:
-        unit = await session.scalar(
-            select(Unit).where(Unit.search_key == fold(ref)).order_by(Unit.id).limit(1)
-        )
+    for key in (fold(ref), f"truong {fold(ref)}"):
+        if unit is None:
+            unit = await session.scalar(
+                select(Unit).where(Unit.search_key == key).order_by(Unit.id).limit(1)
+            )
     return unit
 
 

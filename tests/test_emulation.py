@@ -9,6 +9,7 @@ import io
 from datetime import UTC, datetime
 from pathlib import Path
 
+from docx import Document
 from openpyxl import load_workbook
 from sqlalchemy import select
 
@@ -20,10 +21,11 @@ from storage import emulation as repo
 from storage.emulation_models import EmulationCard
 from storage.models import Conversation, OutboxMessage
 from storage.models import Event as LogEvent
-from tests.apps import Clock
+from tests.apps import Clock, run_cli_beside
 from tests.drivers import jpeg
 from tests.emulation_helpers import (
     BLOCK_UNITS,
+    EMULATION,
     Console,
     emulation_settings,
     start_emulation_app,
@@ -239,6 +241,44 @@ async def test_block_from_sheet_to_ranking(tmp_path: Path, database_url: str, cl
         assert table[3][:5] == [3, BLOCK_UNITS["deputy"], 75, 75, 3]
         assert table[3][6] == "Nộp muộn"
         assert sheet.page_setup.fitToWidth == 1 and sheet.print_title_rows == "$5:$5"
+
+        # The same from the command line, beside the running app: DOCX and the registrations.
+        env = {
+            "GUONGSANG_DATA_DIR": str(tmp_path / "data"),
+            "GUONGSANG_DATABASE_URL": database_url,
+            "GUONGSANG_CONFIG": str(EMULATION / "campaigns.toml"),
+        }
+        docx_path, regs_path = tmp_path / "ket-qua.docx", tmp_path / "dang-ky.xlsx"
+        done = await run_cli_beside(
+            env,
+            "blocks",
+            "export",
+            "khoi-thcs-2024",
+            "--format",
+            "docx",
+            "--output",
+            str(docx_path),
+        )
+        assert done.returncode == 0, done.stderr
+        assert "Đã xuất 3 đơn vị" in done.stdout
+        rows = [[c.text for c in row.cells] for row in Document(str(docx_path)).tables[1].rows]
+        assert [r[1:5] for r in rows[1:]] == [
+            [BLOCK_UNITS["kd"], "90", "85", "1"],
+            [BLOCK_UNITS["kg"], "79", "79", "2"],
+            [BLOCK_UNITS["deputy"], "75", "75", "3"],
+        ]
+        done = await run_cli_beside(
+            env, "blocks", "registrations", "khoi-thcs-2024", "--output", str(regs_path)
+        )
+        assert done.returncode == 0, done.stderr
+        regs = load_workbook(regs_path).active
+        assert regs is not None
+        lines = {r[1]: r for r in regs.iter_rows(min_row=6, max_row=9, values_only=True)}
+        assert lines[BLOCK_UNITS["kd"]][2:4] == (
+            "Cờ thi đua của UBND thành phố, Tập thể lao động xuất sắc",
+            "10/01/2024 10:00",
+        )
+        assert lines[BLOCK_UNITS["kg"]][2] in ("", None)
     finally:
         await app.close()
 

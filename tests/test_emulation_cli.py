@@ -129,3 +129,33 @@ def test_docx_table_shape(tmp_path: Path) -> None:
     assert rows[2][6] == "Nộp muộn"
     assert "TRƯỞNG KHỐI THI ĐUA" in doc.tables[2].rows[0].cells[1].text
     assert doc.sections[0].page_width > doc.sections[0].page_height
+
+
+def test_blocks_imported_from_a_spreadsheet(tmp_path: Path) -> None:
+    env = {"GUONGSANG_DATA_DIR": str(tmp_path / "data")}
+    assert run_cli(env, "units", "import", str(UNITS_CSV)).returncode == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "block,name,year,unit,role\nkhoi-th,Khối Tiểu học,2024,TH-NC,trưởng khối\n"
+        "khoi-th,Khối Tiểu học,năm nay,TH-KG,\n",
+        encoding="utf-8",
+    )
+    refused = run_cli(env, "blocks", "import", str(bad))
+    assert refused.returncode == 2 and "dòng 3: năm «năm nay» không hợp lệ" in refused.stderr
+    good = tmp_path / "khoi.csv"
+    good.write_text(
+        "block,name,year,unit,role\n"
+        "khoi-th-2024,Khối thi đua các trường Tiểu học,2024,TH-NC,Trưởng khối\n"
+        "khoi-th-2024,Khối thi đua các trường Tiểu học,2024,Trường Tiểu học Kim Giang,phó khối\n"
+        "khoi-th-2024,Khối thi đua các trường Tiểu học,2024,tieu hoc ha dinh,thành viên\n"
+        "khoi-th-2024,Khối thi đua các trường Tiểu học,2024,TH-XYZ,thành viên\n",
+        encoding="utf-8",
+    )
+    done = run_cli(env, "blocks", "import", str(good))
+    assert done.returncode == 0, done.stderr
+    assert "Đã nhập 1 khối thi đua" in done.stdout
+    assert "không tìm thấy đơn vị «TH-XYZ»" in done.stdout
+    out = run_cli(env, "blocks").stdout
+    assert "Khối thi đua các trường Tiểu học (khoi-th-2024) — năm 2024" in out
+    assert "Phó khối: Trường Tiểu học Kim Giang" in out
+    assert "Trường Tiểu học Hạ Đình [TH]" in out and "Đơn vị thành viên (3)" in out
