@@ -251,8 +251,6 @@ async def load_sheet_text(
     result = parse_sheet(text)
     if result.sheet is None:
         return result.errors
-    latest = await emulation.latest_sheet(session, block_id)
-    data = result.sheet.to_data()
-    if latest is None or latest.data != data:
-        await emulation.add_sheet(session, block_id, result.sheet.title, data, now)
+    sheet = result.sheet
+    await emulation.add_sheet_if_changed(session, block_id, sheet.title, sheet.to_data(), now)
     return []

@@ -123,6 +123,16 @@ async def add_sheet(
     return sheet
 
 
+async def add_sheet_if_changed(
+    session: AsyncSession, block_id: int, title: str, data: dict[str, Any], now: datetime
+) -> tuple[EmulationSheet, bool]:
+    """The newest version when `data` is the same as it, else a new version; (sheet, new)."""
+    latest = await latest_sheet(session, block_id)
+    if latest is not None and latest.data == data:
+        return latest, False
+    return await add_sheet(session, block_id, title, data, now), True
+
+
 async def latest_sheet(session: AsyncSession, block_id: int) -> EmulationSheet | None:
     """The newest version of the block's criteria, published or not."""
     return await session.scalar(

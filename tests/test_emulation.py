@@ -325,3 +325,40 @@ async def test_periodic_reports_due_reminded_and_attached(
         assert actions == ["report_sent"]
     finally:
         await app.close()
+
+
+async def test_block_head_sends_a_new_sheet_version_in_chat(
+    tmp_path: Path, database_url: str, clock: Clock
+) -> None:
+    app = await start_emulation_app(emulation_settings(tmp_path, database_url), clock)
+    try:
+        head = await unit_head(app, "nc", BLOCK_UNITS["head"])
+        member = await unit_head(app, "kd", BLOCK_UNITS["kd"])
+        sheet = (EMULATION / "criteria-thcs-2024.toml").read_text(encoding="utf-8")
+        await head.send("/thidua")
+        text = await head.document("tieu-chi.toml", sheet.replace("max = 20", "max = 0").encode())
+        assert "chưa được nhận vì có lỗi" in text
+        assert "Phần 1, tiêu chí 1 («1.1»): điểm tối đa (max) phải là số lớn hơn 0" in text
+        assert "không phải bảng tiêu chí" in await head.document("tieu-chi.xlsx", b"PK")
+        text = await head.document("tieu-chi.toml", sheet.replace("max = 20", "max = 30").encode())
+        assert "thành phiên bản 2" in text and "tối đa 115 điểm" in text
+        text = await head.choose("Ban hành bảng tiêu chí (phiên bản 2)")
+        assert "phiên bản 2" in text
+        assert "tối đa 115 điểm" in await sent_to(app, "kd")
+
+        # A member's file at the menu is not a sheet: nothing is stored.
+        await member.send("/thidua")
+        await member.document("tieu-chi.toml", sheet.encode())
+        async with app.db.transaction() as session:
+            block = await repo.block_by_slug(session, "khoi-thcs-2024")
+            assert block is not None
+            latest = await repo.latest_sheet(session, block.id)
+            assert latest is not None and latest.version == 2
+            loaded = list(
+                await session.scalars(
+                    select(LogEvent.action).where(LogEvent.subject == "emu_block")
+                )
+            )
+        assert loaded == ["criteria_loaded", "criteria_published"]
+    finally:
+        await app.close()

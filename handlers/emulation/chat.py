@@ -8,15 +8,18 @@ or stale press, or a member editing a sheet already sent, changes nothing.
 
 from __future__ import annotations
 
+from handlers import files
 from handlers.context import Ctx
 from handlers.emulation import common, crosscheck, reports, scoring, selfscore
 from handlers.emulation.common import COMMAND, STEP, Access
-from handlers.emulation.criteria import Sheet
+from handlers.emulation.criteria import Sheet, parse_sheet
 from handlers.types import Choice, Reply
 from storage import emulation as repo
 from storage.emulation_models import EmulationBlock
 
 __all__ = ["COMMAND", "STEP", "on_step", "resume", "start"]
+# A criteria sheet is a page of text; anything bigger is not one.
+MAX_SHEET_BYTES = 200_000
 
 
 async def start(ctx: Ctx, args: str = "") -> None:
@@ -97,6 +100,9 @@ async def on_step(ctx: Ctx) -> None:
 
 async def _on_menu(ctx: Ctx, access: Access, pressed: str) -> None:
     block = access.block
+    if ctx.event.kind == "document" and access.leads:
+        await _take_sheet(ctx, block)
+        return
     if pressed == "reg" and access.member:
         card = await repo.card(ctx.session, block.id, access.member)
         ctx.update(at="titles", titles=list(card.registration.get("titles", [])))
@@ -158,6 +164,37 @@ async def _publish(ctx: Ctx, block: EmulationBlock) -> None:
         )
         await common.tell_unit(ctx, unit.id, reply)
     ctx.say("emulation.published_done", sheet=sheet, version=latest.version)
+    await common.menu(ctx, block.id)
+
+
+async def _take_sheet(ctx: Ctx, block: EmulationBlock) -> None:
+    """A criteria sheet sent as a .toml file by a leader: checked row by row, then kept as the
+    next version (not yet published: the menu offers that)."""
+    incoming = ctx.event.files[0]
+    if not (incoming.file_name or "").lower().endswith(".toml"):
+        ctx.say("emulation.sheet_not_toml", name=incoming.file_name or "")
+        await common.menu(ctx, block.id)
+        return
+    try:
+        data = await files.download(incoming, MAX_SHEET_BYTES)
+        text = data.decode("utf-8-sig")
+    except (files.FileTooLarge, files.FileUnavailable, UnicodeDecodeError):
+        ctx.say("emulation.sheet_unreadable", name=incoming.file_name or "")
+        return
+    result = parse_sheet(text, tuple(ctx.services.campaign_ids))
+    if result.sheet is None:
+        ctx.say("emulation.sheet_errors", name=incoming.file_name or "", errors=result.errors)
+        return
+    sheet = result.sheet
+    row, new = await repo.add_sheet_if_changed(
+        ctx.session, block.id, sheet.title, sheet.to_data(), ctx.services.now()
+    )
+    if new:
+        await common.log(
+            ctx, "emu_block", block.id, "criteria_loaded", role="block_leader",
+            version=row.version, title=row.title, file=incoming.file_name or "",
+        )  # fmt: skip
+    ctx.say("emulation.sheet_loaded", sheet=sheet, version=row.version, new=new)
     await common.menu(ctx, block.id)
 
 
