@@ -41,6 +41,7 @@ async def test_scoring_and_cross_check_with_buttons(
     member = Chat(telegram.user(202, "Hà"))
     await join(member, await invite_code(app, "unit_head", BLOCK_UNITS["kd"]))
 
+    assert "/thidua — khối thi đua" in await head.send("/help")
     await head.send("/thidua")
     text = await head.press("Ban hành bảng tiêu chí")
     assert "Đã ban hành" in text

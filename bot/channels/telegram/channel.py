@@ -35,6 +35,7 @@ COMMANDS = (
     "pending",
     "report",
     "subscribe",
+    "thidua",
     "cancel",
     "help",
 )
