@@ -9,6 +9,7 @@ from typing import Any
 from handlers import files, numbered
 from handlers.context import Ctx
 from handlers.forms import FieldKind, FormField
+from handlers.ids import parse_id
 from handlers.text_rules import (
     clean_line,
     count_words,
@@ -161,7 +162,8 @@ def _take_choice(fc: FieldCtx) -> Outcome:
             fc.state["other"] = True
             return Outcome(reprompt=True)
         if event.button.startswith("opt:"):
-            index = int(event.button[4:]) if event.button[4:].isdigit() else -1
+            index = parse_id(event.button[4:])
+            index = -1 if index is None else index
             if 0 <= index < len(f.options):
                 return Outcome(done=True, changed=True, value=f.options[index])
         return _unknown_button(fc)
@@ -183,8 +185,8 @@ def _take_choice(fc: FieldCtx) -> Outcome:
 async def _take_unit(fc: FieldCtx) -> Outcome:
     ctx, event = fc.ctx, fc.ctx.event
     if event.kind == "button":
-        unit_id = event.button[5:] if event.button.startswith("unit:") else ""
-        unit = await units_repo.get(ctx.session, int(unit_id)) if unit_id.isdigit() else None
+        unit_id = parse_id(event.button[5:]) if event.button.startswith("unit:") else None
+        unit = await units_repo.get(ctx.session, unit_id) if unit_id is not None else None
         if unit is None:
             return _unknown_button(fc)
         return Outcome(done=True, changed=True, value=unit.id)

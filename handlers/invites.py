@@ -14,6 +14,7 @@ from handlers.forms import FieldKind, FormField
 from handlers.services import Services
 from storage import events, roles
 from storage import invites as repo
+from storage import people as people_repo
 from storage import units as units_repo
 from storage.models import Invite, Organisation, Person
 
@@ -69,6 +70,22 @@ async def is_admin(ctx: Ctx) -> bool:
     if ctx.person is None:
         return False
     return any(g.role == roles.ADMIN for g in await roles.of(ctx.session, ctx.person.id))
+
+
+async def acting_person(ctx: Ctx) -> Person:
+    """The sender as the person a decision is recorded under.
+
+    An admin named in GUONGSANG_ADMINS may act before ever writing to the bot; the decision
+    still needs someone to be recorded against, so they get a person (unregistered: no name,
+    no unit) with their private chat, as a registration would have made.
+    """
+    if ctx.person is None:
+        event = ctx.event
+        # On both platforms a person's private chat has the person's own id.
+        ctx.person = await people_repo.create_with_identity(
+            ctx.session, event.channel, event.user_id, event.user_id, event.user_name
+        )
+    return ctx.person
 
 
 def admin_step(refusal: str) -> Callable[[Step], Step]:
@@ -196,7 +213,7 @@ async def _made(ctx: Ctx, role: str, **scope: object) -> None:
         ctx.session,
         ctx.services,
         role,
-        created_by_id=ctx.person.id if ctx.person else None,
+        created_by_id=(await acting_person(ctx)).id,
         **scope,  # type: ignore[arg-type]
     )
     # Loaded for the text: a new row's relationships are not, and cannot load lazily here.

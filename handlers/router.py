@@ -18,6 +18,7 @@ from handlers import (
 )
 from handlers.context import Ctx
 from handlers.emulation import chat as emulation
+from handlers.ids import parse_id
 from handlers.menu import command_for, main_menu
 from handlers.services import Services
 from handlers.types import Choice, Event, Reply, Response
@@ -167,19 +168,20 @@ async def _must_register(ctx: Ctx) -> bool:
 async def _global_button(ctx: Ctx) -> None:
     """Buttons that act on a story rather than on this chat's current step ("!…")."""
     kind, _, rest = ctx.event.button[1:].partition(":")
+    number = parse_id(rest)
     if kind in (review.UNIT, review.REVIEW):
         await review.on_press(ctx)
-    elif kind == "pd" and rest.isdigit():
-        await queues.pending(ctx, int(rest))
-    elif kind == "op" and rest.isdigit():
-        await queues.open_card(ctx, int(rest))
+    elif kind == "pd" and number is not None:
+        await queues.pending(ctx, number)
+    elif kind == "op" and number is not None:
+        await queues.open_card(ctx, number)
     elif kind == "sub" and rest in ("on", "off"):
         await broadcast.subscribe(ctx, rest == "on")
     elif kind == "sub" and rest == "no":
         broadcast.decline_offer(ctx)
-    elif kind == "ed" and rest.isdigit():
+    elif kind == "ed" and number is not None:
         await review.leave_note_step(ctx)
-        await submission.open_for_changes(ctx, int(rest))
+        await submission.open_for_changes(ctx, number)
     else:
         ctx.notice("review.bad_button")
         ctx.response.press_accepted = False
@@ -313,7 +315,7 @@ def _unwrap_button(ctx: Ctx) -> bool:
     message (or forged data) is recognised instead of being taken for the current step.
     """
     seq, sep, payload = ctx.event.button.partition("|")
-    if not sep or not seq.isdigit() or int(seq) != ctx.conv.prompt_seq:
+    if not sep or parse_id(seq) != ctx.conv.prompt_seq:
         return False
     ctx.event.button = payload
     return True

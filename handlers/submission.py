@@ -8,6 +8,7 @@ from handlers import fields, review
 from handlers.campaigns import CampaignSpec
 from handlers.context import Ctx
 from handlers.forms import FieldKind, Form, form_for
+from handlers.ids import parse_id
 from handlers.menu import main_menu
 from handlers.text_rules import count_words
 from storage import events
@@ -280,8 +281,9 @@ async def continue_drafts(ctx: Ctx) -> None:
 async def on_drafts(ctx: Ctx) -> None:
     """A press choosing a draft from the /continue list."""
     event = ctx.event
-    if event.kind == "button" and event.button.startswith("open:") and event.button[5:].isdigit():
-        draft = await repo.get(ctx.session, int(event.button[5:]))
+    draft_id = parse_id(event.button[5:]) if event.button.startswith("open:") else None
+    if event.kind == "button" and draft_id is not None:
+        draft = await repo.get(ctx.session, draft_id)
         person = ctx.person
         if draft and person and draft.author_id == person.id and draft.status == repo.DRAFT:
             await open_draft(ctx, draft)

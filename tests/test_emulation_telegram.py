@@ -79,7 +79,7 @@ async def test_scoring_and_cross_check_with_buttons(
     menu = member.with_buttons()
     seq = (menu.button_data()["📄 Xem phiếu của đơn vị"] or "").split("|")[0]
     card_id = (await card_of(app, BLOCK_UNITS["kd"])).id
-    for forged in ("score", f"o:{card_id}", "pub", "cards"):
+    for forged in ("score", f"o:{card_id}", "pub", "cards", "t:²", "b:99999999999", "o:-1"):
         await member.press_raw(f"{seq}|{forged}", menu.message_id)
     await member.replies(min_count=0)
     assert (await card_of(app, BLOCK_UNITS["kd"])).scores == sent

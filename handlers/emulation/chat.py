@@ -63,8 +63,9 @@ async def on_step(ctx: Ctx) -> None:
         ctx.say("emulation.closed")
         return
     if at == "pick":
-        if pressed.startswith("b:") and pressed[2:].isdigit():
-            await common.menu(ctx, int(pressed[2:]))
+        block_id = common.picked(pressed, "b:")
+        if block_id is not None:
+            await common.menu(ctx, block_id)
         else:
             await start(ctx)
         return
@@ -210,8 +211,9 @@ def _ask_titles(ctx: Ctx, block: EmulationBlock) -> None:
 async def _on_titles(ctx: Ctx, access: Access, pressed: str) -> None:
     titles = list(access.block.settings.get("titles", []))
     chosen = list(ctx.data.get("titles", []))
-    if pressed.startswith("t:") and pressed[2:].isdigit() and int(pressed[2:]) < len(titles):
-        title = titles[int(pressed[2:])]
+    index = common.picked(pressed, "t:", len(titles))
+    if index is not None:
+        title = titles[index]
         chosen = [t for t in chosen if t != title] if title in chosen else [*chosen, title]
         ctx.update(titles=[t for t in titles if t in chosen])
         _ask_titles(ctx, access.block)

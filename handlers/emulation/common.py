@@ -11,6 +11,7 @@ from handlers import files, numbered
 from handlers.context import Ctx
 from handlers.emulation import scoring
 from handlers.emulation.criteria import Criterion, Sheet
+from handlers.ids import parse_id
 from handlers.notify import Notifier
 from handlers.text_rules import fold
 from handlers.types import Choice, IncomingFile, Reply
@@ -67,6 +68,17 @@ def number_prompt(ctx: Ctx, choices: list[Choice]) -> list[Choice]:
         return choices
     numbered.forget(ctx.conv)
     return []
+
+
+def picked(pressed: str, prefix: str, size: int | None = None) -> int | None:
+    """The number in a press like "o:12" (an id) or "c:3" (a position below `size`); None for
+    any other press, forged ones included."""
+    if not pressed.startswith(prefix):
+        return None
+    number = parse_id(pressed[len(prefix) :])
+    if number is None or (size is not None and number >= size):
+        return None
+    return number
 
 
 @dataclass

@@ -37,8 +37,9 @@ async def list_cards(ctx: Ctx, block: EmulationBlock) -> None:
 
 
 async def on_cards(ctx: Ctx, access: Access, pressed: str) -> None:
-    if pressed.startswith("o:") and pressed[2:].isdigit():
-        await show_card(ctx, card_id=int(pressed[2:]), back="cards")
+    card_id = common.picked(pressed, "o:")
+    if card_id is not None:
+        await show_card(ctx, card_id=card_id, back="cards")
     elif pressed == "back":
         await common.menu(ctx, access.block.id)
     else:
@@ -197,12 +198,9 @@ async def on_adjust_pick(ctx: Ctx, access: Access, pressed: str) -> None:
     if found is None:
         return
     card, sheet = found
-    if (
-        pressed.startswith("c:")
-        and pressed[2:].isdigit()
-        and int(pressed[2:]) < len(sheet.criteria)
-    ):
-        criterion = sheet.criteria[int(pressed[2:])]
+    index = common.picked(pressed, "c:", len(sheet.criteria))
+    if index is not None:
+        criterion = sheet.criteria[index]
         ctx.update(at="adj_points", crit=criterion.id)
         ctx.say(
             "emulation.ask_adjust_points",
@@ -333,8 +331,8 @@ async def on_award(ctx: Ctx, access: Access, pressed: str) -> None:
         return
     if pressed == "a:none":
         award = None
-    elif pressed.startswith("a:") and pressed[2:].isdigit() and int(pressed[2:]) < len(titles):
-        award = titles[int(pressed[2:])]
+    elif (index := common.picked(pressed, "a:", len(titles))) is not None:
+        award = titles[index]
     else:
         await common.refuse(ctx)
         return

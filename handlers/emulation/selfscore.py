@@ -265,12 +265,9 @@ async def on_fix(ctx: Ctx, access: Access, pressed: str) -> None:
     if found is None:
         return
     _card, sheet = found
-    if (
-        pressed.startswith("c:")
-        and pressed[2:].isdigit()
-        and int(pressed[2:]) < len(sheet.criteria)
-    ):
-        ctx.update(at="score", i=int(pressed[2:]), one=True)
+    index = common.picked(pressed, "c:", len(sheet.criteria))
+    if index is not None:
+        ctx.update(at="score", i=index, one=True)
     elif pressed == "back":
         ctx.update(at="summary")
     else:

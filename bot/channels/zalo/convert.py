@@ -6,9 +6,11 @@ so an update is known by its event name and message id.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.channels.chat_ids import MalformedUpdate, check_arriving_id
 from handlers.types import Event, IncomingFile
 
 CHANNEL = "zalo"
@@ -21,9 +23,9 @@ TEXT, IMAGE, STICKER, UNSUPPORTED = (
 
 PhotoFetcher = Callable[[str], Awaitable[bytes]]
 
-
-class MalformedUpdate(ValueError):
-    """The body is not an update as Zalo sends them."""
+# processed_updates.update_key holds 100 characters; longer keys are shortened by a digest,
+# since cutting them could make two messages one.
+_KEY_LENGTH = 100
 
 
 def to_event(update: Any, fetch_photo: PhotoFetcher) -> Event | None:
@@ -37,20 +39,23 @@ def to_event(update: Any, fetch_photo: PhotoFetcher) -> Event | None:
     chat, sender = message.get("chat"), message.get("from")
     if not isinstance(chat, dict) or not isinstance(sender, dict):
         raise MalformedUpdate("no chat or sender")
-    chat_id, user_id = _id(chat.get("id")), _id(sender.get("id"))
-    message_id = _id(message.get("message_id"))
-    if not (chat_id and user_id and message_id):
-        raise MalformedUpdate("missing ids")
+    chat_id, user_id = _id(chat.get("id"), "chat.id"), _id(sender.get("id"), "from.id")
+    message_id = _id(message.get("message_id"), "message_id")
     # Group chats are in beta on Zalo; the bot works in private chats.
     if str(chat.get("chat_type", "PRIVATE")).upper() != "PRIVATE" or sender.get("is_bot"):
         return None
     name = _event_name(update, message)
+    # What the event name promises must be there: a text that is a number is no message.
+    if name == TEXT and not isinstance(message.get("text"), str):
+        raise MalformedUpdate("text is not a string")
+    if name == IMAGE and not isinstance(message.get("photo"), str):
+        raise MalformedUpdate("photo is not a URL")
     event = Event(
         channel=CHANNEL,
         chat_id=chat_id,
         user_id=user_id,
-        user_name=str(sender.get("display_name") or sender.get("first_name") or ""),
-        update_key=f"{name}:{message_id}"[:100],
+        user_name=_name(sender),
+        update_key=_update_key(name, message_id),
         kind="unsupported",
         has_buttons=False,
     )
@@ -60,7 +65,8 @@ def to_event(update: Any, fetch_photo: PhotoFetcher) -> Event | None:
     elif name == IMAGE and isinstance(message.get("photo"), str):
         url = message["photo"]
         event.kind = "photo"
-        event.text = str(message.get("caption") or "")
+        caption = message.get("caption")
+        event.text = caption if isinstance(caption, str) else ""
         event.files = [_incoming(url, message_id, fetch_photo)]
     else:
         event.unsupported = "sticker" if name == STICKER else "other"
@@ -93,8 +99,24 @@ def _event_name(update: dict[str, Any], message: dict[str, Any]) -> str:
     return UNSUPPORTED
 
 
-def _id(value: Any) -> str:
-    return str(value) if isinstance(value, str | int) and str(value) else ""
+def _id(value: Any, where: str) -> str:
+    """An id as Zalo sends it (a string; a number taken too), or MalformedUpdate: a missing,
+    overlong or control-character id would be stored, and answered, under a false name."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise MalformedUpdate(f"{where} missing")
+    return check_arriving_id(str(value), where)
+
+
+def _name(sender: dict[str, Any]) -> str:
+    names = (sender.get("display_name"), sender.get("first_name"))
+    return next((n for n in names if isinstance(n, str) and n), "")
+
+
+def _update_key(name: str, message_id: str) -> str:
+    key = f"{name}:{message_id}"
+    if len(key) <= _KEY_LENGTH:
+        return key
+    return f"{name[:40]}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 def _incoming(url: str, message_id: str, fetch_photo: PhotoFetcher) -> IncomingFile:
