@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import roles
+from storage.db import upsert_insert
 from storage.emulation_models import EmulationBlock, EmulationCard, EmulationSheet
-from storage.models import Person, Unit
+from storage.models import Person, Unit, utcnow
 
 # Card statuses: being filled, sent to the block, sent back for changes, scores settled.
 DRAFT, SUBMITTED, RETURNED, SCORED = "draft", "submitted", "returned", "scored"
@@ -159,20 +160,25 @@ async def sheet(session: AsyncSession, sheet_id: int) -> EmulationSheet | None:
 
 
 async def card(session: AsyncSession, block_id: int, unit_id: int) -> EmulationCard:
-    """The unit's card in the block, created empty on first use."""
-    found = await session.scalar(
-        select(EmulationCard).where(
-            EmulationCard.block_id == block_id, EmulationCard.unit_id == unit_id
-        )
-    )
+    """The unit's card in the block, created empty on first use.
+
+    Created with ON CONFLICT DO NOTHING: two heads of one unit opening it at once, in two
+    chats, both get the one card.
+    """
+    where = (EmulationCard.block_id == block_id, EmulationCard.unit_id == unit_id)
+    found = await session.scalar(select(EmulationCard).where(*where))
     if found is None:
-        found = EmulationCard(
-            block_id=block_id, unit_id=unit_id, status=DRAFT, scores={}, registration={},
-            reports={}, late=False,
+        insert = upsert_insert(session)
+        await session.execute(
+            insert(EmulationCard)
+            .values(
+                block_id=block_id, unit_id=unit_id, status=DRAFT, scores={}, registration={},
+                reports={}, late=False, updated_at=utcnow(),
+            )
+            .on_conflict_do_nothing()
         )  # fmt: skip
-        session.add(found)
-        await session.flush()
-        await session.refresh(found)
+        found = await session.scalar(select(EmulationCard).where(*where))
+        assert found is not None
     return found
 
 

@@ -159,3 +159,32 @@ def test_blocks_imported_from_a_spreadsheet(tmp_path: Path) -> None:
     assert "Khối thi đua các trường Tiểu học (khoi-th-2024) — năm 2024" in out
     assert "Phó khối: Trường Tiểu học Kim Giang" in out
     assert "Trường Tiểu học Hạ Đình [TH]" in out and "Đơn vị thành viên (3)" in out
+
+
+def test_ranking_tie_rule() -> None:
+    from datetime import UTC, datetime
+
+    from handlers.emulation.criteria import Criterion, Sheet
+    from handlers.emulation.scoring import rank
+
+    bonus = Criterion("T", "II", "Thưởng", 5, kind="bonus")
+    sheet = Sheet("Thử", (Criterion("1", "I", "Một", 10), bonus))
+    early, later = datetime(2024, 1, 5, tzinfo=UTC), datetime(2024, 1, 6, tzinfo=UTC)
+    rows = [
+        (1, "Trường A", {"1": {"self": 9, "block": 8}}, later, False, None),
+        (2, "Trường B", {"1": {"self": 7}, "T": {"self": 1}}, early, False, None),
+        (3, "Trường C", {"1": {"self": 8}}, early, True, None),
+        (4, "Trường D", {"1": {"self": 9}}, later, False, None),
+        (5, "Trường E", {"1": {"self": 8}}, later, False, None),
+    ]
+    lines = rank(rows, sheet)
+    # D leads; B (8, sent earliest), A (8 after the block's change), E (8, same moment as A:
+    # shares A's rank), and C (8 but late) last.
+    assert [(r.unit_name, r.block_total, r.rank) for r in lines] == [
+        ("Trường D", 9.0, 1),
+        ("Trường B", 8.0, 2),
+        ("Trường A", 8.0, 3),
+        ("Trường E", 8.0, 3),
+        ("Trường C", 8.0, 5),
+    ]
+    assert lines[2].self_total == 9.0 and lines[2].adjusted == 1

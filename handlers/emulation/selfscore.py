@@ -212,6 +212,10 @@ async def on_extra(ctx: Ctx, access: Access, pressed: str) -> None:
             ctx.say("emulation.bad_note", limit=NOTE_MAX, length=len(text))
             return
         common.set_entry(card, criterion, note=text)
+        await common.log(
+            ctx, "emu_card", card.id, "note_set", role="unit_head", criterion=criterion.id,
+            note=text,
+        )  # fmt: skip
         ctx.say(
             "emulation.note_taken",
             choices=[common.button(ctx, "next", "next"), common.button(ctx, "pause", "pause")],
