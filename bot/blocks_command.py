@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot import blocks_file
 from bot.app import running
 from bot.settings import Settings
@@ -14,6 +16,7 @@ from handlers.emulation import exports
 from handlers.emulation.criteria import parse_sheet
 from handlers.emulation.crosscheck import ranking
 from storage import emulation
+from storage.emulation_models import EmulationBlock
 from templates import Texts
 
 
@@ -77,10 +80,11 @@ async def _import(args: argparse.Namespace, settings: Settings, texts: Texts) ->
     return 0
 
 
-async def _block_or_fail(session: object, slug: str) -> object:
-    block = await emulation.block_by_slug(session, slug)  # type: ignore[arg-type]
+async def _block_or_fail(session: AsyncSession, slug: str) -> EmulationBlock | None:
+    """The block called `slug`, or None after saying which blocks there are."""
+    block = await emulation.block_by_slug(session, slug)
     if block is None:
-        known = [b.slug for b in await emulation.blocks(session)]  # type: ignore[arg-type]
+        known = [b.slug for b in await emulation.blocks(session)]
         print(_texts().render("blocks.unknown_block", slug=slug, known=known), file=sys.stderr)
     return block
 
@@ -91,9 +95,8 @@ async def _sheet(args: argparse.Namespace, settings: Settings, texts: Texts) -> 
         return 2
     text = args.file.read_text(encoding="utf-8-sig")
     async with running(settings) as app, app.db.transaction() as session:
-        block = await emulation.block_by_slug(session, args.block)
+        block = await _block_or_fail(session, args.block)
         if block is None:
-            await _block_or_fail(session, args.block)
             return 2
         result = parse_sheet(text, tuple(app.services.campaign_ids))
         if result.sheet is None:
@@ -112,9 +115,8 @@ async def _sheet(args: argparse.Namespace, settings: Settings, texts: Texts) -> 
 
 async def _export(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
     async with running(settings) as app, app.db.transaction() as session:
-        block = await emulation.block_by_slug(session, args.block)
+        block = await _block_or_fail(session, args.block)
         if block is None:
-            await _block_or_fail(session, args.block)
             return 2
         sheet, lines = await ranking(session, block)
         if sheet is None:
@@ -132,9 +134,8 @@ async def _export(args: argparse.Namespace, settings: Settings, texts: Texts) ->
 
 async def _registrations(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
     async with running(settings) as app, app.db.transaction() as session:
-        block = await emulation.block_by_slug(session, args.block)
+        block = await _block_or_fail(session, args.block)
         if block is None:
-            await _block_or_fail(session, args.block)
             return 2
         lines = []
         for unit in await emulation.members(session, block):
