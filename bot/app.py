@@ -11,11 +11,13 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot import blocks_file
 from bot.campaign_file import load_campaigns
 from bot.delivery import Delivery
 from bot.ratelimit import ChannelLimits
 from bot.settings import Settings
 from handlers import queues, reminders, router
+from handlers.emulation import nudges as emulation_nudges
 from handlers.flood import FloodGuard
 from handlers.services import Services, system_clock
 from handlers.types import Event, Response
@@ -42,6 +44,7 @@ class GuongSang:
         today = clock().astimezone(tz).date()
         # Load before touching the database, so a wrong campaigns file fails at once.
         campaigns = load_campaigns(settings.config, today)
+        self.blocks = blocks_file.load_blocks(settings.config)
         self.services = Services(
             db=self.db,
             texts=chat_texts(),
@@ -75,6 +78,7 @@ class GuongSang:
             lease=settings.delivery_lease_seconds,
         )
         self._ticker: asyncio.Task[None] | None = None
+        self.block_problems: list[str] = []
         self._stop_ticking = asyncio.Event()
 
     async def start(self) -> None:
@@ -86,6 +90,10 @@ class GuongSang:
             self.services.campaign_ids = await submissions.sync_campaigns(
                 session, self.services.campaigns
             )
+            # Letter 004's blocks; a unit not imported yet is reported, not fatal.
+            self.block_problems = await blocks_file.sync(session, self.blocks, self.services.now())
+        for problem in self.block_problems:
+            log.warning("emulation block: %s", problem)
         log.info(
             "ready: %s, %d campaign(s)",
             self.db.engine.url.render_as_string(hide_password=True),
@@ -121,6 +129,13 @@ class GuongSang:
         self.delivery.kick()
         return quota, digest
 
+    async def run_emulation_nudges(self) -> int:
+        """Remind member units that have not sent their self-scoring sheet (once a day)."""
+        async with self.db.transaction() as session:
+            count = await emulation_nudges.remind_scoring(session, self.services)
+        self.delivery.kick()
+        return count
+
     async def forget_old_updates(self) -> int:
         """Drop the records of updates no platform will deliver again; returns how many."""
         async with self.db.transaction() as session:
@@ -142,6 +157,7 @@ class GuongSang:
             try:
                 await self.run_reminders()
                 await self.run_daily_nudges()
+                await self.run_emulation_nudges()
                 await self.forget_old_updates()
                 await self.forget_idle_budgets()
             except Exception:

@@ -36,6 +36,7 @@ COMMANDS = (
     "pending",
     "report",
     "subscribe",
+    "thidua",
     "cancel",
     "help",
 )
