@@ -3,6 +3,7 @@ the audit log, messages to a unit's or the block's heads, and stored files."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -216,8 +217,10 @@ async def store_file(
         return ctx.text("common.file_too_large", size=exc.size, limit=limit), None
     except files.FileUnavailable:
         return ctx.text("emulation.file_unavailable"), None
-    extension = files.image_format(data)
-    if extension is not None:
+    # Checked in a worker thread (headers only, with a pixel cap), as the story form does.
+    check = incoming.image_check or await asyncio.to_thread(files.check_image, data)
+    extension = None if check.problem else check.extension
+    if extension:
         stored = files.store(ctx.services.media_dir, data, extension, f"image/{extension}")
         kind = "photo"
     else:
