@@ -98,6 +98,25 @@ async def cards(session: AsyncSession, submission_id: int, stage: str) -> list[O
     return list(rows)
 
 
+async def supersede_in_flight(
+    session: AsyncSession, submission_id: int, stage: str, payload: dict[str, Any]
+) -> None:
+    """Replace the payload of a decided stage's notifications that are being sent (or were,
+    by a worker that died): sent again, they say the outcome; sent now, their worker sees the
+    change when it records the send and queues the edit."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.submission_id == submission_id,
+            OutboxMessage.stage == stage,
+            OutboxMessage.status == SENDING,
+            OutboxMessage.kind == "send",
+        )
+        .values(payload=payload)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def cancel_pending(session: AsyncSession, submission_id: int, stage: str) -> None:
     """Drop unsent notifications of a stage that has just been decided."""
     await session.execute(
