@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage
@@ -130,3 +130,16 @@ async def cancel_pending(session: AsyncSession, submission_id: int, stage: str) 
         .values(status=CANCELLED)
         .execution_options(synchronize_session=False)
     )
+
+
+async def sent_since(session: AsyncSession, broadcast_id: int, since: datetime) -> int:
+    """How many of a broadcast's deliveries went out at or after `since` (wall clock)."""
+    count = await session.scalar(
+        select(func.count()).where(
+            OutboxMessage.broadcast_id == broadcast_id,
+            OutboxMessage.audience_id.is_not(None),
+            OutboxMessage.status == SENT,
+            OutboxMessage.sent_at >= since,
+        )
+    )
+    return int(count or 0)

@@ -134,6 +134,18 @@ class ZaloSender:
         return False
 
 
+def standalone_zalo_sender(
+    app: GuongSang, token: str, api_root: str
+) -> tuple[ZaloClient, ZaloSender]:
+    """A client and its sender, without polling (the CLI delivering broadcasts)."""
+    client = ZaloClient(token, api_root)
+
+    def photo_url(path: Path) -> str:
+        return file_url(app.settings, path.name, app.services.now())
+
+    return client, ZaloSender(client, photo_url)
+
+
 def _outbox_part(call: Part) -> Part:
     async def part() -> str | None:
         with _as_outbox_errors():
