@@ -166,6 +166,27 @@ class Delivery:
         """The channel is going away: its rows wait in the outbox for its return."""
         self.senders.pop(channel, None)
 
+    async def queue_replies(
+        self, channel: str, chat_id: str, replies: list[Reply], parts_sent: int = 0
+    ) -> None:
+        """Answers a channel could not deliver now (the platform or the network failing):
+        the outbox sends them, in order, with the retries notifications get. `parts_sent`
+        calls of the first one went out already and are not made again."""
+        now = self.services.now()
+        async with self.services.db.transaction() as session:
+            for index, reply in enumerate(replies):
+                row = await outbox.enqueue(
+                    session,
+                    channel,
+                    chat_id,
+                    reply_to_payload(reply, self.services.media_dir),
+                    stage=outbox.DIRECT_REPLY,
+                    now=now,
+                )
+                if index == 0 and parts_sent:
+                    row.parts_sent = parts_sent
+        self.kick()
+
     def kick(self) -> None:
         """Something was queued: deliver now rather than at the next tick."""
         self._wake.set()
@@ -562,6 +583,9 @@ class Delivery:
             # whoever holds it now records its outcome.
             log.warning("outbox %s: claim lost before its outcome (sent)", job.id)
             return
+        if job.stage == outbox.DIRECT_REPLY:
+            # Its numbered choices were taken in hand when it was answered.
+            numbered = None
         if changed:
             self.kick()
         elif numbered or (job.stage == "progress" and job.broadcast_id and ids):

@@ -12,6 +12,8 @@ from storage.models import OutboxMessage
 
 PENDING, SENDING, SENT = "pending", "sending", "sent"
 FAILED, BLOCKED, CANCELLED = "failed", "blocked", "cancelled"
+# The stage of an answer to someone's own message that the channel could not deliver at once.
+DIRECT_REPLY = "reply"
 # Set in a session's info when it queues something, so whoever commits it knows to wake the
 # delivery worker (most messages people send queue nothing for anyone else).
 _QUEUED = "outbox_queued"
