@@ -3,13 +3,18 @@ outbox delivers it, with the retries notifications get, on Zalo and on Telegram.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
 from bot.app import GuongSang
-from bot.channels.telegram.channel import TelegramChannel
+from bot.channels.telegram.channel import TelegramChannel, standalone_sender
 from bot.channels.zalo.channel import ZaloChannel
+from bot.delivery import MAX_ATTEMPTS
+from handlers.types import Reply
 from storage import outbox
 from storage.models import OutboxMessage
+from tests.apps import Clock
 from tests.drivers import Chat
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.zalo_server import FakeZalo
@@ -61,3 +66,33 @@ async def test_a_telegram_answer_failing_for_a_while_still_arrives(
     assert "/new" in (person.last[-1].plain_text or ""), [m.plain_text for m in person.last]
     [row] = await owed(app)
     assert row.status == outbox.SENT and row.chat_id == "4401"
+
+
+async def test_a_message_failing_on_every_try_is_put_back_for_later_not_dropped(
+    app: GuongSang, telegram: FakeTelegram, clock: Clock
+) -> None:
+    app.delivery.backoff_base = 0.001
+    bot, sender = await standalone_sender(telegram.token, telegram.api_root)
+    app.delivery.register("telegram", sender)
+    try:
+        await app.delivery.queue_replies("telegram", "4402", [Reply("Bài của bạn đã được nhận.")])
+        telegram.fail_next("sendMessage", 500, count=MAX_ATTEMPTS)
+        await app.delivery.run_once()
+        [row] = await owed(app)
+        assert row.status == outbox.PENDING and row.attempts == 1, row.status
+        assert row.next_attempt_at > clock.moment, "after a pause"
+        assert await app.delivery.run_once() == 0, "not before its time"
+        clock.moment += timedelta(minutes=2)
+        await app.delivery.run_once()
+        [row] = await owed(app)
+        assert row.status == outbox.SENT
+        # A day on, a message still failing is given up, and says why.
+        await app.delivery.queue_replies("telegram", "4403", [Reply("Tin cũ.")])
+        clock.moment += timedelta(days=1)
+        telegram.fail_next("sendMessage", 500, count=MAX_ATTEMPTS)
+        await app.delivery.run_once()
+        old = (await owed(app))[-1]
+        assert old.status == outbox.FAILED and old.last_error, (old.status, old.last_error)
+    finally:
+        await bot.shutdown()
+    assert [m.plain_text for m in telegram.sent(4402)] == ["Bài của bạn đã được nhận."]
