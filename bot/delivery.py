@@ -441,6 +441,8 @@ class Delivery:
                     while parts:
                         # Each call is one message on the platform: each takes a slot.
                         async with limits.sending(job.chat_id, is_group, bulk=bulk):
+                            if bulk:
+                                await self._shared_pace(job.channel, limits)
                             message_id = await parts[0]()
                         answered = time.perf_counter()
                         parts.pop(0)
@@ -471,6 +473,25 @@ class Delivery:
             await self._mark_sent(job, ids, answered, _numbered(sender, reply))
             return
         await self._reschedule(job, error)
+
+    async def _shared_pace(self, channel: str, limits: ChannelLimits) -> None:
+        """Wait until a broadcast send keeps the channel's whole rate, counting what other
+        processes sent (read from the outbox), and what one that died or was restarted
+        sent just before: the pace survives a restart and is shared with a second process.
+        Sends of another process still on their way are not seen until they are recorded,
+        a moment after their answer."""
+        limit, period = limits.shared
+        while True:
+            since = utcnow() - timedelta(seconds=period)
+            async with self.services.db.transaction() as session:
+                others = await outbox.sent_by_others_since(session, channel, since, self.token)
+            # This send's own slot is counted among ours already.
+            excess = len(others) + limits.overall.counted() - limit
+            if excess <= 0:
+                return
+            # Until enough of the others' sends have left the window.
+            leaves = others[min(excess, len(others)) - 1] + timedelta(seconds=period)
+            await asyncio.sleep(max(0.005, (leaves - utcnow()).total_seconds()))
 
     def _held(self, job: _Job) -> Any:
         """The condition that this worker still holds the job's row."""

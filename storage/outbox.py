@@ -145,3 +145,23 @@ async def sent_since(session: AsyncSession, broadcast_id: int, since: datetime) 
         )
     )
     return int(count or 0)
+
+
+async def sent_by_others_since(
+    session: AsyncSession, channel: str, since: datetime, token: str
+) -> list[datetime]:
+    """When the messages on `channel` sent since `since` (wall clock) by processes other than
+    the one named `token` went, oldest first. A sent row's due time is the moment it was
+    sent, so the status-and-due-time index finds the few recent ones among all."""
+    rows = await session.scalars(
+        select(OutboxMessage.next_attempt_at)
+        .where(
+            OutboxMessage.status == SENT,
+            OutboxMessage.priority.in_((0, 1)),
+            OutboxMessage.next_attempt_at >= since,
+            OutboxMessage.channel == channel,
+            (OutboxMessage.claimed_by.is_(None)) | (OutboxMessage.claimed_by != token),
+        )
+        .order_by(OutboxMessage.next_attempt_at)
+    )
+    return list(rows)
