@@ -32,7 +32,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
@@ -155,6 +155,9 @@ class Delivery:
         # Seconds from each platform answer to the commit recording it: the window in which a
         # crash makes a duplicate (the README's figure comes from these).
         self.mark_gaps: deque[float] = deque(maxlen=10_000)
+        # Other processes' recent sends per channel, and when they were read (`_shared_pace`).
+        self._others: dict[str, tuple[float, list[datetime]]] = {}
+        self._others_lock = asyncio.Lock()
 
     def register(self, channel: str, sender: Sender) -> None:
         """Let `channel`'s rows be delivered by `sender`."""
@@ -478,13 +481,12 @@ class Delivery:
         """Wait until a broadcast send keeps the channel's whole rate, counting what other
         processes sent (read from the outbox), and what one that died or was restarted
         sent just before: the pace survives a restart and is shared with a second process.
-        Sends of another process still on their way are not seen until they are recorded,
-        a moment after their answer."""
+        Sends of another process are seen once recorded (a moment after their answer),
+        and read again every tenth of the window."""
         limit, period = limits.shared
         while True:
             since = utcnow() - timedelta(seconds=period)
-            async with self.services.db.transaction() as session:
-                others = await outbox.sent_by_others_since(session, channel, since, self.token)
+            others = [t for t in await self._sent_by_others(channel, period) if t >= since]
             # This send's own slot is counted among ours already.
             excess = len(others) + limits.overall.counted() - limit
             if excess <= 0:
@@ -492,6 +494,18 @@ class Delivery:
             # Until enough of the others' sends have left the window.
             leaves = others[min(excess, len(others)) - 1] + timedelta(seconds=period)
             await asyncio.sleep(max(0.005, (leaves - utcnow()).total_seconds()))
+
+    async def _sent_by_others(self, channel: str, period: float) -> list[datetime]:
+        """The others' recent sends on `channel`, read again at most ten times a window: a
+        query per send would cost a broadcast a transaction per message."""
+        async with self._others_lock:
+            fetched, times = self._others.get(channel, (-period, []))
+            if time.monotonic() - fetched >= period / 10:
+                since = utcnow() - timedelta(seconds=period)
+                async with self.services.db.transaction() as session:
+                    times = await outbox.sent_by_others_since(session, channel, since, self.token)
+                self._others[channel] = (time.monotonic(), times)
+            return times
 
     def _held(self, job: _Job) -> Any:
         """The condition that this worker still holds the job's row."""
