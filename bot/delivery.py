@@ -53,8 +53,10 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
 # Put back, a row is tried again after 1, 2, 4 … minutes, at most this many apart…
 MAX_RESCHEDULE = timedelta(minutes=15)
-# …until it is this old: by then the answer or the news is no longer worth sending.
+# …until it is this old: by then the answer or the notification is no longer worth sending.
 GIVE_UP_AFTER = timedelta(days=1)
+# A broadcast's delivery sooner: its report waits for every one of them.
+GIVE_UP_BULK_AFTER = timedelta(hours=1)
 MAX_RETRY_AFTERS = 20
 IDLE_WAIT = 2.0
 PROGRESS_EVERY = 2.0
@@ -534,7 +536,8 @@ class Delivery:
                 return
             row.claimed_at, row.claimed_by = None, None
             row.last_error = error[:500]
-            if row.created_at is not None and now - row.created_at >= GIVE_UP_AFTER:
+            horizon = GIVE_UP_BULK_AFTER if row.audience_id is not None else GIVE_UP_AFTER
+            if row.created_at is not None and now - row.created_at >= horizon:
                 row.status = outbox.FAILED
                 log.warning(
                     "outbox %s to %s:%s given up: %s", job.id, job.channel, job.chat_id, error
