@@ -174,7 +174,7 @@ def _photo_calls(bot: Bot, chat_id: int, photos: list[Path]) -> list[Part]:
     return calls
 
 
-async def call_with_retry(call: Callable[[], Awaitable[T]]) -> T | None:
+async def call_with_retry(call: Callable[[], Awaitable[T]]) -> T:
     """Run a Bot API call, waiting out 429s and retrying network faults; raises what
     failed the last time (refusals at once)."""
     delay = 1.0
