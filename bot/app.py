@@ -66,14 +66,14 @@ class GuongSang:
         self.delivery = Delivery(
             self.services,
             limits=lambda channel: ChannelLimits(
-                (settings.zalo_broadcast_rate if channel == "zalo" else settings.broadcast_rate)
-                / settings.workers,
+                _rate(settings, channel) / settings.workers,
                 # One a second per chat cannot be split between workers, so each keeps it. Only
                 # broadcasts keep it, one message per honour to a chat: two workers rarely reach
                 # one chat within a second, and then the platform's retry-after, which the
                 # outbox obeys, spaces them.
                 settings.broadcast_chat_rate,
                 max(1, settings.broadcast_group_per_minute // settings.workers),
+                shared_per_second=_rate(settings, channel),
             ),
             lease=settings.delivery_lease_seconds,
         )
@@ -172,6 +172,11 @@ class GuongSang:
             self._ticker = None
         await self.delivery.stop()
         await self.db.dispose()
+
+
+def _rate(settings: Settings, channel: str) -> float:
+    """The channel's overall send rate, for the whole bot."""
+    return settings.zalo_broadcast_rate if channel == "zalo" else settings.broadcast_rate
 
 
 @asynccontextmanager
