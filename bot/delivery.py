@@ -5,7 +5,8 @@ A crash between sending and recording leaves the row claimed, and it is sent aga
 duplicates a crash can cause are the sends that were in flight at that instant. That window is
 kept to one local commit: the platform's answer is followed at once by one UPDATE of that row,
 in a transaction that goes ahead of any waiting (`_mark_sent`); whatever else the send leads
-to (numbered choices, a broadcast's progress message) is recorded after that commit.
+to (a broadcast's progress message) is recorded after that commit; the numbered choices a
+message shows are recorded just before it goes, so a number typed as it arrives answers it.
 
 Each worker process names its claims and holds a lock named alike while it lives
 (`storage.liveness`): a worker that died is seen at once, by a restarted worker at its start or
@@ -427,6 +428,10 @@ class Delivery:
         parts: list[Part] | None = None
         ids: list[str] = list(job.sent_ids)
         total = 0
+        # Numbered choices a chat without buttons answers by number (a direct reply's were
+        # taken in hand when it was answered).
+        numbered = None if job.stage == outbox.DIRECT_REPLY else _numbered(sender, reply)
+        shown = False
         while attempts < MAX_ATTEMPTS:
             # Part of the reply is out: given back, it would start again from its first
             # message, so it is finished here while the channel is still there.
@@ -450,6 +455,11 @@ class Delivery:
                         parts = sender.parts(job.chat_id, reply)[job.parts_sent :]
                         total = len(parts)
                     answered = time.perf_counter()
+                    if numbered and not shown:
+                        # Recorded before the list can be seen, so that a number typed the
+                        # moment it arrives already answers it.
+                        await self._after_sent(job, [], numbered)
+                        shown = True
                     while parts:
                         # Each call is one message on the platform: each takes a slot.
                         async with limits.sending(job.chat_id, is_group, bulk=bulk):
@@ -482,7 +492,7 @@ class Delivery:
                     await asyncio.sleep(min(30.0, self.backoff_base * 2**attempts))
                 continue
             # Nothing between the platform's answer and this commit but the commit itself.
-            await self._mark_sent(job, ids, answered, _numbered(sender, reply))
+            await self._mark_sent(job, ids, answered)
             return
         await self._reschedule(job, error)
 
@@ -577,9 +587,7 @@ class Delivery:
                 .execution_options(synchronize_session=False)
             )
 
-    async def _mark_sent(
-        self, job: _Job, ids: list[str], answered: float, numbered: list[Choice] | None
-    ) -> None:
+    async def _mark_sent(self, job: _Job, ids: list[str], answered: float) -> None:
         """Record that the platform took the message: one UPDATE, committed at once.
 
         The transaction goes ahead of any waiting for the database (`urgent`), and holds
@@ -628,16 +636,14 @@ class Delivery:
             # whoever holds it now records its outcome.
             log.warning("outbox %s: claim lost before its outcome (sent)", job.id)
             return
-        if job.stage == outbox.DIRECT_REPLY:
-            # Its numbered choices were taken in hand when it was answered.
-            numbered = None
         if changed:
             self.kick()
-        elif numbered or (job.stage == "progress" and job.broadcast_id and ids):
-            await self._after_sent(job, ids, numbered)
+        elif job.stage == "progress" and job.broadcast_id and ids:
+            await self._after_sent(job, ids, None)
 
     async def _after_sent(self, job: _Job, ids: list[str], numbered: list[Choice] | None) -> None:
-        """What a sent message leads to, recorded once its mark is committed."""
+        """What a message leads to: the numbered list it shows (recorded just before it is
+        sent), or a broadcast's progress message (recorded once its mark is committed)."""
         async with self.services.db.transaction() as session:
             if numbered:
                 await numbering.shown_by_outbox(session, job.channel, job.chat_id, numbered)
