@@ -28,13 +28,14 @@ async def ensure_person(ctx: Ctx) -> Person:
 
 async def start(ctx: Ctx, then: str | None = None) -> None:
     """Begin registration; `then` names a command to carry on with afterwards."""
-    await ensure_person(ctx)
+    person = await ensure_person(ctx)
     ctx.goto(STEP, index=0, values={}, then=then, editing=False, field_state={})
     # A parent who only wants the news needs no name, unit or phone: offered at once.
     subscribed = await subscribed_here(ctx)
     ctx.say(
         "profile.welcome",
-        name=ctx.event.user_name,
+        # The full name once given; never the platform's login or first name ("giaovien").
+        name=person.full_name or "",
         subscribed=subscribed,
         choices=[] if subscribed else [ctx.button("news_only", "!sub:on")],
     )

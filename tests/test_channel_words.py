@@ -217,3 +217,14 @@ async def test_the_only_unit_that_matches_is_taken_and_can_be_changed(
     text = await chat.send("le quy don")
     assert "Đã chọn đơn vị Trường THCS Lê Quý Đôn" in text and "Đã cập nhật hồ sơ" in text
     assert "Chọn đơn vị khác" not in text, text
+
+
+async def test_the_greeting_uses_the_full_name_never_the_login(
+    app: GuongSang, channel: TelegramChannel, telegram: FakeTelegram
+) -> None:
+    newcomer = Chat(telegram.user(601, "giaovien"))
+    text = await newcomer.send("/start")
+    assert text.startswith("Xin chào!") and "giaovien" not in text, text
+    await register(newcomer)
+    assert "giaovien" not in await newcomer.send("/start")
+    assert "Chào Nguyễn Thị Hoa" in await newcomer.send("/start")
