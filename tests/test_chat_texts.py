@@ -125,3 +125,12 @@ def test_where_there_are_no_buttons_no_text_speaks_of_one() -> None:
         without = chat_texts().render(name, caps=numbered, **values)
         assert "nút" in with_buttons.lower(), name
         assert "nút" not in without.lower() and "bấm" not in without.lower(), (name, without)
+
+
+def test_levels_are_named_code_by_code() -> None:
+    texts = chat_texts()
+    assert texts.render("labels.levels", value="MN,TH") == "Mầm non, Tiểu học"
+    assert texts.render("labels.levels", value="TH,THCS") == "Tiểu học, THCS"
+    assert texts.render("labels.levels", value="THCS,other") == "THCS, công đoàn, đơn vị khác"
+    assert texts.render("labels.levels", value="MN,TH,THCS,other") == "mọi cấp"
+    assert texts.render("labels.levels", value="") == "mọi cấp"

@@ -683,3 +683,16 @@ def test_serve_parser_defaults() -> None:
     assert (default.host, default.port, default.func) == ("127.0.0.1", 8080, serve_command._serve)
     chosen = parser.parse_args(["serve", "--host", "0.0.0.0", "--port", "9000"])
     assert (chosen.host, chosen.port) == ("0.0.0.0", 9000)
+
+
+async def test_the_unit_filter_lists_units_in_vietnamese_order(
+    app: GuongSang, web: httpx.AsyncClient
+) -> None:
+    # Byte order puts "Hoa Sữa" before "Hạ Đình" and "Khương Mai" before "Khương Đình".
+    for n, unit in enumerate(
+        ("Trường THCS Khương Mai", "Trường THCS Hạ Đình", "Trường THCS Khương Đình"), start=21
+    ):
+        await honoured_story(app, code=f"GS-2024-00{n}", title=f"Bài {n}", unit_name=unit)
+    page = (await web.get("/exemplars")).text
+    listed = re.findall(r"<option value=\"\d+\">([^<]+)</option>", page)
+    assert listed == ["Trường THCS Hạ Đình", "Trường THCS Khương Đình", "Trường THCS Khương Mai"]

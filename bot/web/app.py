@@ -36,6 +36,7 @@ from starlette.routing import Route
 
 from bot.app import GuongSang
 from bot.web.media import media_path, verify, verify_file
+from handlers.collation import vietnamese_key
 from handlers.phones import has_phone, mask_phones
 from storage import honours
 from storage.models import Attachment, Honour, Submission, Unit
@@ -248,9 +249,9 @@ class Site:
             .join(Submission, Submission.unit_id == Unit.id)
             .join(Honour, Honour.submission_id == Submission.id)
             .distinct()
-            .order_by(Unit.name)
         )
-        return [(row.id, row.name) for row in rows]
+        # In Vietnamese alphabetical order ("Hạ Đình" before "Hoa Sữa"), as every list is.
+        return sorted(((row.id, row.name) for row in rows), key=lambda u: vietnamese_key(u[1]))
 
     def _focus_areas(self) -> list[str]:
         seen: dict[str, None] = {}
