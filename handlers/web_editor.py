@@ -155,6 +155,12 @@ async def finish(services: Services, person_id: int, draft_id: int) -> Draft | N
         if draft is None or person is None:
             return None
         chat = await _chat_of(session, person, draft.submission)
+        # The story step is done, as the chat's own "Xong" would mark it: /continue later
+        # opens the step after it.
+        story_index = draft.form.index(_story_field(draft.fields).key)
+        reached = int(draft.submission.values.get("_reached", -1))
+        if reached < story_index:
+            submission.store_value(services, draft.submission, "_reached", story_index)
         await events.record(
             session,
             at=services.now(),

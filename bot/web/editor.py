@@ -186,7 +186,7 @@ class Editor:
         if current is None:
             return self._json_error("draft_gone", 410)
         if not current.words:
-            return self._json_error("story_empty", 409)
+            return self._json_error("done_empty", 409)
         draft = await web_editor.finish(self.services, grant.person_id, grant.draft_id)
         if draft is None:
             return self._json_error("draft_gone", 410)
