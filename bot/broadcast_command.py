@@ -152,7 +152,7 @@ async def _status(args: argparse.Namespace, settings: Settings, texts: Texts) ->
                     select(Submission.code).where(Submission.id == row.submission_id)
                 )
                 lines.append((row, code, await status_counts(session, row.id)))
-        print(texts.render("broadcast.status", lines=lines))
+        print(texts.render("broadcast.status", lines=lines, tz=app.services.tz))
     return 0
 
 

@@ -45,7 +45,7 @@ def load_campaigns(path: Path | None, today: date) -> list[CampaignSpec]:
         # utf-8-sig: Notepad's "UTF-8 with BOM" is common on Vietnamese Windows machines.
         raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError as exc:
-        raise CampaignFileError(f"{path}: không tìm thấy tệp cấu hình chiến dịch") from exc
+        raise CampaignFileError(f"{path}: không tìm thấy tệp cấu hình đợt thi đua") from exc
     except UnicodeDecodeError as exc:
         raise CampaignFileError(f"{path}: tệp phải được lưu dạng UTF-8") from exc
     except OSError as exc:

@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bot import (
+    backup_command,
     broadcast_command,
     export_command,
     heap,
@@ -28,13 +29,16 @@ from templates import Texts, to_plain
 
 log = logging.getLogger("guongsang")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+VERBOSE = ("-v", "--verbose")
+# The long-running commands keep their log: it is how an operator sees them work.
+LOGGING_COMMANDS = ("run", "serve")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the chosen command; returns the exit status."""
     args = _parser().parse_args(argv)
     logging.basicConfig(
-        level=logging.WARNING if args.command == "console" else logging.INFO,
+        level=logging.INFO if _logs_info(args) else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # httpx logs every request URL at INFO, and Bot API URLs carry the bot's token.
@@ -42,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     texts = Texts("cli", html=False)
     try:
         settings = Settings()
+        if getattr(args, "campaign_needed", False) and args.campaign is None:
+            args.campaign, problem = _only_campaign(settings, args.campaign_form, texts)
+            if problem:
+                print(problem, file=sys.stderr)
+                return 2
         result = args.func(args, settings, texts)
         # Most commands are coroutines; `serve` runs its own loop (or uvicorn's workers).
         return asyncio.run(result) if inspect.iscoroutine(result) else result
@@ -50,10 +59,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `guongsang … | head`: the reader has gone, which is no error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _logs_info(args: argparse.Namespace) -> bool:
+    """Whether the log shows INFO lines: always for the long-running bot and web app, whose
+    log is their record; for other commands only when asked, so their output is the answer."""
+    return args.verbose or args.command in LOGGING_COMMANDS
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="guongsang", description="Gương Sáng chat bot")
+    parser.add_argument(*VERBOSE, action="store_true", help="show the log (INFO lines) too")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start every channel that has a token")
     run.set_defaults(func=_run)
@@ -82,7 +102,57 @@ def _parser() -> argparse.ArgumentParser:
     serve_command.add_parser(sub)
     report_command.add_parser(sub)
     webhook_command.add_parser(sub)
+    backup_command.add_parser(sub)
+    _accept_verbose_anywhere(sub)
+    _campaign_by_default(sub)
     return parser
+
+
+def _campaign_by_default(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Make `--campaign` optional where a command needs one: with one campaign (the built-in
+    one, on a fresh install) there is nothing to choose, so nobody needs to know its slug."""
+    for name, parser in sub.choices.items():
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _campaign_by_default(action)
+            elif action.dest == "campaign" and action.required:
+                action.required = False
+                action.help = f"{action.help or 'the campaign'} (default: the only one)"
+                # Reports and story lists are about stories; a registration list about entries.
+                form = "registration" if name == "registrations" else "story"
+                parser.set_defaults(campaign_needed=True, campaign_form=form)
+
+
+def _only_campaign(settings: Settings, form: str, texts: Texts) -> tuple[str | None, str | None]:
+    """The campaign a command means when none is named: the only one of the form, else the
+    only one of the form open today; or else the message that asks to choose."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.campaign_file import load_campaigns
+
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    campaigns = [c for c in load_campaigns(settings.config, today) if c.form == form]
+    if len(campaigns) != 1:
+        open_now = [c for c in campaigns if c.opens <= today <= c.closes]
+        if len(open_now) == 1:
+            return open_now[0].slug, None
+        return None, texts.render(
+            "messages.choose_campaign", slugs=[c.slug for c in campaigns], form=form
+        )
+    return campaigns[0].slug, None
+
+
+def _accept_verbose_anywhere(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Let `--verbose` follow the subcommand too (`guongsang campaigns -v`), as people type it."""
+    for parser in sub.choices.values():
+        # SUPPRESS: a subcommand that was not given the flag leaves the top-level value alone.
+        parser.add_argument(
+            *VERBOSE, action="store_true", default=argparse.SUPPRESS, help="show the log"
+        )
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _accept_verbose_anywhere(action)
 
 
 async def _run(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
@@ -91,6 +161,9 @@ async def _run(args: argparse.Namespace, settings: Settings, texts: Texts) -> in
         if not sys.stdin.isatty():
             return 2
         print(texts.render("messages.starting_console"))
+        if not args.verbose:
+            # The console is a conversation; the bot's log would interleave with it.
+            logging.getLogger().setLevel(logging.WARNING)
         args.user = os.environ.get("USER") or "giaovien"
         return await _console(args, settings, texts)
     app = GuongSang(settings)

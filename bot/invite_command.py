@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -83,7 +84,12 @@ async def make_or_revoke(args: argparse.Namespace, settings: Settings, texts: Te
         role_label = to_plain(chat_texts().render("buttons.role", role=invite.role))
         print(
             texts.render(
-                "invites.made", invite=invite, link=link, role_label=role_label, days=args.days
+                "invites.made",
+                invite=invite,
+                link=link,
+                role_label=role_label,
+                days=args.days,
+                tz=ZoneInfo(settings.timezone),
             )
         )
     return 0

@@ -74,7 +74,7 @@ async def _monthly(args: argparse.Namespace, settings: Settings, texts: Texts) -
     table = [
         [
             r.unit.name,
-            r.unit.level,
+            texts.render("reports.level", code=r.unit.level),
             r.submitted,
             r.on_time,
             r.confirmed,

@@ -380,7 +380,7 @@ async def test_cli_honour_audience_and_status(
     assert cli("audience", "add", "telegram:42").returncode == 0
     assert "Đã ngừng gửi tin tới telegram:42" in cli("audience", "remove", "telegram:42").stdout
     listing = cli("audience", "list").stdout
-    assert "telegram:-1001234 · group · đang nhận" in listing and "1 đang nhận / 2" in listing
+    assert "telegram:-1001234 · nhóm · đang nhận" in listing and "1 đang nhận / 2" in listing
     # Zalo's ids are strings, not numbers.
     zalo = "zalo:e4ea2cd5189df1c3a88c"
     assert f"Đã thêm {zalo}" in cli("audience", "add", zalo).stdout

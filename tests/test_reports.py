@@ -60,8 +60,9 @@ async def test_monthly_report_cli(
     assert table.returncode == 0, table.stderr
     lines = {line.split("  ")[0].strip(): line for line in table.stdout.splitlines()}
     assert "Đạt: 2/24 đơn vị" in table.stdout, "the 24 schools of the office; unions excluded"
-    assert lines[KIM_GIANG].split()[-7:] == ["TH", "2", "2", "1", "1", "0", "Đạt"]
-    assert lines[HOA_SUA].split()[-7:] == ["MN", "1", "1", "1", "0", "0", "Đạt"]
+    # Levels by name, as the chat says them.
+    assert lines[KIM_GIANG].split()[-8:] == ["Tiểu", "học", "2", "2", "1", "1", "0", "Đạt"]
+    assert lines[HOA_SUA].split()[-8:] == ["Mầm", "non", "1", "1", "1", "0", "0", "Đạt"]
     assert lines[LQD].split()[-8:] == ["THCS", "1", "0", "1", "1", "1", "Chưa", "đạt"]
     assert lines["Trường THCS Kim Giang"].split()[-8:] == [
         "THCS",
@@ -94,7 +95,7 @@ async def test_monthly_report_cli(
     rows = list(csv.reader(out.read_text(encoding="utf-8-sig").splitlines()))
     assert rows[0][0] == "Đơn vị" and rows[0][-1] == "Đạt chỉ tiêu"
     by_unit = {r[0]: r for r in rows[1:]}
-    assert by_unit[HOA_SUA] == [HOA_SUA, "MN", "1", "1", "1", "0", "0", "Đạt"]
+    assert by_unit[HOA_SUA] == [HOA_SUA, "Mầm non", "1", "1", "1", "0", "0", "Đạt"]
 
     book = tmp_path / "thang-01.xlsx"
     assert (
