@@ -74,8 +74,17 @@ class GuongSang:
             ),
             lease=settings.delivery_lease_seconds,
         )
+        self.services.editor_link = self.editor_link
         self._ticker: asyncio.Task[None] | None = None
         self._stop_ticking = asyncio.Event()
+
+    def editor_link(self, person_id: int, draft_id: int) -> str:
+        """A fresh signed link to the web editor for this person's draft."""
+        # Imported here: bot.web imports this module for the application type.
+        from bot.web.links import editor_path
+
+        path = editor_path(person_id, draft_id, self.services.now(), self.settings.secret_key)
+        return self.settings.public_url + path
 
     async def start(self) -> None:
         """Migrate the database and record the campaigns; call once before handling events."""

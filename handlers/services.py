@@ -36,6 +36,8 @@ class Services:
     # Set by channels when they connect: the bot's own username per channel, for deep links.
     bot_usernames: dict[str, str] = field(default_factory=dict)
     flood: FloodGuard = field(default_factory=FloodGuard)
+    # The web editor's signed link for (person id, draft id), when the app serves it.
+    editor_link: Callable[[int, int], str] | None = None
 
     def now(self) -> datetime:
         """The current time, aware, in UTC."""

@@ -76,6 +76,15 @@ class Choice:
     payload: str
 
 
+@dataclass(frozen=True)
+class WebLink:
+    """A page to open: a Mini App button on Telegram, a plain URL line where there are no
+    buttons of that kind (Zalo, the console)."""
+
+    label: str
+    url: str
+
+
 @dataclass
 class Reply:
     """One message to the chat the event came from.
@@ -93,6 +102,7 @@ class Reply:
     photos: list[Path] = field(default_factory=list)
     # Shown only where there are no buttons (Zalo, the console): how to act by typing instead.
     typed_hint: str = ""
+    link: WebLink | None = None
 
 
 @dataclass
@@ -116,6 +126,7 @@ def reply_to_payload(reply: Reply, media_dir: Path) -> dict[str, object]:
         "columns": reply.columns,
         "photos": [str(p.relative_to(media_dir)) for p in reply.photos],
         "typed_hint": reply.typed_hint,
+        "link": [reply.link.label, reply.link.url] if reply.link else None,
     }
 
 
@@ -123,10 +134,12 @@ def payload_to_reply(payload: dict[str, object], media_dir: Path) -> Reply:
     """The reply an outbox row holds."""
     choices = payload.get("choices") or []
     photos = payload.get("photos") or []
+    link = payload.get("link")
     return Reply(
         text=str(payload.get("text", "")),
         choices=[Choice(str(label), str(data)) for label, data in choices],  # type: ignore[attr-defined]
         columns=int(payload.get("columns", 1)),  # type: ignore[arg-type]
         photos=[media_dir / str(p) for p in photos],  # type: ignore[attr-defined]
         typed_hint=str(payload.get("typed_hint") or ""),
+        link=WebLink(str(link[0]), str(link[1])) if isinstance(link, list) else None,
     )

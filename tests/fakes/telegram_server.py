@@ -1036,6 +1036,9 @@ class FakeTelegram:
                 data = button.get("callback_data")
                 if data is not None and len(str(data).encode()) > _CALLBACK_DATA_LIMIT:
                     raise _bad_request("BUTTON_DATA_INVALID")
+                web_app = button.get("web_app")
+                if web_app is not None and not str(web_app.get("url", "")).startswith("https://"):
+                    raise _bad_request("inline keyboard button Web App URL is invalid: Only HTTPS")
         return markup
 
     @staticmethod

@@ -98,6 +98,8 @@ class ConsoleChannel:
         lines += [f"  {i}. {to_plain(c.label)}" for i, c in enumerate(reply.choices, 1)]
         if reply.typed_hint:
             lines.append(to_plain(reply.typed_hint))
+        if reply.link:
+            lines.append(f"{to_plain(reply.link.label)}: {reply.link.url}")
         if reply.ask_contact:
             lines.append(to_plain(chat_texts().render("console.type_phone")))
         if reply.menu:
