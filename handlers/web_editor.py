@@ -59,6 +59,7 @@ class Saved:
     problems: dict[str, Problem]
     words: int
     limit: int
+    values: dict[str, str]
 
 
 def web_fields(form: Form) -> list[FormField]:
@@ -120,7 +121,7 @@ async def save(
             channel=CHANNEL,
             data={"fields": stored, "words": draft.words},
         )
-    return Saved(stored, problems, draft.words, draft.limit)
+    return Saved(stored, problems, draft.words, draft.limit, dict(draft.values))
 
 
 def check(f: FormField, raw: str) -> tuple[str, Problem | None]:

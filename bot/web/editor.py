@@ -166,6 +166,9 @@ class Editor:
             {
                 "ok": not problems,
                 "stored": saved.stored,
+                # What the draft now holds (cleaned as the chat cleans it): the page keeps
+                # its copy of the typing only over exactly this text.
+                "values": saved.values,
                 "problems": problems,
                 "words": saved.words,
                 "limit": saved.limit,

@@ -110,7 +110,7 @@ window.gsCountWords = countWords;
           doneButton.disabled = true;
           return false;
         }
-        for (const key of body.stored || []) stored[key] = sent[key];
+        Object.assign(stored, body.values || {});
         showProblems(body.problems);
         retryDelay = 2000;
         if (!dirty) {
