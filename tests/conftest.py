@@ -19,7 +19,7 @@ from tests.apps import FIXTURES, Clock, start_app
 from tests.backends import PG_ADMIN_DSN, backend_params
 from tests.fakes.telegram_server import FakeTelegram
 
-pytest_plugins = ["tests.zalo_fixtures"]
+pytest_plugins = ["tests.zalo_fixtures", "tests.browsers"]
 
 
 @pytest.fixture

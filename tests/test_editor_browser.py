@@ -18,14 +18,13 @@ import unicodedata
 from pathlib import Path
 
 import httpx
-import pytest
 
 from bot.app import GuongSang
 from handlers.text_rules import count_words
 from storage.models import Submission
 from tests.backends import sqlite_only
+from tests.browsers import OVERFLOW, SCREENSHOTS, Browser
 from tests.fakes.zalo_server import FakeZalo
-from tests.test_web_browser import OVERFLOW, SCREENSHOTS, Browser, browser  # noqa: F401
 from tests.zalo_drivers import ZaloChat, register_on_zalo
 from tests.zalo_drivers import text_of as zalo_text
 
@@ -99,14 +98,14 @@ def expand(found: list[list[int]]) -> set[int]:
     return {cp for first, last in found for cp in range(first, last + 1)}
 
 
-async def wait_for(browser: Browser, script: str, *args: object, timeout: float = 20) -> object:
-    """Wait until `script` returns something truthy; that value."""
+async def wait_for(browser: Browser, script: str, *args: object) -> object:
+    """Wait (up to 20 s) until `script` returns something truthy; that value."""
     from selenium.webdriver.support.ui import WebDriverWait
 
     def check(driver: object) -> object:
         return browser.driver.execute_script(script, *args)
 
-    return await browser.call(WebDriverWait(browser.driver, timeout).until, check)
+    return await browser.call(WebDriverWait(browser.driver, 20).until, check)
 
 
 async def open_editor(browser: Browser, url: str, size: tuple[int, int]) -> None:
@@ -190,9 +189,7 @@ async def test_write_close_reopen_and_finish(
         typed += phrase
         # The count follows the typing, before any save.
         await wait_for(browser, f"{words_shown} === arguments[0]", str(count_words(typed)))
-    await wait_for(
-        browser, "return document.getElementById('status').textContent === '✓ Đã lưu'"
-    )
+    await wait_for(browser, "return document.getElementById('status').textContent === '✓ Đã lưu'")
     assert await stored_story(app, draft_id) == typed.strip()
     await browser.screenshot(shots / "editor-phone.png")
 
@@ -206,9 +203,7 @@ async def test_write_close_reopen_and_finish(
     await wait_for(
         browser, "return document.getElementById('f-story').value === arguments[0]", expected
     )
-    await wait_for(
-        browser, "return document.getElementById('status').textContent === '✓ Đã lưu'"
-    )
+    await wait_for(browser, "return document.getElementById('status').textContent === '✓ Đã lưu'")
     assert await stored_story(app, draft_id) == expected.strip()
 
     # Over the limit, the count says by how much as it is typed.
