@@ -68,10 +68,18 @@ def web_fields(form: Form) -> list[FormField]:
 
 
 async def editable(
-    session: AsyncSession, services: Services, person_id: int, draft_id: int
+    session: AsyncSession, services: Services, person_id: int, draft_id: int, lock: bool = False
 ) -> Draft | None:
-    """The draft, if it is this person's and can still be changed (draft or sent back)."""
+    """The draft, if it is this person's and can still be changed (draft or sent back).
+
+    With `lock`, for a change: the chat the draft is written in changes it only while holding
+    that chat (handlers/router.py); holding it too, and reading the draft again once held, a
+    save and a message the chat appends at the same moment never overwrite each other.
+    """
     draft = await repo.get(session, draft_id)
+    if draft is not None and lock:
+        await conversations.lock_chat(session, draft.channel, draft.chat_id)
+        await session.refresh(draft)
     if draft is None or draft.author_id != person_id or draft.status not in repo.EDITABLE:
         return None
     form = form_for(campaign_of(services, draft))
@@ -151,7 +159,7 @@ async def finish(services: Services, person_id: int, draft_id: int) -> Draft | N
     "Xong phần bài viết" would, after a message saying what the web saved. None when the
     draft can no longer be changed; the story must not be empty (the caller checks)."""
     async with services.db.transaction() as session:
-        draft = await editable(session, services, person_id, draft_id)
+        draft = await editable(session, services, person_id, draft_id, lock=True)
         person = await session.get(Person, person_id)
         if draft is None or person is None:
             return None

@@ -4,19 +4,22 @@ hold, and every bad link, missing CSRF token or flood is refused without showing
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot.app import GuongSang
 from bot.web import create_web_app
 from bot.web.links import EDITOR_TTL, editor_path, sign_editor
+from storage import conversations
 from storage import submissions as repo
 from storage.models import Event, Identity, Submission
+from tests.backends import postgresql_only
 from tests.drivers import to_story_step, typed
 
 CHAT = "hoa"
@@ -271,3 +274,37 @@ async def test_a_link_expires_after_twelve_hours(app: GuongSang, web: httpx.Asyn
     assert (await web.get(path)).status_code == 200
     clock.moment = start + timedelta(hours=12)  # type: ignore[attr-defined]
     assert (await web.get(path)).status_code == 403
+
+
+@postgresql_only()
+async def test_a_save_waits_for_the_chat_changing_the_same_draft(
+    app: GuongSang, web: httpx.AsyncClient
+) -> None:
+    draft = await draft_at_story(app)
+    path = link(app, draft)
+    _, csrf = await open_page(web, path)
+    # Another transaction waits for a lock (the chat's, or the draft's row).
+    waiting = text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+    # The chat is in the middle of an update on this draft: it holds the chat and has changed
+    # an answer, not yet committed.
+    async with app.db.transaction() as chat_session:
+        await conversations.lock_chat(chat_session, draft.channel, draft.chat_id)
+        held = await chat_session.get(Submission, draft.id)
+        assert held is not None
+        held.values = {**held.values, "exemplar_name": "Nguyễn Thị Lan Anh"}
+        await chat_session.flush()
+        save = asyncio.create_task(
+            web.post(
+                f"{path}/save", json={"story": "Viết trên web."}, headers={"X-CSRF-Token": csrf}
+            )
+        )
+        async with app.db.transaction() as probe:
+            while not await probe.scalar(waiting):
+                assert not save.done(), (await save).text
+                await asyncio.sleep(0.01)
+    answer = await save
+    assert answer.json()["ok"] is True
+    saved = await stored(app, draft.id)
+    # Neither change is lost.
+    assert saved.values["exemplar_name"] == "Nguyễn Thị Lan Anh"
+    assert saved.values["story"] == "Viết trên web."

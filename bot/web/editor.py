@@ -152,7 +152,7 @@ class Editor:
             return self._json_error("bad_request", 400)
         async with self.app.db.transaction() as session:
             draft = await web_editor.editable(
-                session, self.services, grant.person_id, grant.draft_id
+                session, self.services, grant.person_id, grant.draft_id, lock=True
             )
             person = await session.get(Person, grant.person_id) if draft else None
             if draft is None or person is None:
