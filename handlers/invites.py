@@ -25,6 +25,9 @@ DEFAULT_DAYS = 7
 # schools; "other" is the grassroots unions' and other units' stories.
 LEVEL_CHOICES = ("MN", "TH,THCS", "other", "MN,TH,THCS,other")
 ALL_ORGANISATIONS = "all"
+# Not a role: an invitation to write on the web, for people with neither Telegram nor Zalo
+# (handlers/web_people.py). Redeemed on its page, never in a chat.
+WEB = "web"
 _UNIT_FIELD = FormField("unit", FieldKind.UNIT)
 Step = Callable[[Ctx], Awaitable[None]]
 
@@ -54,6 +57,13 @@ async def create(
             expires_at=now + timedelta(days=days),
         ),
     )
+
+
+def link_for(services: Services, invite: Invite) -> str | None:
+    """Where the invitee goes: the web page of a web invitation, else the Telegram deep link."""
+    if invite.role == WEB:
+        return f"{services.public_url}/join/{invite.code}"
+    return deep_link(services, invite.code)
 
 
 def deep_link(services: Services, code: str) -> str | None:
@@ -103,7 +113,7 @@ async def start(ctx: Ctx) -> None:
     ctx.goto(ROLE_STEP)
     ctx.say(
         "invites.ask_role",
-        choices=[ctx.button("role", f"role:{r}", role=r) for r in roles.ROLES],
+        choices=[ctx.button("role", f"role:{r}", role=r) for r in (*roles.ROLES, WEB)],
     )
 
 
@@ -121,8 +131,8 @@ async def on_role(ctx: Ctx) -> None:
             "invites.ask_levels",
             choices=[ctx.button("levels", f"lv:{lv}", levels=lv) for lv in LEVEL_CHOICES],
         )
-    elif role == roles.ADMIN:
-        await _made(ctx, roles.ADMIN)
+    elif role in (roles.ADMIN, WEB):
+        await _made(ctx, role)
     else:
         ctx.say("common.use_buttons")
         await start(ctx)
@@ -211,7 +221,7 @@ async def _made(ctx: Ctx, role: str, **scope: object) -> None:
         "invites.made",
         invite=invite,
         organisation=organisation,
-        link=deep_link(ctx.services, invite.code),
+        link=link_for(ctx.services, invite),
         days=DEFAULT_DAYS,
     )
 
@@ -224,7 +234,9 @@ async def redeem(ctx: Ctx, raw_code: str) -> None:
     code = repo.normalise_code(raw_code)
     invite = await repo.get(ctx.session, code) if code else None
     now = ctx.services.now()
-    problem = _problem(invite, now)
+    problem = problem_of(invite, now)
+    if not problem and invite is not None and invite.role == WEB:
+        problem = "web_only"
     if problem:
         ctx.say("invites.problem", problem=problem, code=raw_code.strip()[:40])
         return
@@ -265,7 +277,8 @@ async def redeem(ctx: Ctx, raw_code: str) -> None:
     ctx.say("invites.redeemed", invite=invite, person=person)
 
 
-def _problem(invite: Invite | None, now: object) -> str:
+def problem_of(invite: Invite | None, now: object) -> str:
+    """Why an invite cannot be redeemed now ("unknown", "revoked", "used", "expired"), or ""."""
     if invite is None:
         return "unknown"
     if invite.revoked_at is not None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import router, submission
+from handlers import router, submission, web_people
 from handlers.context import Ctx
 from handlers.fields import clean_story
 from handlers.forms import FieldKind, Form, FormField, form_for
@@ -194,6 +194,10 @@ async def finish(services: Services, person_id: int, draft_id: int) -> Draft | N
         )
         ctx = Ctx(services, session, event, conv, person)
         await router.act_outside(ctx, lambda ctx: _move_on(ctx, draft))
+        if channel == web_people.CHANNEL:
+            # Someone who writes on the web: their page shows the answers.
+            await web_people.show(session, services, chat_id, ctx.response.replies)
+            return draft
         notifier = Notifier(session, services)
         for reply in ctx.response.replies:
             await notifier.to_chat(channel, chat_id, reply, submission_id=draft.submission.id)
@@ -221,9 +225,8 @@ async def _move_on(ctx: Ctx, draft: Draft) -> None:
 async def current_draft(session: AsyncSession, person: Person) -> Submission | None:
     """The draft the person is writing: the one a chat of theirs is on, else the draft they
     touched last (a Mini App opened from the bot's menu names no draft)."""
-    for identity in await roles.identities(session, person.id):
-        assert identity.chat_id is not None
-        conv = await conversations.find(session, identity.channel, identity.chat_id)
+    for channel, chat_id, _user in await _chats(session, person):
+        conv = await conversations.find(session, channel, chat_id)
         draft_id = conv.data.get("submission_id") if conv else None
         if conv is not None and draft_id and conv.step in submission.DRAFT_STEPS:
             draft = await repo.get(session, int(draft_id))
@@ -238,18 +241,29 @@ async def _chat_of(
 ) -> tuple[str, str, str] | None:
     """(channel, chat, user) of the chat working on this draft; else the chat the draft was
     started in, if the person still uses it."""
-    found = await roles.identities(session, person.id)
-    for identity in found:
-        assert identity.chat_id is not None
-        conv = await conversations.find(session, identity.channel, identity.chat_id)
+    found = await _chats(session, person)
+    for chat in found:
+        conv = await conversations.find(session, chat[0], chat[1])
         if conv is None:
             continue
         if conv.data.get("submission_id") == draft.id and conv.step in submission.DRAFT_STEPS:
-            return identity.channel, identity.chat_id, identity.external_id
-    for identity in found:
-        if (identity.channel, identity.chat_id) == (draft.channel, draft.chat_id):
-            return identity.channel, draft.chat_id, identity.external_id
+            return chat
+    for chat in found:
+        if chat[:2] == (draft.channel, draft.chat_id):
+            return chat
     return None
+
+
+async def _chats(session: AsyncSession, person: Person) -> list[tuple[str, str, str]]:
+    """(channel, chat, user) of every chat the person writes in, their web page included."""
+    found = [
+        (i.channel, str(i.chat_id), i.external_id)
+        for i in await roles.identities(session, person.id)
+    ]
+    web_chat = await web_people.chat_of(session, person.id)
+    if web_chat is not None:
+        found.append((web_people.CHANNEL, web_chat, web_chat))
+    return found
 
 
 def _story_field(shown: list[FormField]) -> FormField:

@@ -37,6 +37,7 @@ from starlette.routing import Route
 from bot.app import GuongSang
 from bot.web.editor import editor_routes
 from bot.web.media import media_path, verify, verify_file
+from bot.web.web_chat import web_chat_routes
 from handlers.phones import has_phone, mask_phones
 from storage import honours
 from storage.models import Attachment, Honour, Submission, Unit
@@ -477,6 +478,7 @@ def create_web_app(
         Route("/media/f/{token}", site.media_file),
         Route("/media/{token}", site.media),
         *editor_routes(app),
+        *web_chat_routes(app),
         *webhooks,
     ]
     return Starlette(routes=routes, exception_handlers={404: site.not_found}, lifespan=lifespan)

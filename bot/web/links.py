@@ -76,3 +76,34 @@ def csrf_ok(token: str, given: str, secret: str) -> bool:
     if not given.isascii():
         return False
     return hmac.compare_digest(csrf_token(token, secret), given)
+
+
+# The personal page of someone who joined on the web: their only way back, so it lasts the
+# length of a contest and more. Its own purpose: no editor link or photo token opens it.
+_ME_PURPOSE = b"guongsang-me-v1:"
+ME_TTL = timedelta(days=365)
+
+
+def sign_me(person_id: int, expires: int, secret: str) -> str:
+    """The personal-page token of a person who joined on the web."""
+    return signed(_ME_PURPOSE, f"{person_id}.{expires}", secret)
+
+
+def verify_me(token: str, secret: str, now: datetime) -> int | None:
+    """The person id of a genuine, unexpired personal-page token; None otherwise."""
+    if len(token) > _MAX_TOKEN or not token.isascii():
+        return None
+    parts = token.split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts[:2]):
+        return None
+    person_id, expires = int(parts[0]), int(parts[1])
+    if not hmac.compare_digest(sign_me(person_id, expires, secret), token):
+        return None
+    if expires <= int(now.timestamp()):
+        return None
+    return person_id
+
+
+def me_path(person_id: int, now: datetime, secret: str) -> str:
+    """The site-relative path of a person's personal page."""
+    return f"/me/{sign_me(person_id, int((now + ME_TTL).timestamp()), secret)}"

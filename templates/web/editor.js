@@ -197,3 +197,26 @@ window.gsCountWords = countWords;
     .then(([ok, body]) => { if (ok && body.url) location.replace(body.url); else say(body.message); })
     .catch(() => say(entry.dataset.offline));
 })();
+
+// The personal page's photo upload: each photo goes as one request, its body the file, as a
+// chat sends photos one by one; the page then shows the bot's answer.
+(function () {
+  const box = document.getElementById("photo-upload");
+  if (!box) return;
+  const input = document.getElementById("photo-files");
+  const status = document.getElementById("photo-status");
+  input.addEventListener("change", async () => {
+    const files = Array.from(input.files || []);
+    input.disabled = true;
+    for (let i = 0; i < files.length; i++) {
+      status.textContent = "Đang gửi ảnh " + (i + 1) + " / " + files.length + "…";
+      try {
+        await fetch(box.dataset.url, {
+          method: "POST", body: files[i],
+          headers: { "X-CSRF-Token": box.dataset.csrf, "Content-Type": files[i].type || "application/octet-stream" },
+        });
+      } catch (e) { /* the page shows what arrived */ }
+    }
+    location.reload();
+  });
+})();
