@@ -193,10 +193,11 @@ async def finish(services: Services, person_id: int, draft_id: int) -> Draft | N
             has_buttons=channel in BUTTON_CHANNELS,
         )
         ctx = Ctx(services, session, event, conv, person)
+        menu_before = list(conv.data.get(web_people.MENU) or [])
         await router.act_outside(ctx, lambda ctx: _move_on(ctx, draft))
         if channel == web_people.CHANNEL:
             # Someone who writes on the web: their page shows the answers.
-            await web_people.show(session, services, chat_id, ctx.response.replies)
+            await web_people.show(session, services, chat_id, ctx.response.replies, menu_before)
             return draft
         notifier = Notifier(session, services)
         for reply in ctx.response.replies:

@@ -99,9 +99,15 @@ async def chat_of(session: AsyncSession, person_id: int) -> str | None:
 
 
 async def show(
-    session: AsyncSession, services: Services, chat_id: str, replies: list[Reply]
+    session: AsyncSession,
+    services: Services,
+    chat_id: str,
+    replies: list[Reply],
+    menu_before: list[list[str]],
 ) -> None:
-    """Keep `replies` as what the page shows now, and the newest menu among them."""
+    """Keep `replies` as what the page shows now, and the newest menu among them, else the
+    one shown before (`menu_before`, read before the step changed: a step starts with fresh
+    working data)."""
     conv = await conversations.load(session, CHANNEL, chat_id)
     kept = [
         {**reply_to_payload(r, services.media_dir), "ask_contact": r.ask_contact}
@@ -109,7 +115,7 @@ async def show(
         if r.text.strip()
     ]
     menus = [r.menu for r in replies if r.menu]
-    conv.data = {**conv.data, SHOWN: kept, MENU: menus[-1] if menus else conv.data.get(MENU)}
+    conv.data = {**conv.data, SHOWN: kept, MENU: menus[-1] if menus else menu_before}
 
 
 async def shown(session: AsyncSession, services: Services, chat_id: str) -> list[Reply]:

@@ -261,3 +261,62 @@ async def test_write_close_reopen_and_finish(
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         for shot in shots.iterdir():
             shutil.copyfile(shot, SCREENSHOTS / shot.name)
+
+
+async def test_a_person_without_an_app_sends_photos_from_the_page(
+    app: GuongSang, browser: Browser, tmp_path: Path
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    from bot.web import create_web_app
+    from tests.apps import uvicorn_serving
+    from tests.drivers import invite_code, jpeg
+    from tests.web_drivers import SCHOOL, joined
+
+    async with (
+        uvicorn_serving(create_web_app(app)) as base,
+        httpx.AsyncClient(base_url=base, timeout=10) as web,
+    ):
+        page = await joined(web, await invite_code(app, "web"))
+        await page.press("Bắt đầu")
+        await page.send("Phạm Thị Thu")
+        await page.send("thcs le quy don")
+        await page.press(SCHOOL)
+        await page.send("0912345678")
+        await page.send("/new")
+        await page.send("Nguyễn Thị Lan")
+        await page.send("Trường Tiểu học Kim Giang")
+        await page.press("An toàn trường học")
+        await page.send("Cô giáo Lan")
+        await page.send("Cô Lan mở lớp học miễn phí vào chiều thứ Bảy.")
+        assert "Bước 6" in await page.press("Xong phần bài viết")
+
+        photos = []
+        for seed in (3, 4):
+            photo = tmp_path / f"anh-{seed}.jpg"
+            photo.write_bytes(jpeg(seed, (640, 480)))
+            photos.append(str(photo))
+        await open_editor(browser, base + page.path, PHONE_SIZES[1])
+        chooser = await browser.call(browser.driver.find_element, By.ID, "photo-files")
+        await browser.call(chooser.send_keys, "\n".join(photos))
+        # The page sends each photo, then shows the bot's answer.
+        await wait_for(
+            browser,
+            "return [...document.querySelectorAll('.bot')]"
+            ".some(e => e.textContent.includes('2 / 10'))",
+        )
+        for size in PHONE_SIZES:
+            await browser.viewport(size)
+            measured = await browser.call(browser.driver.execute_script, OVERFLOW, size[0])
+            assert measured["overflowing"] == [], measured
+        await browser.viewport(PHONE_SIZES[0])
+        shots = tmp_path / "shots"
+        shots.mkdir()
+        await browser.screenshot(shots / "web-person-phone.png")
+        assert "Bài của tôi" in str(
+            await browser.call(browser.driver.execute_script, "return document.body.innerText")
+        ), "the menu stays under the page"
+        text = await page.press("Xong phần ảnh")
+        assert "2 ảnh" in text, text
+    if os.environ.get("GUONGSANG_SAVE_SCREENSHOTS") == "1":
+        shutil.copyfile(shots / "web-person-phone.png", SCREENSHOTS / "web-person-phone.png")

@@ -191,12 +191,14 @@ class WebChat:
         return Event(kind="text", text=text, **base)
 
     async def _handle(self, chat: str, event: Event) -> None:
+        async with self.app.db.transaction() as session:
+            menu_before = await web_people.menu(session, chat)
         response = await self.app.handle(event)
         replies = list(response.replies)
         if response.notice and not replies:
             replies = [Reply(response.notice)]
         async with self.app.db.transaction() as session:
-            await web_people.show(session, self.services, chat, replies)
+            await web_people.show(session, self.services, chat, replies, menu_before)
 
 
 def web_chat_routes(app: GuongSang) -> list[Route]:
