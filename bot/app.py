@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.campaign_file import load_campaigns
+from bot.channels.zalo import convert as zalo_convert
 from bot.delivery import Delivery
 from bot.ratelimit import ChannelLimits
 from bot.settings import Settings
@@ -75,6 +76,10 @@ class GuongSang:
             lease=settings.delivery_lease_seconds,
         )
         self.services.editor_link = self.editor_link
+        self.services.chat_capabilities = {
+            zalo_convert.CHANNEL: zalo_convert.CAPABILITIES,
+            "console": {"has_buttons": False},
+        }
         self._ticker: asyncio.Task[None] | None = None
         self._stop_ticking = asyncio.Event()
 

@@ -118,6 +118,8 @@ class Delivery:
     ) -> None:
         self.services = services
         self.senders: dict[str, Sender] = {}
+        # A channel served for one chat only (a console is one person's terminal).
+        self.only_chats: dict[str, str] = {}
         self.limits: dict[str, ChannelLimits] = {}
         self._make_limits = limits
         self.concurrency = concurrency
@@ -130,15 +132,20 @@ class Delivery:
         # Names this process's claims: a row is only ever finished by the worker holding it.
         self.token = uuid.uuid4().hex
 
-    def register(self, channel: str, sender: Sender) -> None:
-        """Let `channel`'s rows be delivered by `sender`."""
+    def register(self, channel: str, sender: Sender, only_chat: str | None = None) -> None:
+        """Let `channel`'s rows be delivered by `sender` (only those for `only_chat`, if given)."""
         self.senders[channel] = sender
+        if only_chat is None:
+            self.only_chats.pop(channel, None)
+        else:
+            self.only_chats[channel] = only_chat
         self.limits.setdefault(channel, self._make_limits(channel))
         self.kick()
 
     def unregister(self, channel: str) -> None:
         """The channel is going away: its rows wait in the outbox for its return."""
         self.senders.pop(channel, None)
+        self.only_chats.pop(channel, None)
 
     def kick(self) -> None:
         """Something was queued: deliver now rather than at the next tick."""
@@ -303,7 +310,7 @@ class Delivery:
     async def _claim(self, limit: int) -> list[_Job]:
         now = self.services.now()
         async with self.services.db.transaction() as session:
-            rows = await outbox.due(session, set(self.senders), now, limit)
+            rows = await outbox.due(session, set(self.senders), now, limit, self.only_chats)
             jobs = []
             for row in rows:
                 # Compare-and-set, so two workers never claim the same row.

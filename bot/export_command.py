@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,16 @@ from bot.settings import Settings
 from handlers.exports import (
     export_texts,
     summary_docx,
+    summary_heading,
     summary_rows,
-    summary_title,
     summary_xlsx,
 )
-from handlers.registration_exports import registration_rows, registrations_xlsx
+from handlers.registration_exports import (
+    Signer,
+    registration_rows,
+    registrations_xlsx,
+    unit_signer,
+)
 from handlers.story_exports import (
     MissingPhoto,
     campaign_exists,
@@ -34,6 +40,7 @@ from handlers.story_exports import (
     submissions_csv,
     submissions_xlsx,
 )
+from storage import units
 from storage.models import Campaign
 from templates import Texts
 
@@ -58,22 +65,59 @@ def add_parser(sub: Any) -> None:
     summary.add_argument(
         "--output", type=Path, required=True, metavar="PATH", help="file to write (replaced)"
     )
+    summary.add_argument(
+        "--body",
+        metavar="TEXT",
+        help=(
+            "the issuing body, top left, lines separated by '|', e.g. "
+            "'ỦY BAN NHÂN DÂN|QUẬN THANH XUÂN' (default: the campaign's organisation, else dots)"
+        ),
+    )
+    summary.add_argument(
+        "--letter-number", metavar="NUMBER", help="'Kèm theo Công văn số …' (default: dots)"
+    )
+    summary.add_argument(
+        "--letter-date", metavar="DATE", help="the letter's date, 2024-03-21 (default: dots)"
+    )
+    summary.add_argument(
+        "--decided-by",
+        metavar="BODY",
+        help="who issued the decisions, e.g. 'UBND Thành phố' (in the title)",
+    )
     summary.set_defaults(func=_summary)
 
     listing = export_sub.add_parser(
         "submissions", help="every submitted story of a campaign (internal: has authors' phones)"
     )
     listing.add_argument("--campaign", metavar="SLUG", required=True, help="the campaign")
-    listing.add_argument("--format", choices=SUBMISSION_FORMATS, required=True, help="Excel or CSV")
+    listing.add_argument(
+        "--format",
+        choices=SUBMISSION_FORMATS,
+        required=True,
+        help=(
+            "xlsx: the file to open in Excel or LibreOffice; csv: for other programs "
+            "(UTF-8, ISO dates such as 2024-01-31, phones as written; a spreadsheet's default "
+            "CSV import drops the phones' leading zero)"
+        ),
+    )
     listing.add_argument(
         "--output", type=Path, required=True, metavar="PATH", help="file to write (replaced)"
     )
     listing.set_defaults(func=_submissions)
 
     registrations = export_sub.add_parser(
-        "registrations", help="letter 003's list of registered models and exemplars (Excel)"
+        "registrations",
+        help=(
+            "letter 003's list of registered models and exemplars (Excel): one row per unit, "
+            "only entries its head confirmed; one school's with --unit, else the whole office's"
+        ),
     )
     registrations.add_argument("--campaign", metavar="SLUG", required=True, help="the campaign")
+    registrations.add_argument(
+        "--unit",
+        metavar="NAME_OR_CODE",
+        help="one school's list, signed by its head (default: every unit, for the office)",
+    )
     registrations.add_argument(
         "--output", type=Path, required=True, metavar="PATH", help="file to write (replaced)"
     )
@@ -93,20 +137,41 @@ async def _summary(args: argparse.Namespace, settings: Settings, texts: Texts) -
     """Write the summary list to `args.output`; returns the exit status."""
     # `texts` is the cli area's renderer; this command's words live with the export's own.
     words = export_texts()
+    letter_date = None
+    if args.letter_date:
+        letter_date = _parse_date(args.letter_date)
+        if letter_date is None:
+            print(words.render("summary.bad_date", raw=args.letter_date), file=sys.stderr)
+            return 2
     async with running(settings) as app, app.db.transaction() as session:
-        campaign_title = None
+        campaign = None
         if args.campaign:
             campaign = await session.scalar(select(Campaign).where(Campaign.slug == args.campaign))
             if campaign is None:
                 return await _unknown_campaign(session, args.campaign, words)
-            campaign_title = campaign.title
         rows = await summary_rows(session, args.campaign)
-    title = summary_title(campaign_title)
-    data = summary_xlsx(rows, title) if args.format == "xlsx" else summary_docx(rows, title)
+    heading = summary_heading(
+        campaign_title=campaign.title if campaign else None,
+        body=args.body or (campaign.organisation if campaign else None),
+        decided_by=args.decided_by,
+        letter_number=args.letter_number,
+        letter_date=letter_date,
+    )
+    data = summary_xlsx(rows, heading) if args.format == "xlsx" else summary_docx(rows, heading)
     if not _write(args.output, data):
         return 2
     print(words.render("summary.exported", count=len(rows), path=args.output))
     return 0
+
+
+def _parse_date(raw: str) -> date | None:
+    """2024-03-21 or 21/03/2024 (or 21/3/2024); None when neither."""
+    for pattern in ("%Y-%m-%d", "%d/%m/%Y"):
+        try:
+            return datetime.strptime(raw.strip(), pattern).date()
+        except ValueError:
+            continue
+    return None
 
 
 async def _submissions(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
@@ -119,24 +184,53 @@ async def _submissions(args: argparse.Namespace, settings: Settings, texts: Text
     data = submissions_xlsx(rows) if args.format == "xlsx" else submissions_csv(rows)
     if not _write(args.output, data):
         return 2
-    print(words.render("submissions.exported", count=len(rows), path=args.output))
+    print(
+        words.render(
+            "submissions.exported", count=len(rows), path=args.output, csv=args.format == "csv"
+        )
+    )
     return 0
 
 
 async def _registrations(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
-    """Write a registration campaign's entries in letter 003's table shape."""
+    """Write a registration campaign's confirmed entries in letter 003's table."""
     words = export_texts()
     async with running(settings) as app, app.db.transaction() as session:
         campaign = await session.scalar(select(Campaign).where(Campaign.slug == args.campaign))
         if campaign is None:
             return await _unknown_campaign(session, args.campaign, words)
-        rows = await registration_rows(session, args.campaign)
-        title = words.render(
-            "registrations.title", campaign_title=campaign.title, year=campaign.opens.year
+        if campaign.form != "registration":
+            # A story campaign has no models: its "list" would be rows of empty cells.
+            print(
+                words.render("registrations.not_registration", slug=campaign.slug), file=sys.stderr
+            )
+            return 2
+        unit = None
+        if args.unit:
+            unit, matches = await units.find_one(session, args.unit)
+            if unit is None:
+                print(
+                    words.render("registrations.unit_problem", name=args.unit, matches=matches),
+                    file=sys.stderr,
+                )
+                return 2
+        rows = await registration_rows(session, args.campaign, unit.id if unit else None)
+        signer = (
+            await unit_signer(session, unit)
+            if unit
+            else Signer(title=words.render("registrations.office_title"))
         )
-    if not _write(args.output, registrations_xlsx(rows, title)):
+        data = registrations_xlsx(
+            rows,
+            year=campaign.opens.year,
+            organisation=campaign.organisation or "",
+            unit=unit.name if unit else None,
+            signer=signer,
+        )
+    if not _write(args.output, data):
         return 2
-    print(words.render("registrations.exported", count=len(rows), path=args.output))
+    count = sum(len(r.models) for r in rows)
+    print(words.render("registrations.exported", count=count, units=len(rows), path=args.output))
     return 0
 
 

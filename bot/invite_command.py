@@ -8,7 +8,6 @@ import sys
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import running
 from bot.settings import Settings
@@ -16,7 +15,6 @@ from handlers import invites
 from handlers.campaigns import LEVELS
 from storage import invites as invites_repo
 from storage import units
-from storage.models import Unit
 from templates import Texts, chat_texts, to_plain
 
 
@@ -42,7 +40,7 @@ async def make_or_revoke(args: argparse.Namespace, settings: Settings, texts: Te
                 )
             unit = None
             if args.unit:
-                unit, matches = await _find_unit(session, args.unit)
+                unit, matches = await units.find_one(session, args.unit)
                 if unit is None:
                     print(
                         texts.render("invites.unit_problem", name=args.unit, matches=matches),
@@ -102,17 +100,6 @@ def _levels(raw: str | None) -> str | None:
     if not wanted or any(level not in LEVELS for level in wanted):
         return None
     return ",".join(level for level in LEVELS if level in wanted)
-
-
-async def _find_unit(session: AsyncSession, name: str) -> tuple[Unit | None, list[Unit]]:
-    """The one unit named (by code, exact name, or a single search match)."""
-    matches = await units.search(session, name, 9)
-    exact = [u for u in matches if u.code == name or u.name == name]
-    if len(exact) == 1:
-        return exact[0], matches
-    if len(matches) == 1:
-        return matches[0], matches
-    return None, matches
 
 
 async def _bot_username(settings: Settings) -> str | None:

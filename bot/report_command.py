@@ -70,6 +70,11 @@ async def _monthly(args: argparse.Namespace, settings: Settings, texts: Texts) -
             rows = await reports.monthly(
                 session, campaign, app.services.campaign_ids[campaign.slug], month, app.services.tz
             )
+    if not rows:
+        # Nothing to hold the quota against: an empty table (or file) would read as "no unit
+        # is behind", which is not what happened.
+        print(texts.render("reports.no_units", campaign=campaign), file=sys.stderr)
+        return 1
     headers = texts.render("reports.headers").split("|")
     table = [
         [
@@ -117,21 +122,45 @@ async def _monthly(args: argparse.Namespace, settings: Settings, texts: Texts) -
 
 
 def _xlsx(headers: list[str], table: list[list[object]], title: str, sheet_name: str) -> bytes:
+    """The report as one sheet: title, bordered table, printed landscape one page wide."""
     from openpyxl import Workbook
-    from openpyxl.styles import Font
+    from openpyxl.styles import Alignment, Border, Font, Side
+    from openpyxl.utils import get_column_letter
 
+    from handlers.paper import one_page_wide, row_height
+
+    widths = (46, 7, *([11] * (len(headers) - 3)), 13)
     workbook = Workbook()
     sheet = workbook.active
+    assert sheet is not None  # a new Workbook always has its one sheet
     sheet.title = sheet_name
+    thin = Side(style="thin")
+    border = Border(left=thin, right=thin, top=thin, bottom=thin)
     sheet.append([title])
-    sheet["A1"].font = Font(bold=True, size=13)
+    sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(headers))
+    sheet["A1"].font = Font(name="Times New Roman", bold=True, size=13)
+    sheet["A1"].alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    sheet.row_dimensions[1].height = row_height([title], [sum(widths)], font_points=13)
     sheet.append(headers)
     for cell in sheet[2]:
-        cell.font = Font(bold=True)
-    for row in table:
-        sheet.append(row)
+        cell.font = Font(name="Times New Roman", bold=True)
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        cell.border = border
+    sheet.row_dimensions[2].height = row_height(headers, widths)
+    for values in table:
+        sheet.append(values)
+        line = sheet.max_row
+        for cell in sheet[line]:
+            cell.font = Font(name="Times New Roman")
+            cell.border = border
+            cell.alignment = Alignment(
+                horizontal="left" if cell.column == 1 else "center", vertical="top", wrap_text=True
+            )
+        sheet.row_dimensions[line].height = row_height(values, widths)
+    for column, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(column)].width = width
     sheet.freeze_panes = "A3"
-    sheet.column_dimensions["A"].width = 40
+    one_page_wide(sheet, landscape=True, header_rows="2:2")
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

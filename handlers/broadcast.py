@@ -444,7 +444,7 @@ async def on_confirm(ctx: Ctx) -> None:
             decision_number=data["number"],
             decision_date=date.fromisoformat(data["date"]),
             summary=data["summary"],
-            actor_id=ctx.person.id if ctx.person else None,
+            actor_id=(await invites.acting_person(ctx)).id,
             channel=event.channel,
             progress_chat=(event.channel, event.chat_id),
         )

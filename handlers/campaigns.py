@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from handlers.text_rules import char_limit
+
 FORM_KINDS = ("story", "registration")
 
 
@@ -49,6 +51,11 @@ class CampaignSpec:
     monthly_deadline_day: int = 15
     reminder_days: tuple[int, ...] = (10, 14)
     review: ReviewSpec = field(default_factory=lambda: ReviewSpec())
+
+    @property
+    def max_chars(self) -> int:
+        """The story's character limit, from its word limit (see text_rules.char_limit)."""
+        return char_limit(self.max_words)
 
     def is_open(self, today: date) -> bool:
         """Whether submissions are accepted on `today` (both ends included)."""

@@ -35,8 +35,8 @@ class Ctx:
         return self.conv.data
 
     def text(self, name: str, /, **values: Any) -> str:
-        """A rendered text from templates/chat."""
-        return self.services.texts.render(name, **values)
+        """A rendered text from templates/chat, fitted to the capabilities of this channel."""
+        return self.services.texts.render(name, ambient={"caps": self.event.caps}, **values)
 
     def say(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,13 +10,21 @@ from typing import Any
 from handlers import files, numbered
 from handlers.context import Ctx
 from handlers.forms import FieldKind, FormField
+from handlers.ids import parse_id
 from handlers.text_rules import (
+    MAX_LINK,
+    MAX_RUN,
     clean_line,
+    collapse_blank_lines,
+    continues_sentence,
     count_words,
     fold,
     has_letter,
     normalise,
     normalise_phone,
+    overlong_run,
+    same_text_key,
+    without_title_line,
 )
 from handlers.types import Choice, WebLink
 from storage import submissions as submissions_repo
@@ -39,6 +48,9 @@ class FieldCtx:
     state: dict[str, Any] = field(default_factory=dict)
     editing: bool = False
     submission: Submission | None = None
+    # A unit taken as the only match can be changed at once: the caller handles the
+    # "unit_again" button that comes with it (registration does; an invite is made at once).
+    unit_again: bool = False
 
 
 @dataclass
@@ -125,6 +137,7 @@ def wrong_kind(fc: FieldCtx) -> Outcome:
         got=event.unsupported or event.kind,
         expected=fc.field.kind.value,
         file_kind=event.files[0].kind if event.files else "",
+        draft=fc.submission is not None,
     )
     return Outcome(reprompt=True)
 
@@ -162,7 +175,8 @@ def _take_choice(fc: FieldCtx) -> Outcome:
             fc.state["other"] = True
             return Outcome(reprompt=True)
         if event.button.startswith("opt:"):
-            index = int(event.button[4:]) if event.button[4:].isdigit() else -1
+            index = parse_id(event.button[4:])
+            index = -1 if index is None else index
             if 0 <= index < len(f.options):
                 return Outcome(done=True, changed=True, value=f.options[index])
         return _unknown_button(fc)
@@ -184,8 +198,8 @@ def _take_choice(fc: FieldCtx) -> Outcome:
 async def _take_unit(fc: FieldCtx) -> Outcome:
     ctx, event = fc.ctx, fc.ctx.event
     if event.kind == "button":
-        unit_id = event.button[5:] if event.button.startswith("unit:") else ""
-        unit = await units_repo.get(ctx.session, int(unit_id)) if unit_id.isdigit() else None
+        unit_id = parse_id(event.button[5:]) if event.button.startswith("unit:") else None
+        unit = await units_repo.get(ctx.session, unit_id) if unit_id is not None else None
         if unit is None:
             return _unknown_button(fc)
         return Outcome(done=True, changed=True, value=unit.id)
@@ -210,6 +224,12 @@ async def _take_unit(fc: FieldCtx) -> Outcome:
     if not found:
         ctx.say("fields.unit_none", query=query, total=await units_repo.count(ctx.session))
         return Outcome()
+    if len(found) == 1:
+        # One match: asking to pick it would be a step for nothing.
+        unit = found[0]
+        again = [ctx.button("unit_again", "unit_again")] if fc.unit_again else []
+        ctx.say("fields.unit_taken", unit=unit, query=query, again=bool(again), choices=again)
+        return Outcome(done=True, changed=True, value=unit.id)
     shown = found[:UNIT_MATCHES]
     ctx.say(
         "fields.unit_matches",
@@ -240,99 +260,224 @@ def _take_phone(fc: FieldCtx) -> Outcome:
 
 def clean_story(text: str) -> str:
     """NFC, line ends unified (separating control characters made line breaks), other
-    control characters dropped, outer blank space trimmed."""
+    control characters dropped, runs of empty lines made one, outer blank space trimmed."""
     text = normalise(text).replace("\r\n", "\n").replace("\r", "\n")
-    return _STORY_CONTROL.sub("", _STORY_BREAKS.sub("\n", text)).strip()
+    return collapse_blank_lines(_STORY_CONTROL.sub("", _STORY_BREAKS.sub("\n", text))).strip()
 
 
 # After a part of the story is refused (over the limit), parts arriving within this many
 # seconds of it are held back too: the parts of one long paste, which the platform splits,
 # come within a second or two; a person reading the refusal and sending again takes longer.
 HOLD_SECONDS = 5.0
+# What the story step remembers between messages (in the conversation's field state).
+_HELD, _LAST_PART, _PENDING_FILE, _PREVIOUS = "held_until", "last_part", "pending_file", "previous"
 
 
 async def _take_long_text(fc: FieldCtx) -> Outcome:
-    ctx, event, f = fc.ctx, fc.ctx.event, fc.field
-    current: str = fc.value or ""
+    event = fc.ctx.event
     if event.kind == "button":
-        if event.button == "done":
-            if not current.strip():
-                ctx.say("fields.story_empty")
-                return Outcome(reprompt=True)
-            return Outcome(done=True)
-        if event.button == "restart" and current.strip():
-            # One press next to "done" would wipe up to 2,000 words: ask first.
-            return _ask_first(fc, "story_restart", "restart", words=count_words(current))
-        if event.button in ("restart", "restart!"):
-            if fc.editing and "previous" not in fc.state:
-                fc.state["previous"] = current
-            ctx.say("fields.story_cleared", choices=_keep_button(fc))
-            return Outcome(changed=True, value="")
-        if event.button == "restart_no":
-            ctx.say("fields.story_kept", words=count_words(current))
-            return Outcome(reprompt=True)
-        return _unknown_button(fc)
+        return _story_button(fc)
     if event.kind == "text":
-        part, replace = clean_story(event.text), False
-    elif event.kind == "document":
-        text = await _read_story_document(fc)
-        if text is None:
-            return Outcome()
-        part, replace = text, True
-    else:
-        return wrong_kind(fc)
+        return _take_part(fc, clean_story(event.text))
+    if event.kind == "document":
+        read = await _read_story_document(fc)
+        return Outcome() if read is None else _take_file(fc, *read)
+    return wrong_kind(fc)
+
+
+def _story_button(fc: FieldCtx) -> Outcome:
+    ctx, button = fc.ctx, fc.ctx.event.button
+    current: str = fc.value or ""
+    if button == "done":
+        if not current.strip():
+            ctx.say("fields.story_empty")
+            return Outcome(reprompt=True)
+        return Outcome(done=True)
+    if button == "restart" and current.strip():
+        # One press next to "done" would wipe up to 2,000 words: ask first.
+        return _ask_first(fc, "story_restart", "restart", words=count_words(current))
+    if button in ("restart", "restart!"):
+        if fc.editing and _PREVIOUS not in fc.state:
+            fc.state[_PREVIOUS] = current
+        # A fresh start: a part refused before the wipe leaves no gap in the new text, and
+        # the same text may come again.
+        for key in (_HELD, _LAST_PART, _PENDING_FILE):
+            fc.state.pop(key, None)
+        ctx.say("fields.story_cleared", choices=_keep_button(fc))
+        return Outcome(changed=True, value="")
+    if button == "restart_no":
+        ctx.say("fields.story_kept", words=count_words(current))
+        return Outcome(reprompt=True)
+    if button == "file!" and _PENDING_FILE in fc.state:
+        pending = fc.state.pop(_PENDING_FILE)
+        return _replace_with_file(fc, pending["text"], bool(pending.get("title_dropped")))
+    if button == "file_no" and _PENDING_FILE in fc.state:
+        fc.state.pop(_PENDING_FILE)
+        ctx.say("fields.story_kept", words=count_words(current))
+        return Outcome(reprompt=True)
+    return _unknown_button(fc)
+
+
+def _take_part(fc: FieldCtx, part: str) -> Outcome:
+    """A typed or pasted part: appended to the story, unless it would break a rule."""
+    ctx, f = fc.ctx, fc.field
+    current: str = fc.value or ""
     if not part:
         ctx.say("common.empty_text")
         return Outcome()
+    key = same_text_key(part)
+    if key == fc.state.get(_LAST_PART):
+        # The part just taken, sent again: its answer was lost (a crash between the commit
+        # and the reply) or the send button was pressed twice. A story never repeats a
+        # paragraph back to back on purpose.
+        ctx.say(
+            "fields.story_part_again",
+            choices=_story_buttons(fc),
+            words=count_words(current),
+            limit=f.max_words,
+        )
+        return Outcome()
     now = ctx.services.now().timestamp()
-    if not replace and now < float(fc.state.get("held_until") or 0):
+    if now < float(fc.state.get(_HELD) or 0):
         # The part before this one was refused: appending this one would leave a gap in the
         # middle of the story. A long paste arrives as parts seconds apart; the hold lasts
         # that long, so the shortened part sent again later is taken.
-        fc.state["held_until"] = now + HOLD_SECONDS
+        fc.state[_HELD] = now + HOLD_SECONDS
         ctx.say(
             "fields.story_part_held", part_words=count_words(part), current=count_words(current)
         )
         return Outcome()
     # When editing, the first part replaces the old story, which is kept until "done" or "keep".
-    if fc.editing and "previous" not in fc.state:
-        fc.state["previous"] = current
+    replace = False
+    if fc.editing and _PREVIOUS not in fc.state:
+        fc.state[_PREVIOUS] = current
         replace = True
-    combined = part if replace or not current else f"{current}\n\n{part}"
-    words, limit = count_words(combined), f.max_words
-    if words > limit:
-        if event.kind == "text":
-            fc.state["held_until"] = now + HOLD_SECONDS
-        ctx.say(
-            "fields.story_over_limit",
-            choices=_story_buttons(fc) if current else [],
-            words=words,
-            limit=limit,
-            over=words - limit,
-            current=count_words(current),
-            part_words=count_words(part),
-            replace=replace,
-        )
+    joined = not replace and continues_sentence(current, part)
+    if replace or not current:
+        combined = part
+    elif joined:
+        # A message cut mid-sentence (Zalo takes 2,000 characters a message): one sentence.
+        combined = f"{current.rstrip()} {part}"
+    else:
+        combined = f"{current}\n\n{part}"
+    if not _fits(fc, part, combined, current, replace):
+        fc.state[_HELD] = now + HOLD_SECONDS
         return Outcome()
+    fc.state[_LAST_PART] = key
     ctx.say(
         "fields.story_progress",
         choices=_story_buttons(fc),
-        words=words,
-        limit=limit,
-        from_document=event.kind == "document",
+        words=count_words(combined),
+        limit=f.max_words,
+        from_document=False,
         replaced=replace and bool(current),
+        joined=joined,
     )
     return Outcome(changed=True, value=combined)
 
 
-async def _read_story_document(fc: FieldCtx) -> str | None:
+def _take_file(fc: FieldCtx, text: str, title_dropped: bool) -> Outcome:
+    """A story file: it replaces the whole story, after asking when words were typed."""
+    ctx = fc.ctx
+    current: str = fc.value or ""
+    if same_text_key(text) == same_text_key(current):
+        ctx.say(
+            "fields.story_part_again",
+            choices=_story_buttons(fc),
+            words=count_words(current),
+            limit=fc.field.max_words,
+        )
+        return Outcome()
+    if not _fits(fc, text, text, current, replace=True):
+        return Outcome()
+    # When editing, the first thing sent replaces the old story by design ("keep" brings it
+    # back); anything else typed would be lost without a word, so it is asked about first.
+    first_edit = fc.editing and _PREVIOUS not in fc.state
+    if current.strip() and not first_edit:
+        fc.state[_PENDING_FILE] = {"text": text, "title_dropped": title_dropped}
+        return _ask_first(
+            fc,
+            "file_replace",
+            "file",
+            file_name=ctx.event.files[0].file_name or "",
+            file_words=count_words(text),
+            words=count_words(current),
+        )
+    return _replace_with_file(fc, text, title_dropped)
+
+
+def _replace_with_file(fc: FieldCtx, text: str, title_dropped: bool) -> Outcome:
+    current: str = fc.value or ""
+    if fc.editing and _PREVIOUS not in fc.state:
+        fc.state[_PREVIOUS] = current
+    fc.state[_LAST_PART] = same_text_key(text)
+    fc.ctx.say(
+        "fields.story_progress",
+        choices=_story_buttons(fc),
+        words=count_words(text),
+        limit=fc.field.max_words,
+        from_document=True,
+        replaced=bool(current.strip()),
+        title_dropped=title_dropped,
+    )
+    return Outcome(changed=True, value=text)
+
+
+def _fits(fc: FieldCtx, part: str, combined: str, current: str, replace: bool) -> bool:
+    """Whether the story would stay within its limits with `part`; if not, say which and how
+    far over, the saved text unchanged."""
+    ctx, f = fc.ctx, fc.field
+    words, chars = count_words(combined), len(combined)
+    common = {
+        "choices": _story_buttons(fc) if current else [],
+        "current": count_words(current),
+        "part_words": count_words(part),
+        "replace": replace,
+    }
+    if words > f.max_words:
+        ctx.say(
+            "fields.story_over_limit",
+            words=words,
+            limit=f.max_words,
+            over=words - f.max_words,
+            **common,
+        )
+        return False
+    if f.max_chars and chars > f.max_chars:
+        ctx.say(
+            "fields.story_over_chars",
+            chars=chars,
+            limit=f.max_chars,
+            over=chars - f.max_chars,
+            max_words=f.max_words,
+            **common,
+        )
+        return False
+    run = overlong_run(part)
+    if run is not None:
+        ctx.say(
+            "fields.story_long_run",
+            length=len(run),
+            start=run[:40],
+            max_run=MAX_RUN,
+            max_link=MAX_LINK,
+            **common,
+        )
+        return False
+    return True
+
+
+async def _read_story_document(fc: FieldCtx) -> tuple[str, bool] | None:
+    """The story in the file sent, and whether its first line (the title) was left out; None
+    after saying why the file cannot be taken."""
     ctx, incoming = fc.ctx, fc.ctx.event.files[0]
     kind = files.document_type(incoming)
+    name = incoming.file_name or ""
     if kind == "image":
         ctx.say("fields.story_wants_text")
         return None
     if kind is None:
-        ctx.say("fields.story_bad_document", name=incoming.file_name or "")
+        ctx.say("fields.story_bad_document", name=name)
         return None
     try:
         data = await files.download(incoming, ctx.services.max_upload_bytes)
@@ -340,13 +485,20 @@ async def _read_story_document(fc: FieldCtx) -> str | None:
         ctx.say("common.file_too_large", size=exc.size, limit=ctx.services.max_upload_bytes)
         return None
     except files.FileUnavailable:
-        ctx.say("fields.file_unavailable", name=incoming.file_name or "")
+        ctx.say("fields.file_unavailable", name=name)
         return None
-    text = files.read_story(data, kind)
-    if text is None or not clean_story(text):
-        ctx.say("fields.story_unreadable", name=incoming.file_name or "")
+    # Read before the transaction when the router fetched it (always, for chat updates).
+    read = incoming.document_text or await files.read_story_aside(data, kind)
+    if read.problem == "too_big":
+        ctx.say("fields.story_file_too_big", name=name, limit=fc.field.max_words)
         return None
-    return clean_story(text)
+    text = clean_story(read.text)
+    title = fc.submission.values.get("title") if fc.submission is not None else None
+    text, title_dropped = without_title_line(text, str(title or ""))
+    if read.problem or not text:
+        ctx.say("fields.story_unreadable", name=name)
+        return None
+    return text, title_dropped
 
 
 async def _take_photos(fc: FieldCtx) -> Outcome:
@@ -401,9 +553,18 @@ async def _store_photo(fc: FieldCtx, incoming: Any) -> str:
         return ctx.text("common.file_too_large", size=exc.size, limit=ctx.services.max_upload_bytes)
     except files.FileUnavailable:
         return ctx.text("fields.photo_unavailable")
-    extension = files.image_format(data)
-    if extension is None:
+    # Checked before the transaction when the router fetched it (always, for chat updates).
+    check = incoming.image_check or await asyncio.to_thread(files.check_image, data)
+    if check.problem == "too_big":
+        return ctx.text(
+            "fields.photo_too_many_pixels",
+            name=incoming.file_name or "",
+            megapixels=check.pixels / 1_000_000,
+            limit=files.MAX_PHOTO_PIXELS / 1_000_000,
+        )
+    if check.problem:
         return ctx.text("fields.photo_not_image", name=incoming.file_name or "")
+    extension = check.extension
     stored = files.store(ctx.services.media_dir, data, extension, f"image/{extension}")
     if any(a.kind == "photo" and a.sha256 == stored.sha256 for a in submission.attachments):
         return ctx.text("fields.photo_duplicate")
@@ -437,7 +598,10 @@ def _photo_count(fc: FieldCtx) -> int:
 
 
 def _photo_buttons(fc: FieldCtx, count: int) -> list[Choice]:
-    buttons = [fc.ctx.button("photos_done", "done", count=count)]
+    # "Done" only once it can be: offered before the first photo it would only refuse.
+    buttons = []
+    if count >= fc.field.min_count:
+        buttons.append(fc.ctx.button("photos_done", "done", count=count))
     if count:
         buttons.append(fc.ctx.button("photos_clear", "clear"))
     return buttons

@@ -28,6 +28,7 @@ class FormField:
     min_length: int = 2
     max_length: int = 200
     max_words: int = 0
+    max_chars: int = 0
     min_count: int = 0
     max_count: int = 0
     options: tuple[str, ...] = ()
@@ -83,7 +84,13 @@ def story_form(campaign: CampaignSpec) -> Form:
                 allow_other=True,
             ),
             FormField("title", FieldKind.SHORT_TEXT, min_length=3, max_length=200, on_web=True),
-            FormField("story", FieldKind.LONG_TEXT, max_words=campaign.max_words, on_web=True),
+            FormField(
+                "story",
+                FieldKind.LONG_TEXT,
+                max_words=campaign.max_words,
+                max_chars=campaign.max_chars,
+                on_web=True,
+            ),
             FormField(
                 "photos",
                 FieldKind.PHOTOS,

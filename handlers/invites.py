@@ -9,17 +9,22 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import fields
+from handlers.collation import vietnamese_key
 from handlers.context import Ctx
 from handlers.forms import FieldKind, FormField
 from handlers.services import Services
+from handlers.types import Choice
 from storage import events, roles
 from storage import invites as repo
+from storage import people as people_repo
 from storage import units as units_repo
-from storage.models import Invite, Organisation, Person
+from storage.models import Invite, Organisation, Person, RoleGrant, Unit
 
 ROLE_STEP, UNIT_STEP, LEVELS_STEP = "invite_role", "invite_unit", "invite_levels"
 ORGANISATION_STEP = "invite_organisation"
-STEPS = (ROLE_STEP, UNIT_STEP, LEVELS_STEP, ORGANISATION_STEP)
+# After accepting an invitation: the full name and the title to print in signature blocks.
+NAME_STEP, TITLE_STEP = "invite_full_name", "invite_title"
+STEPS = (ROLE_STEP, UNIT_STEP, LEVELS_STEP, ORGANISATION_STEP, NAME_STEP, TITLE_STEP)
 DEFAULT_DAYS = 7
 # Letter 001 has one reviewer for preschools and one for primary and lower-secondary
 # schools; "other" is the grassroots unions' and other units' stories.
@@ -29,6 +34,15 @@ ALL_ORGANISATIONS = "all"
 # (handlers/web_people.py). Redeemed on its page, never in a chat.
 WEB = "web"
 _UNIT_FIELD = FormField("unit", FieldKind.UNIT)
+_NAME_FIELD = FormField(
+    "full_name", FieldKind.SHORT_TEXT, min_length=4, max_length=100, is_name=True
+)
+_TITLE_FIELD = FormField("title", FieldKind.SHORT_TEXT, min_length=2, max_length=100)
+# The titles offered as buttons; any other can be typed. Schools' heads and their deputies
+# (letter 001: "có xác nhận của Hiệu trưởng"); grassroots unions' chairs; the office's staff.
+SCHOOL_HEAD_TITLES = ("Hiệu trưởng", "Phó Hiệu trưởng")
+UNION_HEAD_TITLES = ("Chủ tịch Công đoàn cơ sở", "Phó Chủ tịch Công đoàn cơ sở")
+OFFICE_TITLES = ("Chuyên viên", "Trưởng phòng", "Phó Trưởng phòng")
 Step = Callable[[Ctx], Awaitable[None]]
 
 
@@ -79,6 +93,22 @@ async def is_admin(ctx: Ctx) -> bool:
     if ctx.person is None:
         return False
     return any(g.role == roles.ADMIN for g in await roles.of(ctx.session, ctx.person.id))
+
+
+async def acting_person(ctx: Ctx) -> Person:
+    """The sender as the person a decision is recorded under.
+
+    An admin named in GUONGSANG_ADMINS may act before ever writing to the bot; the decision
+    still needs someone to be recorded against, so they get a person (unregistered: no name,
+    no unit) with their private chat, as a registration would have made.
+    """
+    if ctx.person is None:
+        event = ctx.event
+        # On both platforms a person's private chat has the person's own id.
+        ctx.person = await people_repo.create_with_identity(
+            ctx.session, event.channel, event.user_id, event.user_id, event.user_name
+        )
+    return ctx.person
 
 
 def admin_step(refusal: str) -> Callable[[Step], Step]:
@@ -165,7 +195,9 @@ async def on_levels(ctx: Ctx) -> None:
 async def _ask_organisation(ctx: Ctx, levels: str) -> None:
     """Where there are several offices or unions, a reviewer reviews one of them (or all);
     with one, the reviewer is of that one."""
-    found = await units_repo.organisations(ctx.session)
+    found = sorted(
+        await units_repo.organisations(ctx.session), key=lambda o: vietnamese_key(o.name)
+    )
     if len(found) < 2:
         await _made(
             ctx, roles.REVIEWER, levels=levels, organisation_id=found[0].id if found else None
@@ -206,7 +238,7 @@ async def _made(ctx: Ctx, role: str, **scope: object) -> None:
         ctx.session,
         ctx.services,
         role,
-        created_by_id=ctx.person.id if ctx.person else None,
+        created_by_id=(await acting_person(ctx)).id,
         **scope,  # type: ignore[arg-type]
     )
     # Loaded for the text: a new row's relationships are not, and cannot load lazily here.
@@ -228,8 +260,7 @@ async def _made(ctx: Ctx, role: str, **scope: object) -> None:
 
 async def redeem(ctx: Ctx, raw_code: str) -> None:
     """/start <code> or /join <code>: check the code, grant its role, record it."""
-    from handlers import registration  # late: registration imports submission
-    from handlers.registration import ensure_person
+    from handlers.registration import ensure_person  # late: registration imports submission
 
     code = repo.normalise_code(raw_code)
     invite = await repo.get(ctx.session, code) if code else None
@@ -245,7 +276,7 @@ async def redeem(ctx: Ctx, raw_code: str) -> None:
     if not await repo.redeem(ctx.session, code, person.id, now):
         ctx.say("invites.problem", problem="used", code=code)
         return
-    await roles.grant(
+    grant = await roles.grant(
         ctx.session,
         person.id,
         invite.role,
@@ -270,11 +301,133 @@ async def redeem(ctx: Ctx, raw_code: str) -> None:
             "invited_by": invite.created_by_id,
         },
     )
-    if ctx.conv.step == registration.STEP and not person.registered:
-        # Any first message starts a teacher's registration; a role needs none. Left open, it
-        # would take the numbers a principal types next for their name, not for a card.
+    # The name and title go on the papers the role signs (the story's confirmation block)
+    # and in the messages others get about its decisions: a chat's first name will not do.
+    # This also ends a teacher's registration left open by the first message, which would
+    # otherwise take what a principal types next.
+    ctx.goto(NAME_STEP, grant_id=grant.id, role=invite.role)
+    _ask_name(ctx, person, invite=invite)
+
+
+def _ask_name(ctx: Ctx, person: Person, invite: Invite | None = None) -> None:
+    """Ask for the full name (after saying which role `invite` gave, when just accepted),
+    offering to keep one given at registration."""
+    known = person.full_name if person.registered else None
+    ctx.say(
+        "invites.ask_full_name",
+        known=known,
+        invite=invite,
+        choices=[Choice(ctx.text("invites.keep_name", name=known), "keep")] if known else [],
+    )
+
+
+async def on_name(ctx: Ctx) -> None:
+    """The full name of someone who has just accepted an invitation."""
+    person = ctx.person
+    if person is None:  # redeem made them a person before asking; nothing to name otherwise
         ctx.goto("idle")
-    ctx.say("invites.redeemed", invite=invite, person=person)
+        return
+    event = ctx.event
+    if event.kind == "button" and event.button == "keep" and person.registered:
+        name = person.full_name
+    elif event.kind != "text":
+        ctx.say("invites.name_as_text")
+        _ask_name(ctx, person)
+        return
+    else:
+        name = fields.check_short_text(
+            fields.FieldCtx(ctx=ctx, field=_NAME_FIELD, value=None), event.text
+        )
+        if name is None:
+            _ask_name(ctx, person)
+            return
+        if len(name.split()) < 2:
+            # "Hà" or "Bình" is how a chat names people, not how a paper does.
+            ctx.say("invites.name_needs_family_name", name=name)
+            _ask_name(ctx, person)
+            return
+    if name != person.full_name:
+        await _record(
+            ctx, person, "full_name_given", {"full_name": name, "before": person.full_name}
+        )
+        person.full_name = name
+    ctx.goto(TITLE_STEP, grant_id=ctx.data.get("grant_id"), role=ctx.data.get("role"))
+    await _ask_title(ctx)
+
+
+async def _ask_title(ctx: Ctx) -> None:
+    """Ask for the title the role is held under, with the usual ones as buttons."""
+    ctx.say(
+        "invites.ask_title",
+        role=ctx.data.get("role"),
+        choices=[Choice(title, f"title:{i}") for i, title in enumerate(await _titles(ctx))],
+    )
+
+
+async def _titles(ctx: Ctx) -> tuple[str, ...]:
+    """The titles offered for the role being accepted."""
+    grant = await ctx.session.get(RoleGrant, ctx.data.get("grant_id"))
+    if grant is None or grant.role != roles.UNIT_HEAD:
+        return OFFICE_TITLES
+    unit = await ctx.session.get(Unit, grant.unit_id) if grant.unit_id else None
+    return UNION_HEAD_TITLES if unit is not None and unit.level == "other" else SCHOOL_HEAD_TITLES
+
+
+async def on_title(ctx: Ctx) -> None:
+    """The title (chức vụ): a button's, or typed."""
+    person = ctx.person
+    event = ctx.event
+    grant = await ctx.session.get(RoleGrant, ctx.data.get("grant_id"))
+    if person is None or grant is None or grant.person_id != person.id:  # revoked meanwhile
+        ctx.goto("idle")
+        return
+    offered = await _titles(ctx)
+    title: str | None = None
+    if event.kind == "button" and event.button.startswith("title:"):
+        index = event.button[6:]
+        if index.isdigit() and int(index) < len(offered):
+            title = offered[int(index)]
+    elif event.kind == "text":
+        title = fields.check_short_text(
+            fields.FieldCtx(ctx=ctx, field=_TITLE_FIELD, value=None), event.text
+        )
+        if title is not None:
+            title = title[0].upper() + title[1:]  # "phó hiệu trưởng" → "Phó hiệu trưởng"
+    if title is None:
+        if event.kind != "text":
+            ctx.say("common.use_buttons")
+        await _ask_title(ctx)
+        return
+    grant.title = title
+    await _record(
+        ctx, person, "title_given", {"role": grant.role, "unit_id": grant.unit_id, "title": title}
+    )
+    ctx.goto("idle")
+    ctx.say("invites.profile_done", full_name=person.full_name, title=title, role=grant.role)
+
+
+async def resume_name(ctx: Ctx) -> None:
+    """Ask for the name again (after /help, a stale button…)."""
+    if ctx.person is not None:
+        _ask_name(ctx, ctx.person)
+
+
+async def resume_title(ctx: Ctx) -> None:
+    """Ask for the title again."""
+    await _ask_title(ctx)
+
+
+async def _record(ctx: Ctx, person: Person, action: str, data: dict[str, object]) -> None:
+    await events.record(
+        ctx.session,
+        at=ctx.services.now(),
+        subject="person",
+        subject_id=person.id,
+        action=action,
+        actor_id=person.id,
+        channel=ctx.event.channel,
+        data=data,
+    )
 
 
 def problem_of(invite: Invite | None, now: object) -> str:

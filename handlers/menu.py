@@ -12,7 +12,7 @@ from templates import Texts
 MENU = (
     (("menu_new", "new"), ("menu_continue", "continue")),
     (("menu_mine", "mine"), ("menu_profile", "profile")),
-    (("menu_help", "help"),),
+    (("menu_subscribe", "subscribe"), ("menu_unsubscribe", "unsubscribe"), ("menu_help", "help")),
 )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.ids import parse_id
 from handlers.text_rules import bare_words
 from handlers.types import Choice
 from storage import conversations
@@ -46,8 +47,9 @@ def pick(conv: Conversation, typed: str) -> str | None:
     """The payload "2" or an option's text stands for in the newest list, if any."""
     shown = conv.data.get(KEY) or []
     typed = typed.strip()
-    if typed.isdigit() and 1 <= int(typed) <= len(shown):
-        return str(shown[int(typed) - 1][1])
+    number = parse_id(typed)
+    if number is not None and 1 <= number <= len(shown):
+        return str(shown[number - 1][1])
     words = bare_words(typed)
     if not words:
         return None

@@ -58,7 +58,7 @@ async def open_card(ctx: Ctx, submission_id: int) -> None:
     stage = review.UNIT if sub.status == repo.SUBMITTED else review.REVIEW
     allowed, _ = await review.may_act(ctx, sub, stage)
     if not allowed:
-        ctx.notice("review.not_allowed", stage=stage, code=sub.code)
+        ctx.notice("review.not_allowed", **await review.not_allowed_values(ctx, stage, sub))
         ctx.response.press_accepted = False
         return
     reply = await review.card(ctx.session, ctx.services, sub, stage)
@@ -80,23 +80,34 @@ async def history(ctx: Ctx, code: str) -> None:
     if sub is None:
         ctx.say("queue.history_unknown", code=code.strip()[:30])
         return
+    # Only what the sender may decide on: the unit's heads, reviewers whose levels and
+    # organisation cover the unit, admins (named in GUONGSANG_ADMINS or granted) everything.
     unit_ok, _ = await review.may_act(ctx, sub, review.UNIT)
     review_ok, _ = await review.may_act(ctx, sub, review.REVIEW)
-    grants = await roles.of(ctx.session, ctx.person.id) if ctx.person else []
-    if not (unit_ok or review_ok or any(g.role == roles.REVIEWER for g in grants)):
-        ctx.say("queue.history_not_allowed")
+    if not (unit_ok or review_ok):
+        ctx.say("queue.history_not_allowed", code=sub.code, held=await review.held_roles(ctx))
         return
     log = await events.history(ctx.session, "submission", sub.id)
     names: dict[int, str] = {}
     for event in log:
         if event.actor_id and event.actor_id not in names:
-            actor = await ctx.session.get(Person, event.actor_id)
-            names[event.actor_id] = (actor.full_name or "") if actor else ""
+            names[event.actor_id] = await _name_of(ctx, event.actor_id)
     ctx.say(
         "queue.history",
         sub=sub,
         rows=[(e, names.get(e.actor_id or 0, ""), ctx.services.local(e.at)) for e in log],
     )
+
+
+async def _name_of(ctx: Ctx, person_id: int) -> str:
+    """A person's full name; for an admin who acted without registering, their chat name."""
+    person = await ctx.session.get(Person, person_id)
+    if person is None:
+        return ""
+    if person.full_name:
+        return person.full_name
+    accounts = await roles.identities(ctx.session, person_id)
+    return next((a.display_name for a in accounts if a.display_name), "")
 
 
 async def remind_waiting(session: AsyncSession, services: Services) -> int:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from handlers import fields
+from sqlalchemy import select
+
+from handlers import broadcast, fields, numbered
 from handlers.context import Ctx
 from handlers.forms import PROFILE_FORM
 from handlers.menu import main_menu
 from storage import events, people
 from storage import units as units_repo
-from storage.models import Person
+from storage.models import AudienceMember, Person
 
 STEP = "profile"
 MENU_STEP = "profile_menu"
@@ -28,14 +30,64 @@ async def start(ctx: Ctx, then: str | None = None) -> None:
     """Begin registration; `then` names a command to carry on with afterwards."""
     await ensure_person(ctx)
     ctx.goto(STEP, index=0, values={}, then=then, editing=False, field_state={})
-    ctx.say("profile.welcome", name=ctx.event.user_name)
+    # A parent who only wants the news needs no name, unit or phone: offered at once.
+    subscribed = await subscribed_here(ctx)
+    ctx.say(
+        "profile.welcome",
+        name=ctx.event.user_name,
+        subscribed=subscribed,
+        choices=[] if subscribed else [ctx.button("news_only", "!sub:on")],
+    )
     await _ask(ctx)
+
+
+async def subscribed_here(ctx: Ctx) -> bool:
+    """Whether this chat receives the honoured stories."""
+    event = ctx.event
+    active = await ctx.session.scalar(
+        select(AudienceMember.active).where(
+            AudienceMember.channel == event.channel, AudienceMember.chat_id == event.chat_id
+        )
+    )
+    return bool(active)
+
+
+async def news_only(ctx: Ctx) -> bool:
+    """Whether the sender never registered but receives the news: they are left in peace
+    rather than asked for a name whenever they write."""
+    unregistered = ctx.person is None or not ctx.person.registered
+    return unregistered and await subscribed_here(ctx)
+
+
+async def subscribe(ctx: Ctx, on: bool) -> None:
+    """/subscribe and /unsubscribe, typed or pressed.
+
+    The news need no registration, so subscribing ends a registration not yet finished;
+    left waiting, it would take the next message ("Cảm ơn nhé") for a full name.
+    """
+    await broadcast.subscribe(ctx, on)
+    registering = ctx.conv.step == STEP and not (ctx.person and ctx.person.registered)
+    if not registering:
+        return
+    if on:
+        ctx.goto("idle")
+        # The menu replaces the share-my-phone button and offers /unsubscribe at a tap.
+        ctx.say("profile.news_only", menu=main_menu(ctx))
+    else:
+        # Still registering: say which question the next message answers.
+        await resume(ctx)
 
 
 async def on_step(ctx: Ctx) -> None:
     """Take an answer for the profile field being asked."""
     data = ctx.data
     index, values = data["index"], dict(data["values"])
+    if ctx.event.kind == "button" and ctx.event.button == "unit_again":
+        # The unit was taken as the only match of a search; the person wants another.
+        index = PROFILE_FORM.index("unit")
+        ctx.update(index=index, field_state={})
+        await _ask(ctx)
+        return
     fc = await _field_ctx(ctx, index, values)
     outcome = await fields.take(fc)
     if outcome.changed:
@@ -51,6 +103,9 @@ async def on_step(ctx: Ctx) -> None:
         return
     if index + 1 < len(PROFILE_FORM.fields):
         ctx.update(index=index + 1, values=values, field_state={})
+        # A number typed from now on answers this question, not a list shown before it
+        # ("1. 🔔 Chỉ nhận tin" under the greeting); the router remembers any new list.
+        numbered.forget(ctx.conv)
         await _ask(ctx)
         return
     await _save(ctx, values, action="registered")
@@ -130,6 +185,7 @@ async def _field_ctx(ctx: Ctx, index: int, values: dict[str, object]) -> fields.
         value=values.get(field.key),
         state=dict(ctx.data.get("field_state") or {}),
         editing=bool(ctx.data.get("editing")),
+        unit_again=not ctx.data.get("editing"),
     )
 
 

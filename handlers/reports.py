@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.campaigns import CampaignSpec
+from handlers.campaigns import LEVELS, CampaignSpec
+from handlers.collation import vietnamese_key
 from storage import submissions as repo
 from storage.models import Event, Organisation, Submission, Unit
 
@@ -72,7 +73,9 @@ async def monthly(
     tz: ZoneInfo,
     unit_ids: set[int] | None = None,
 ) -> list[UnitMonth]:
-    """Every unit of the campaign's organisation (or `unit_ids`) with its month's figures.
+    """Every unit of the campaign's organisation (or `unit_ids`) with its month's figures,
+    by level then in Vietnamese alphabetical order; none when no unit belongs to the campaign's
+    organisation.
 
     Calendar months and the quota's window are in Hà Nội time. Units that sent nothing are
     listed too: they are the ones the office needs to see. In a month whose deadline falls
@@ -125,7 +128,15 @@ async def monthly(
         row.confirmed += confirmed_at is not None or status in PAST_UNIT
         row.approved += status in APPROVED_OR_BETTER
         row.honoured += status == repo.HONOURED
-    return sorted(rows.values(), key=lambda r: (r.unit.level, r.unit.name))
+    return sorted(
+        rows.values(), key=lambda r: (_level_rank(r.unit.level), vietnamese_key(r.unit.name))
+    )
+
+
+def _level_rank(level: str) -> int:
+    """Preschools, then primary, then lower-secondary schools, then the others (letter 001's
+    order), whatever the codes' spelling order."""
+    return LEVELS.index(level) if level in LEVELS else len(LEVELS)
 
 
 def _next_month(month: date) -> date:
@@ -138,12 +149,16 @@ async def _units(
     stmt = select(Unit)
     if unit_ids is not None:
         return list(await session.scalars(stmt.where(Unit.id.in_(unit_ids))))
+    if not campaign.organisation:
+        return list(await session.scalars(stmt))  # a campaign open to every unit
     org = await session.scalar(
         select(Organisation).where(Organisation.name == campaign.organisation)
     )
-    if org is not None:
-        stmt = stmt.where(Unit.organisation_id == org.id)
-    return list(await session.scalars(stmt))
+    if org is None:
+        # A misspelt organisation must not turn into "every unit of every office": the
+        # report would hold the quota against schools the campaign is not for.
+        return []
+    return list(await session.scalars(stmt.where(Unit.organisation_id == org.id)))
 
 
 async def campaign_counts(session: AsyncSession, campaign_id: int) -> Counter[str]:

@@ -11,13 +11,16 @@ from dataclasses import dataclass
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import invites
 from handlers.campaigns import REVIEWERS, CampaignSpec
 from handlers.context import Ctx
 from handlers.fields import clean_story
 from handlers.forms import FieldKind, form_for
+from handlers.ids import parse_id
 from handlers.notify import Notifier
 from handlers.phones import story_has_phone
 from handlers.services import Services
+from handlers.text_rules import excerpt
 from handlers.types import Choice, Reply
 from storage import conversations, events, roles
 from storage import submissions as repo
@@ -28,6 +31,9 @@ STAGE_NAMES = {UNIT: "unit", REVIEW: "review"}
 NOTE_STEP = "review_note"
 NOTE_MIN, NOTE_MAX = 3, 1000
 OPENING_WORDS = 80
+CODE_ECHO = 30
+# Whatever a story holds, its card stays one message (see handlers.text_rules.excerpt).
+OPENING_CHARS = 600
 # What each decision needs: the status it starts from, where it goes, and whether it asks why.
 DECISIONS: dict[tuple[str, str], tuple[str, str, bool]] = {
     (UNIT, "ok"): (repo.SUBMITTED, repo.IN_REVIEW, False),
@@ -62,9 +68,10 @@ class Press:
         parts = payload.lstrip("!").split(":")
         if len(parts) != 4 or parts[0] not in (UNIT, REVIEW):
             return None
-        if not (parts[2].isdigit() and parts[3].isdigit()):
+        submission_id, version = parse_id(parts[2]), parse_id(parts[3])
+        if submission_id is None or version is None:
             return None
-        return cls(parts[0], parts[1], int(parts[2]), int(parts[3]))
+        return cls(parts[0], parts[1], submission_id, version)
 
     def data(self) -> str:
         """The callback data for this press (well within Telegram's 64 bytes)."""
@@ -168,7 +175,6 @@ async def card(
     author = await session.get(Person, sub.author_id)
     unit = await session.get(Unit, sub.unit_id) if sub.unit_id else None
     changes = await _changes(session, services, sub)
-    words = sub.values.get("story", "").split()
     form = form_for(campaign_of(services, sub))
     shown = [
         (f.key, sub.values.get(f.key) or "—")
@@ -183,7 +189,7 @@ async def card(
         campaign=campaign_of(services, sub),
         author=sub.values.get("_author", {}).get("full_name") or (author and author.full_name),
         unit=unit,
-        opening=" ".join(words[:OPENING_WORDS]) + (" …" if len(words) > OPENING_WORDS else ""),
+        opening=excerpt(sub.values.get("story", ""), OPENING_WORDS, OPENING_CHARS),
         photos=sum(1 for a in sub.attachments if a.kind == "photo"),
         changes=changes,
         outcome=Markup(outcome),
@@ -256,7 +262,7 @@ async def on_press(ctx: Ctx) -> None:
         return
     allowed, on_behalf = await may_act(ctx, sub, press.stage)
     if not allowed:
-        _refuse(ctx, "review.not_allowed", stage=press.stage, code=sub.code)
+        _refuse(ctx, "review.not_allowed", **await not_allowed_values(ctx, press.stage, sub))
         return
     await leave_note_step(ctx, keep=press)
     if press.action == "tx":
@@ -284,12 +290,13 @@ async def on_command(ctx: Ctx, command: str, args: str) -> None:
         return
     sub = await repo.by_code(ctx.session, code.upper())
     if sub is None:
-        ctx.say("review.no_such_code", code=code)
+        # Echoed back cut short: whatever was typed, the answer stays one short message.
+        ctx.say("review.no_such_code", code=code[:CODE_ECHO])
         return
     press = Press(stage, action, sub.id, sub.version)
     allowed, on_behalf = await may_act(ctx, sub, stage)
     if not allowed:
-        ctx.say("review.not_allowed", stage=stage, code=sub.code)
+        ctx.say("review.not_allowed", **await not_allowed_values(ctx, stage, sub))
         return
     await leave_note_step(ctx, keep=press)
     if not await _still_open(ctx, sub, press):
@@ -310,11 +317,23 @@ async def on_command(ctx: Ctx, command: str, args: str) -> None:
 async def may_act(ctx: Ctx, sub: Submission, stage: str) -> tuple[bool, bool]:
     """(allowed, on the unit's behalf): unit heads of the unit or admins confirm; reviewers
     whose levels and organisation cover the unit, or admins, review."""
-    person = ctx.person
-    if person is None:
-        return False, False
-    grants = await roles.of(ctx.session, person.id)
+    # An admin named in GUONGSANG_ADMINS needs no registration, so no person row either.
+    grants = await roles.of(ctx.session, ctx.person.id) if ctx.person else []
     return await allowed(ctx.session, grants, ctx.is_admin, sub, stage)
+
+
+async def held_roles(ctx: Ctx) -> set[str]:
+    """The roles the sender holds, GUONGSANG_ADMINS counting as the admin role."""
+    held = {g.role for g in await roles.of(ctx.session, ctx.person.id)} if ctx.person else set()
+    if ctx.is_admin:
+        held.add(roles.ADMIN)
+    return held
+
+
+async def not_allowed_values(ctx: Ctx, stage: str, sub: Submission) -> dict[str, object]:
+    """What the refusal of a press or typed decision says: someone with no role at all is
+    not told about "this level", which would suggest another level might be theirs."""
+    return {"stage": stage, "code": sub.code, "held": await held_roles(ctx)}
 
 
 async def allowed(
@@ -415,7 +434,7 @@ async def on_note(ctx: Ctx) -> None:
     press = Press(data["stage"], data["action"], sub.id, data["version"])
     allowed, on_behalf = await may_act(ctx, sub, press.stage)
     if not allowed:
-        ctx.say("review.not_allowed", stage=press.stage, code=sub.code)
+        ctx.say("review.not_allowed", **await not_allowed_values(ctx, press.stage, sub))
         return
     if await _still_open(ctx, sub, press):
         await decide(ctx, sub, press, note=note, on_behalf=on_behalf)
@@ -458,8 +477,7 @@ async def decide(
 ) -> None:
     """Apply a decision with compare-and-set; the loser of a race is told who won."""
     start, target, _ = DECISIONS[(press.stage, press.action)]
-    person = ctx.person
-    assert person is not None
+    person = await invites.acting_person(ctx)
     now = ctx.services.now()
     won = await repo.transition(
         ctx.session, sub, (start,), target, press.version, now, decided_by_id=person.id
@@ -526,7 +544,13 @@ async def decide(
 
 async def _send_full_text(ctx: Ctx, sub: Submission) -> None:
     target = _private_chat(ctx)
-    reply = Reply(ctx.text("review.full_text", sub=sub, story=sub.values.get("story", "")))
+    story = str(sub.values.get("story") or "")
+    # A story is taken within the campaign's character limit; one stored before that limit
+    # existed is cut there, so the full text stays a few messages (the Word export has all).
+    limit = campaign_of(ctx.services, sub).max_chars
+    cut = len(story) > limit
+    shown = excerpt(story, len(story), limit) if cut else story
+    reply = Reply(ctx.text("review.full_text", sub=sub, story=shown, cut=cut))
     await _to_presser(ctx, target, reply)
 
 

@@ -9,6 +9,7 @@ from handlers import (
     admin,
     broadcast,
     files,
+    groups,
     invites,
     numbered,
     queues,
@@ -17,6 +18,7 @@ from handlers import (
     submission,
 )
 from handlers.context import Ctx
+from handlers.ids import parse_id
 from handlers.menu import command_for, main_menu
 from handlers.services import Services
 from handlers.types import Choice, Event, Reply, Response
@@ -42,6 +44,8 @@ STEPS: dict[str, tuple[Handler, Handler]] = {
     invites.UNIT_STEP: (invites.on_unit, invites.resume),
     invites.LEVELS_STEP: (invites.on_levels, invites.resume),
     invites.ORGANISATION_STEP: (invites.on_organisation, invites.resume),
+    invites.NAME_STEP: (invites.on_name, invites.resume_name),
+    invites.TITLE_STEP: (invites.on_title, invites.resume_title),
     broadcast.NUMBER_STEP: (broadcast.on_number, broadcast.resume),
     broadcast.DATE_STEP: (broadcast.on_date, broadcast.resume),
     broadcast.SUMMARY_STEP: (broadcast.on_summary, broadcast.resume),
@@ -131,10 +135,14 @@ async def _prefetch(event: Event, max_bytes: int) -> None:
             return data
 
         incoming.fetch = cached
+        await files.prepare(incoming, data)
 
 
 async def _dispatch(ctx: Ctx) -> None:
     event = ctx.event
+    if event.in_group:
+        await groups.on_message(ctx)
+        return
     if event.kind == "text" and not event.has_buttons and not await _numbered_answer(ctx):
         return
     if event.kind == "button" and event.button.startswith("!"):
@@ -166,25 +174,28 @@ async def _must_register(ctx: Ctx) -> bool:
     """Newcomers register first; people given a role by invitation need not (until /new)."""
     if _registered(ctx) or ctx.conv.step in NO_REGISTRATION:
         return False
-    return ctx.person is None or not await roles.of(ctx.session, ctx.person.id)
+    if ctx.person is not None and await roles.of(ctx.session, ctx.person.id):
+        return False
+    return not await registration.news_only(ctx)
 
 
 async def _global_button(ctx: Ctx) -> None:
     """Buttons that act on a story rather than on this chat's current step ("!…")."""
     kind, _, rest = ctx.event.button[1:].partition(":")
+    number = parse_id(rest)
     if kind in (review.UNIT, review.REVIEW):
         await review.on_press(ctx)
-    elif kind == "pd" and rest.isdigit():
-        await queues.pending(ctx, int(rest))
-    elif kind == "op" and rest.isdigit():
-        await queues.open_card(ctx, int(rest))
+    elif kind == "pd" and number is not None:
+        await queues.pending(ctx, number)
+    elif kind == "op" and number is not None:
+        await queues.open_card(ctx, number)
     elif kind == "sub" and rest in ("on", "off"):
-        await broadcast.subscribe(ctx, rest == "on")
+        await registration.subscribe(ctx, rest == "on")
     elif kind == "sub" and rest == "no":
         broadcast.decline_offer(ctx)
-    elif kind == "ed" and rest.isdigit():
+    elif kind == "ed" and number is not None:
         await review.leave_note_step(ctx)
-        await submission.open_for_changes(ctx, int(rest))
+        await submission.open_for_changes(ctx, number)
     else:
         ctx.notice("review.bad_button")
         ctx.response.press_accepted = False
@@ -206,9 +217,9 @@ async def _command(ctx: Ctx) -> None:
         ctx.say(
             "common.help",
             campaigns=ctx.services.open_campaigns(),
-            has_menu=ctx.event.has_buttons,
             roles=held,
-            menu=main_menu(ctx),
+            # Without a menu to set, the menu's stand-in would list the commands again.
+            menu=main_menu(ctx) if ctx.event.has_menu else None,
         )
         if step in STEPS:
             await _resume(ctx)
@@ -236,12 +247,7 @@ async def _command(ctx: Ctx) -> None:
         return
     match command:
         case "start":
-            ctx.say(
-                "common.welcome_back",
-                person=ctx.person,
-                has_menu=ctx.event.has_buttons,
-                menu=main_menu(ctx),
-            )
+            ctx.say("common.welcome_back", person=ctx.person, menu=main_menu(ctx))
             if step in STEPS:
                 await _resume(ctx)
         case "new":
@@ -273,7 +279,7 @@ async def _role_command(ctx: Ctx, command: str, args: str) -> None:
         case "honour":
             await broadcast.start_honour(ctx, args)
         case "subscribe" | "unsubscribe":
-            await broadcast.subscribe(ctx, command == "subscribe")
+            await registration.subscribe(ctx, command == "subscribe")
         case "report":
             await admin.report(ctx, args)
         case "campaigns":
@@ -287,17 +293,19 @@ async def _idle(ctx: Ctx) -> None:
     if event.kind == "button":
         ctx.notice("common.stale_button")
         ctx.response.press_accepted = False
-    if event.kind in ("photo", "document"):
+    if await registration.news_only(ctx):
+        ctx.say("common.idle_subscriber", menu=main_menu(ctx))
+    elif event.kind in ("photo", "document"):
         ctx.say("common.idle_file", menu=main_menu(ctx))
     else:
-        ctx.say("common.idle", has_menu=ctx.event.has_buttons, menu=main_menu(ctx))
+        ctx.say("common.idle", menu=main_menu(ctx))
 
 
 async def _resume(ctx: Ctx, stale: bool = False) -> None:
     handlers = STEPS.get(ctx.conv.step)
     if handlers is None:
         if stale:
-            ctx.say("common.idle", has_menu=ctx.event.has_buttons, menu=main_menu(ctx))
+            ctx.say("common.idle", menu=main_menu(ctx))
         return
     if await _must_register(ctx):
         await registration.start(ctx)
@@ -316,7 +324,7 @@ def _unwrap_button(ctx: Ctx) -> bool:
     message (or forged data) is recognised instead of being taken for the current step.
     """
     seq, sep, payload = ctx.event.button.partition("|")
-    if not sep or not seq.isdigit() or int(seq) != ctx.conv.prompt_seq:
+    if not sep or parse_id(seq) != ctx.conv.prompt_seq:
         return False
     ctx.event.button = payload
     return True

@@ -34,7 +34,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.exports import FONT, _clean, _plain_style, _text, export_texts
+from handlers.paper import one_page_wide, row_height
 from handlers.services import Services
+from storage import roles
 from storage import submissions as repo
 from storage.models import Campaign, Event, Honour, Person, Submission
 
@@ -115,6 +117,11 @@ class StoryDocument:
     # the reviewers can come back to them without the principal (resubmit_to = "review").
     confirmed_version: int | None = None
     version: int = 1
+    # The title the confirmer holds their role under ("Hiệu trưởng", "Phó Hiệu trưởng"), and
+    # whether an admin confirmed on the unit's behalf rather than its own head.
+    confirmed_title: str | None = None
+    on_behalf: bool = False
+    unit_name: str = ""
 
 
 class MissingPhoto(Exception):
@@ -227,8 +234,12 @@ def submissions_xlsx(rows: Sequence[SubmissionRow]) -> bytes:
                 cell.number_format = "dd/mm/yyyy hh:mm"
             elif isinstance(value, date):
                 cell.number_format = "dd/mm/yyyy"
+        sheet.row_dimensions[line].height = row_height(_values(row), XLSX_WIDTHS)
+    sheet.row_dimensions[1].height = row_height(headers(), XLSX_WIDTHS)
     for column, width in enumerate(XLSX_WIDTHS, start=1):
         sheet.column_dimensions[get_column_letter(column)].width = width
+    # Seventeen columns: printed landscape, shrunk to one page wide rather than cut in two.
+    one_page_wide(sheet, landscape=True, header_rows="1:1")
     sheet.freeze_panes = "B2"  # the header and the code stay in view
     sheet.auto_filter.ref = f"A1:{get_column_letter(len(HEADER_MACROS))}{max(len(rows) + 1, 1)}"
     book.properties.creator = export_texts().render("summary.document_author")
@@ -238,7 +249,14 @@ def submissions_xlsx(rows: Sequence[SubmissionRow]) -> bytes:
 
 
 def submissions_csv(rows: Sequence[SubmissionRow]) -> bytes:
-    """The list as CSV in UTF-8 with a BOM, which Excel on Vietnamese Windows needs to read it."""
+    """The list as CSV for other programs: UTF-8 with a BOM, ISO 8601 dates, text as written.
+
+    A CSV cannot say "this is text" or "this is a date" to a spreadsheet: opened with Excel's
+    or LibreOffice's default import, 0912345678 loses its zero and 04/12/2026 is read as the
+    12th of April on an English system. No spelling of the cells fixes both without spoiling the
+    file for the programs CSV is for, so the CSV is for those programs (dates as 2026-12-04,
+    which every spreadsheet also reads the right way round), and the XLSX is the file to open.
+    """
     out = io.StringIO()
     writer = csv.writer(out)  # "excel" dialect: commas, quotes as needed, CRLF line ends
     writer.writerow(headers())
@@ -259,6 +277,8 @@ async def story_document(
     confirmed_by: str | None = None
     confirmed_at: datetime | None = None
     confirmed_version: int | None = None
+    confirmed_title: str | None = None
+    on_behalf = False
     confirmations = await _events(session, [sub.id], (CONFIRMED,))
     if confirmations and sub.status not in AWAITING_CONFIRMATION:
         last = confirmations[-1]
@@ -268,6 +288,9 @@ async def story_document(
         version = (last.data or {}).get("version")
         if isinstance(version, int) and version < sub.version:
             confirmed_version = version
+        on_behalf = bool((last.data or {}).get("on_behalf_of_unit"))
+        if actor is not None:
+            confirmed_title = await _title(session, actor.id, sub.unit_id, on_behalf)
     name, unit, phone = _author(sub, await session.get(Person, sub.author_id))
     return StoryDocument(
         code=sub.code or "",
@@ -284,7 +307,23 @@ async def story_document(
         confirmed_at=confirmed_at,
         confirmed_version=confirmed_version,
         version=sub.version,
+        confirmed_title=confirmed_title,
+        on_behalf=on_behalf,
+        unit_name=unit,
     )
+
+
+async def _title(
+    session: AsyncSession, person_id: int, unit_id: int | None, on_behalf: bool
+) -> str | None:
+    """The title under which the person confirmed: as the unit's head, or as an admin."""
+    for grant in await roles.of(session, person_id):
+        if grant.title and (
+            (on_behalf and grant.role == roles.ADMIN)
+            or (not on_behalf and grant.role == roles.UNIT_HEAD and grant.unit_id == unit_id)
+        ):
+            return grant.title
+    return None
 
 
 def story_docx(story: StoryDocument) -> bytes:
@@ -322,13 +361,17 @@ def story_docx(story: StoryDocument) -> bytes:
         except (OSError, UnrecognizedImageError) as exc:
             raise MissingPhoto(path) from exc
 
-    doc.add_paragraph().add_run(words.render("story.author_heading")).bold = True
+    author = doc.add_paragraph()
+    author.add_run(words.render("story.author_heading")).bold = True
+    author.paragraph_format.keep_with_next = True  # the heading never ends a page alone
     for macro, value in (
         ("story.author_name", story.author_name),
         ("story.author_unit", story.author_unit),
         ("story.author_phone", story.author_phone),
     ):
-        _labelled(doc.add_paragraph(), words.render(macro, value=_clean(value)))
+        paragraph = doc.add_paragraph()
+        _labelled(paragraph, words.render(macro, value=_clean(value)))
+        paragraph.paragraph_format.keep_with_next = macro != "story.author_phone"
 
     _confirmation(doc, story)
 
@@ -343,33 +386,45 @@ def story_docx(story: StoryDocument) -> bytes:
 
 
 def _confirmation(doc: WordDocument, story: StoryDocument) -> None:
-    """The principal's block, right of centre: heading, date, note, room to sign, the name."""
+    """The confirmation block, right of centre: date, who confirms in what role, a note, room
+    to sign, the name. Kept on one page: a heading at the foot of a page with the name alone
+    on the next is not a signature block an office accepts."""
     words = export_texts()
     when = story.confirmed_at
+    block: list[Paragraph] = []
 
-    def line(text: str, *, bold: bool = False, italic: bool = False) -> Paragraph:
+    def line(text: str, *, bold: bool = False, italic: bool = False) -> None:
         paragraph = doc.add_paragraph()
         paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
         paragraph.paragraph_format.left_indent = Cm(7)
         run = paragraph.add_run(text)
         run.bold, run.italic = bold, italic
-        return paragraph
+        block.append(paragraph)
 
-    doc.add_paragraph()
+    line("")
     line(words.render("story.confirm_date", when=when), italic=True)
-    line(words.render("story.confirm_heading"), bold=True)
+    heading = words.render(
+        "story.confirm_heading", title=story.confirmed_title, on_behalf=story.on_behalf
+    )
+    for text in heading.splitlines():
+        line(text.strip(), bold=True)
     line(
         words.render(
             "story.confirm_note",
             when=when,
             version=story.confirmed_version,
             current=story.version,
+            on_behalf=story.on_behalf,
+            unit=story.unit_name,
         ),
         italic=True,
     )
     for _ in range(3):  # room for a handwritten signature and the stamp
         line("")
     line(_clean(story.confirmed_by or "") or words.render("story.blank_name"), bold=True)
+    for paragraph in block:
+        paragraph.paragraph_format.keep_together = True
+        paragraph.paragraph_format.keep_with_next = paragraph is not block[-1]
 
 
 def _labelled(paragraph: Paragraph, text: str) -> None:
@@ -385,13 +440,13 @@ def _values(row: SubmissionRow) -> list[object]:
 
 
 def _csv_cell(value: object) -> object:
-    """A CSV cell: dates as dd/mm/yyyy (with the time if any), text safe from Excel formulas."""
+    """A CSV cell: dates in ISO 8601 (with the Hà Nội time if any), text safe from formulas."""
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return value.strftime("%d/%m/%Y %H:%M")
+        return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, date):
-        return value.strftime("%d/%m/%Y")
+        return value.isoformat()
     if isinstance(value, str):
         text = _clean(value)
         if text.startswith(_FORMULA_START) and not _NUMBER.fullmatch(text):

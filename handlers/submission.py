@@ -8,10 +8,11 @@ from handlers import fields, review
 from handlers.campaigns import CampaignSpec
 from handlers.context import Ctx
 from handlers.forms import FieldKind, Form, form_for
+from handlers.ids import parse_id
 from handlers.menu import main_menu
 from handlers.services import Services
-from handlers.text_rules import count_words
-from storage import events
+from handlers.text_rules import count_words, excerpt
+from storage import events, roles
 from storage import submissions as repo
 from storage import units as units_repo
 from storage.models import Submission
@@ -26,6 +27,9 @@ DRAFTS_STEP = "drafts"
 # Steps in which the conversation holds a draft in `data["submission_id"]`.
 DRAFT_STEPS = (FORM_STEP, PREVIEW_STEP, EDIT_STEP, DISCARD_STEP)
 OPENING_WORDS = 60
+# However the story was stored (one "word" may be 100,000 characters), its opening in the
+# preview and on cards stays a few lines: the message around it is one, not dozens.
+OPENING_CHARS = 400
 
 
 async def new(ctx: Ctx) -> None:
@@ -150,6 +154,8 @@ async def show_preview(ctx: Ctx, draft: Submission) -> None:
     """Every field, the word count and the photos, with submit / edit / later / discard."""
     campaign, form = _form_of(ctx, draft)
     ctx.goto(PREVIEW_STEP, submission_id=draft.id)
+    to_unit = _status_after_submit(campaign, draft.status) == repo.SUBMITTED
+    own_head = to_unit and await _heads_own_unit(ctx)
     ctx.say(
         "form.preview",
         rows=await _rows(ctx, draft, form),
@@ -157,9 +163,11 @@ async def show_preview(ctx: Ctx, draft: Submission) -> None:
         limit=campaign.max_words,
         campaign=campaign,
         photos=[ctx.services.media_dir / a.stored_path for a in _photos(draft)],
-        # Where "Gửi bài" sends it: a fix the reviewers asked for may go straight to them.
-        to_unit=_status_after_submit(campaign, draft.status) == repo.SUBMITTED,
-        choices=_preview_buttons(ctx),
+        # Where "Gửi bài" sends it: a fix the reviewers asked for may go straight to them,
+        # and a unit head's own needs no confirmation by themselves.
+        to_unit=to_unit and not own_head,
+        own_head=own_head,
+        choices=_preview_buttons(ctx, campaign),
         columns=2,
     )
 
@@ -192,7 +200,8 @@ async def on_preview(ctx: Ctx) -> None:
             choices=[ctx.button("discard_yes", "yes"), ctx.button("discard_no", "no")],
         )
     else:
-        ctx.say("form.preview_use_buttons", choices=_preview_buttons(ctx), columns=2)
+        campaign, _ = _form_of(ctx, draft)
+        ctx.say("form.preview_use_buttons", choices=_preview_buttons(ctx, campaign), columns=2)
 
 
 async def on_edit_menu(ctx: Ctx) -> None:
@@ -281,8 +290,9 @@ async def continue_drafts(ctx: Ctx) -> None:
 async def on_drafts(ctx: Ctx) -> None:
     """A press choosing a draft from the /continue list."""
     event = ctx.event
-    if event.kind == "button" and event.button.startswith("open:") and event.button[5:].isdigit():
-        draft = await repo.get(ctx.session, int(event.button[5:]))
+    draft_id = parse_id(event.button[5:]) if event.button.startswith("open:") else None
+    if event.kind == "button" and draft_id is not None:
+        draft = await repo.get(ctx.session, draft_id)
         person = ctx.person
         if draft and person and draft.author_id == person.id and draft.status == repo.DRAFT:
             await open_draft(ctx, draft)
@@ -414,6 +424,22 @@ async def _submit(ctx: Ctx, draft: Submission) -> None:
         draft.status,
         data={"code": draft.code, "version": draft.version},
     )
+    own_head = draft.status == repo.SUBMITTED and await _heads_own_unit(ctx)
+    if own_head:
+        # The unit's head sending their own unit's entry is the unit standing behind it:
+        # a card asking them to confirm what they just sent would be a step for nothing.
+        await repo.transition(
+            ctx.session, draft, (repo.SUBMITTED,), repo.IN_REVIEW, draft.version, now,
+            decided_by_id=person.id,
+        )  # fmt: skip
+        await _log(
+            ctx,
+            draft,
+            "unit_confirmed",
+            repo.SUBMITTED,
+            repo.IN_REVIEW,
+            data={"version": draft.version, "own_submission": True},
+        )
     await review.send_for_review(ctx.session, ctx.services, draft)
     ctx.goto("idle")
     ctx.say(
@@ -423,8 +449,17 @@ async def _submit(ctx: Ctx, draft: Submission) -> None:
         campaign=campaign,
         version=draft.version,
         to_unit=draft.status == repo.SUBMITTED,
+        own_head=own_head,
         menu=main_menu(ctx),
     )
+
+
+async def _heads_own_unit(ctx: Ctx) -> bool:
+    """Whether the sender is a head of the unit they submit for."""
+    person = ctx.person
+    if person is None or person.unit_id is None:
+        return False
+    return any(p.id == person.id for p in await roles.unit_heads(ctx.session, person.unit_id))
 
 
 def _status_after_submit(campaign: CampaignSpec, before: str) -> str:
@@ -538,9 +573,7 @@ async def _rows(ctx: Ctx, draft: Submission, form: Form) -> list[tuple[str, Any]
 
 
 def _opening(story: str) -> str:
-    words = story.split()
-    opening = " ".join(words[:OPENING_WORDS])
-    return opening + (" …" if len(words) > OPENING_WORDS else "")
+    return excerpt(story, OPENING_WORDS, OPENING_CHARS)
 
 
 def _title(draft: Submission) -> str:
@@ -548,9 +581,9 @@ def _title(draft: Submission) -> str:
     return str(values.get("title") or values.get("exemplar_name") or values.get("model_name") or "")
 
 
-def _preview_buttons(ctx: Ctx) -> list[Any]:
+def _preview_buttons(ctx: Ctx, campaign: CampaignSpec) -> list[Any]:
     return [
-        ctx.button("submit", "submit"),
+        ctx.button("submit", "submit", form=campaign.form),
         ctx.button("edit", "edit"),
         ctx.button("later", "later"),
         ctx.button("discard", "discard"),

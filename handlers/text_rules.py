@@ -62,3 +62,80 @@ def bare_words(text: str) -> str:
 def has_letter(text: str) -> bool:
     """Whether `text` holds at least one letter."""
     return any(ch.isalpha() for ch in text)
+
+
+# A story is bounded by characters as well as words, or one "word" without spaces could carry
+# anything. Vietnamese averages about 4.5 characters a word, its space and punctuation included
+# (the sample story: 1,656 for 370), so 2,000 words come to about 9,000; 6 a word leaves a third
+# more for names, numbers, dates and line breaks.
+CHARS_PER_WORD = 6
+# The longest run without a space a story may hold: no Vietnamese word comes near it, while an
+# e-mail address, a date range or a line of dashes fits. A link may be longer.
+MAX_RUN = 100
+MAX_LINK = 300
+_LINK = re.compile(r"https?://|www\.", re.IGNORECASE)
+_BLANK_LINES = re.compile(r"\n[^\S\n]*(?:\n[^\S\n]*){2,}")
+# Where a sentence (or a heading's colon) ends: the previous part stopped there on purpose.
+_SENTENCE_END = re.compile(r"[.!?…:;][\"'”’»)\]]*$")
+# A new part starting like this is a list item, a new paragraph in its own right.
+_LIST_ITEM = re.compile(r"[0-9]+[.)]|[a-zđ][.)]\s|[-–•*+]\s")
+
+
+def char_limit(max_words: int) -> int:
+    """The characters (spaces and line breaks included) a story of `max_words` words may use."""
+    return max_words * CHARS_PER_WORD
+
+
+def overlong_run(text: str) -> str | None:
+    """The first run without whitespace longer than a word or a link can be, or None."""
+    for run in _WHITESPACE.split(text):
+        if len(run) > (MAX_LINK if _LINK.search(run) else MAX_RUN):
+            return run
+    return None
+
+
+def collapse_blank_lines(text: str) -> str:
+    """More than one empty line in a row made one: Word's empty paragraphs carry nothing."""
+    return _BLANK_LINES.sub("\n\n", text)
+
+
+def same_text_key(text: str) -> str:
+    """What two texts share when they are "the same part": NFC, whitespace made single spaces."""
+    return " ".join(normalise(text).split())
+
+
+def continues_sentence(before: str, part: str) -> bool:
+    """Whether `part` carries on a sentence `before` broke off (a long text cut into messages).
+
+    True when `before` does not end a sentence (. ! ? … : ; with any closing quote or
+    bracket) and `part` starts in lower case, with a digit that does not number a list item,
+    or with punctuation that only follows something (, ) » ”). A part starting with a capital
+    is taken for a new paragraph: a heading or a name may break a sentence, but rarely does.
+    """
+    tail, head = before.rstrip(), part.lstrip()
+    if not tail or not head or _SENTENCE_END.search(tail) or _LIST_ITEM.match(head):
+        return False
+    first = head[0]
+    return first.islower() or first.isdigit() or first in ",;)»”’…"
+
+
+def excerpt(text: str, words: int, chars: int) -> str:
+    """The opening of `text`: at most `words` words and `chars` characters, cut at a space
+    where one is near, with " …" when something was left out."""
+    runs = text.split()
+    opening = " ".join(runs[:words])
+    shortened = len(runs) > words
+    if len(opening) > chars:
+        space = opening.rfind(" ", 0, chars)
+        opening = opening[: space if space > chars // 2 else chars]
+        shortened = True
+    return opening + (" …" if shortened else "")
+
+
+def without_title_line(text: str, title: str) -> tuple[str, bool]:
+    """`text` without its first line when that line is the title (accents, case and
+    punctuation aside), as a story file often begins; and whether it was left out."""
+    first, _, rest = text.partition("\n")
+    if title and bare_words(first) and bare_words(first) == bare_words(title):
+        return rest.strip(), True
+    return text, False

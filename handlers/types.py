@@ -22,6 +22,28 @@ def whole_characters(text: str) -> str:
 EventKind = Literal["text", "command", "button", "photo", "document", "contact", "unsupported"]
 
 
+@dataclass(frozen=True)
+class DocumentText:
+    """What a story file (.docx, .txt) holds, read before its update's transaction.
+
+    `problem` is "" when `text` was read, "too_big" when the file holds far more than a story
+    (refused before it was unpacked or decoded), "unreadable" when it is broken or not one.
+    """
+
+    text: str = ""
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class ImageCheck:
+    """What a photo is, checked before its update's transaction: its file extension, or
+    `problem` "not_image" or "too_big" (over `pixels`, a possible decompression bomb)."""
+
+    extension: str = ""
+    problem: str = ""
+    pixels: int = 0
+
+
 @dataclass
 class IncomingFile:
     """A photo or document someone sent; `fetch` downloads its bytes from the platform."""
@@ -32,6 +54,10 @@ class IncomingFile:
     size: int | None = None
     file_name: str | None = None
     mime_type: str | None = None
+    # Set once the bytes are fetched, for story files: read off the event loop and outside the
+    # transaction, so a heavy file never holds up other people's messages (handlers.files).
+    document_text: DocumentText | None = None
+    image_check: ImageCheck | None = None
 
     def __post_init__(self) -> None:
         if self.file_name is not None:
@@ -59,6 +85,16 @@ class Event:
     unsupported: str = ""
     # Channels without buttons (console, Zalo) show choices as numbered lines.
     has_buttons: bool = True
+    # Whether the channel shows a persistent menu of commands (Telegram's keyboard, the
+    # console's menu line); Zalo shows none.
+    has_menu: bool = True
+    # Whether people can send files (.docx, .txt) there; Zalo's Bot API takes none.
+    takes_documents: bool = True
+    # The most characters one incoming message holds where that is short enough for a long
+    # story to need several (Zalo: 2,000); 0 where a paste is split for the person.
+    message_chars: int = 0
+    # A group chat rather than a private one.
+    in_group: bool = False
 
     def __post_init__(self) -> None:
         # Every channel's input passes here, so nothing after it meets a lone surrogate.
@@ -66,6 +102,33 @@ class Event:
             value = getattr(self, f.name)
             if isinstance(value, str):
                 setattr(self, f.name, whole_characters(value))
+
+    @property
+    def caps(self) -> Capabilities:
+        """What the channel the event came from can show and take, for the texts."""
+        return Capabilities(
+            buttons=self.has_buttons,
+            menu=self.has_menu,
+            documents=self.takes_documents,
+            # A share-my-phone button exists where buttons do (Telegram's keyboard).
+            contact=self.has_buttons,
+            message_chars=self.message_chars,
+        )
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a channel can show or take, so each text speaks of what the person has there.
+
+    Templates whose macro takes a `caps` argument receive it without every caller passing it
+    (see `templates.Texts.render`); the default is Telegram's, the richest channel.
+    """
+
+    buttons: bool = True
+    menu: bool = True
+    documents: bool = True
+    contact: bool = True
+    message_chars: int = 0
 
 
 @dataclass(frozen=True)

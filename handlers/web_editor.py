@@ -20,15 +20,20 @@ from handlers.forms import FieldKind, Form, FormField, form_for
 from handlers.notify import Notifier
 from handlers.review import campaign_of
 from handlers.services import Services
-from handlers.text_rules import clean_line, count_words, has_letter
+from handlers.text_rules import (
+    MAX_LINK,
+    MAX_RUN,
+    clean_line,
+    count_words,
+    has_letter,
+    overlong_run,
+)
 from handlers.types import Event
 from storage import conversations, events, roles
 from storage import submissions as repo
 from storage.models import Person, Submission
 
 CHANNEL = "web"
-# Channels whose chats show buttons; the others number the choices.
-BUTTON_CHANNELS = ("telegram",)
 
 
 @dataclass
@@ -138,10 +143,21 @@ def check(f: FormField, raw: str) -> tuple[str, Problem | None]:
         text = clean_story(raw)
         if not text:
             return "", Problem("story_empty")
-        words = count_words(text)
+        words, chars = count_words(text), len(text)
         if words > f.max_words:
             return "", Problem(
                 "story_over", {"words": words, "limit": f.max_words, "over": words - f.max_words}
+            )
+        if f.max_chars and chars > f.max_chars:
+            return "", Problem(
+                "story_over_chars",
+                {"chars": chars, "limit": f.max_chars, "over": chars - f.max_chars},
+            )
+        run = overlong_run(text)
+        if run is not None:
+            return "", Problem(
+                "story_long_run",
+                {"length": len(run), "start": run[:40], "max_run": MAX_RUN, "max_link": MAX_LINK},
             )
         return text, None
     text = clean_line(raw)
@@ -190,7 +206,7 @@ async def finish(services: Services, person_id: int, draft_id: int) -> Draft | N
             chat_id=chat_id,
             user_id=user_id,
             kind="button",
-            has_buttons=channel in BUTTON_CHANNELS,
+            **services.chat_capabilities.get(channel, {}),  # type: ignore[arg-type]
         )
         ctx = Ctx(services, session, event, conv, person)
         menu_before = list(conv.data.get(web_people.MENU) or [])

@@ -22,6 +22,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Stable constraint names so Alembic migrations behave the same on SQLite and PostgreSQL.
+# Room for a platform's user, chat or message id. Telegram's are 64-bit numbers (at most 20
+# characters); Zalo's are strings of undocumented length (20 hex characters in every payload
+# seen), so they get generous room, and longer ones are refused where updates arrive
+# (bot.channels.chat_ids) instead of failing on PostgreSQL alone.
+PLATFORM_ID_LENGTH = 255
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -105,8 +111,8 @@ class Identity(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
     channel: Mapped[str] = mapped_column(String(20))
-    external_id: Mapped[str] = mapped_column(String(64))
-    chat_id: Mapped[str | None] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(PLATFORM_ID_LENGTH))
+    chat_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LENGTH))
     display_name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -121,6 +127,9 @@ class RoleGrant(Base):
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
     levels: Mapped[str | None] = mapped_column(String(50))
+    # The title the person holds the role under ("Hiệu trưởng", "Phó Hiệu trưởng",
+    # "Chuyên viên"): printed in signature blocks. None until they say it.
+    title: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -153,7 +162,7 @@ class Submission(Base):
     values: Mapped[dict[str, Any]] = mapped_column(default=dict)
     word_count: Mapped[int] = mapped_column(Integer, default=0)
     channel: Mapped[str] = mapped_column(String(20))
-    chat_id: Mapped[str] = mapped_column(String(64))
+    chat_id: Mapped[str] = mapped_column(String(PLATFORM_ID_LENGTH))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column()
@@ -211,7 +220,7 @@ class Conversation(Base):
     __table_args__ = (UniqueConstraint("channel", "chat_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(20))
-    chat_id: Mapped[str] = mapped_column(String(64))
+    chat_id: Mapped[str] = mapped_column(String(PLATFORM_ID_LENGTH))
     step: Mapped[str] = mapped_column(String(60), default="idle")
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Bumped whenever the bot shows new buttons, so a press on an older message is recognised.
@@ -237,7 +246,7 @@ class FloodBucket(Base):
 
     __tablename__ = "flood_buckets"
     channel: Mapped[str] = mapped_column(String(20), primary_key=True)
-    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(PLATFORM_ID_LENGTH), primary_key=True)
     tokens: Mapped[float] = mapped_column(Float)
     # Indexed for pruning: a bucket idle for minutes is full again and can be dropped.
     updated: Mapped[float] = mapped_column(Float, index=True)
@@ -300,7 +309,7 @@ class OutboxMessage(Base):
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(20))
-    chat_id: Mapped[str] = mapped_column(String(64))
+    chat_id: Mapped[str] = mapped_column(String(PLATFORM_ID_LENGTH))
     kind: Mapped[str] = mapped_column(String(10), default="send")
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(20), default="pending")
@@ -310,7 +319,7 @@ class OutboxMessage(Base):
     submission_id: Mapped[int | None] = mapped_column(Integer)
     stage: Mapped[str | None] = mapped_column(String(20))
     version: Mapped[int | None] = mapped_column(Integer)
-    target_message_id: Mapped[str | None] = mapped_column(String(64))
+    target_message_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LENGTH))
     message_ids: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column()
@@ -358,7 +367,7 @@ class AudienceMember(Base):
     __table_args__ = (UniqueConstraint("channel", "chat_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(20))
-    chat_id: Mapped[str] = mapped_column(String(64))
+    chat_id: Mapped[str] = mapped_column(String(PLATFORM_ID_LENGTH))
     kind: Mapped[str] = mapped_column(String(20), default="person")  # person, channel, group
     person_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
     active: Mapped[bool] = mapped_column(default=True)
@@ -379,5 +388,5 @@ class Broadcast(Base):
     finished_at: Mapped[datetime | None] = mapped_column()
     # Where the admin watches progress: an edited message ("đã gửi 1.200 / 5.000").
     progress_channel: Mapped[str | None] = mapped_column(String(20))
-    progress_chat_id: Mapped[str | None] = mapped_column(String(64))
-    progress_message_id: Mapped[str | None] = mapped_column(String(64))
+    progress_chat_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LENGTH))
+    progress_message_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LENGTH))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage
@@ -65,15 +66,25 @@ async def enqueue_many(session: AsyncSession, rows: list[dict[str, Any]]) -> Non
 
 
 async def due(
-    session: AsyncSession, channels: set[str], now: datetime, limit: int
+    session: AsyncSession,
+    channels: set[str],
+    now: datetime,
+    limit: int,
+    only_chats: Mapping[str, str] | None = None,
 ) -> list[OutboxMessage]:
-    """Pending rows whose time has come, oldest first, for channels that are running."""
+    """Pending rows whose time has come, oldest first, for channels that are running;
+    of a channel in `only_chats`, only the rows for that one chat."""
+    one_chat = [
+        or_(OutboxMessage.channel != channel, OutboxMessage.chat_id == chat_id)
+        for channel, chat_id in (only_chats or {}).items()
+    ]
     rows = await session.scalars(
         select(OutboxMessage)
         .where(
             OutboxMessage.status == PENDING,
             OutboxMessage.next_attempt_at <= now,
             OutboxMessage.channel.in_(channels),
+            *one_chat,
         )
         .order_by(OutboxMessage.priority, OutboxMessage.id)
         .limit(limit)

@@ -80,6 +80,18 @@ async def search(session: AsyncSession, query: str, limit: int) -> list[Unit]:
     return rows
 
 
+async def find_one(session: AsyncSession, name: str) -> tuple[Unit | None, list[Unit]]:
+    """The one unit named on a command line (by code, exact name, or a single search match),
+    with the matches to list when there is not exactly one."""
+    matches = await search(session, name, 9)
+    exact = [u for u in matches if u.code == name or u.name == name]
+    if len(exact) == 1:
+        return exact[0], matches
+    if len(matches) == 1:
+        return matches[0], matches
+    return None, matches
+
+
 async def get(session: AsyncSession, unit_id: int) -> Unit | None:
     """A unit by id."""
     return await session.get(Unit, unit_id)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,35 @@ _TAG = re.compile(r"</?(?:b|i|u|s|code|pre|a)(?:\s[^>]*)?>")
 def format_number(value: int) -> str:
     """Vietnamese thousands separator: 1234 → "1.234"."""
     return f"{value:,}".replace(",", ".")
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters, cut between words and ended with "…" when cut.
+
+    A single word longer than half the limit is cut inside itself: it would leave too little.
+    """
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,.;:-–—") + "…"
+
+
+def quoted(text: object) -> str:
+    """`text` in «», unless it holds guillemets of its own (Mô hình «Vườn rau sạch»):
+    quotes inside quotes read as a typing mistake."""
+    value = str(text or "")
+    return value if "«" in value or "»" in value else f"«{value}»"
+
+
+class _Unrestricted:
+    """The capabilities of a channel that can do everything, for a text rendered with no
+    channel in view (a notification for whoever reads it)."""
+
+    def __getattr__(self, name: str) -> bool:
+        return True
 
 
 class Texts:
@@ -44,13 +74,26 @@ class Texts:
             auto_reload=False,
         )
         self.env.filters["num"] = format_number
+        self.env.filters["shorten"] = shorten
+        self.env.filters["quoted"] = quoted
+        # A macro declares `caps=all_caps` to word itself after the channel it goes to.
+        self.env.globals["all_caps"] = _Unrestricted()
 
-    def render(self, name: str, /, **values: Any) -> str:
-        """Render macro `name` ("module.macro") with `values`; surrounding blank lines trimmed."""
-        module_name, _, macro = name.partition(".")
+    def render(
+        self, name: str, /, *, ambient: Mapping[str, Any] | None = None, **values: Any
+    ) -> str:
+        """Render macro `name` ("module.macro") with `values`; surrounding blank lines trimmed.
+
+        `ambient` values (the channel's capabilities, say) go only to macros that name them
+        as an argument, so a text can depend on them without every caller passing them.
+        """
+        module_name, _, macro_name = name.partition(".")
         module = self.env.get_template(f"{self.area}/{module_name}.j2").module
-        out = getattr(module, macro)(**values)
-        return str(out).strip()
+        macro = getattr(module, macro_name)
+        if ambient:
+            wanted = {k: v for k, v in ambient.items() if k in macro.arguments and k not in values}
+            values = {**wanted, **values}
+        return str(macro(**values)).strip()
 
     def page(self, template: str, /, **values: Any) -> str:
         """Render a whole template file (web pages, posts)."""

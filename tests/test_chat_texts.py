@@ -66,3 +66,62 @@ def test_a_file_sent_at_the_wrong_step_says_where_it_goes() -> None:
 
     assert "gửi ở bước nội dung bài viết" in said("document", "short_text")
     assert "gửi ở bước nội dung bài viết" not in said("sticker", "short_text")
+
+
+def test_a_decision_is_acknowledged_without_a_capital_mid_sentence() -> None:
+    for action in ("unit_confirmed", "returned", "approved", "changes_requested", "rejected"):
+        text = chat_texts().render("review.done", action=action, code="GS-2024-0001")
+        head, _, rest = text.partition(": ")
+        assert head == "Đã ghi nhận" and rest[0].islower(), text
+        assert "GS-2024-0001" in text
+
+
+def test_a_card_names_the_authors_level_in_words() -> None:
+    unit = SimpleNamespace(name="Trường Tiểu học Kim Giang", level="TH")
+    sub = SimpleNamespace(code="GS-1", version=1, word_count=120, values={"title": "Cô Lan"})
+    text = chat_texts().render(
+        "review.card", sub=sub, stage="u", campaign=SimpleNamespace(title="Cuộc thi"),
+        author="Hoa", unit=unit, opening="…", photos=1, changes=None, outcome="",
+        no_unit_head=False, reminder=None, rows=[], is_story=True,
+    )  # fmt: skip
+    assert "Trường Tiểu học Kim Giang (Tiểu học)" in text and "(TH)" not in text, text
+
+
+def test_the_pending_list_says_how_to_open_a_story_on_each_channel() -> None:
+    from handlers.types import Capabilities
+
+    def page(caps: Capabilities) -> str:
+        return chat_texts().render(
+            "queue.page", rows=[], page=1, pages=1, total=0, caps=caps,
+        )  # fmt: skip
+
+    assert "Bấm vào bài" in page(Capabilities())
+    assert "Bấm" not in page(Capabilities(buttons=False)), "no buttons on Zalo"
+    assert "số thứ tự" in page(Capabilities(buttons=False))
+
+
+def test_a_long_title_on_a_pending_button_is_cut_between_words() -> None:
+    title = "Người thầy thầm lặng bên chiếc tủ sách dưới gốc bàng của trường làng"
+    sub = SimpleNamespace(code="GS-2024-0001", values={"title": title})
+    label = chat_texts().render("buttons.open_item", sub=sub)
+    assert label == "GS-2024-0001 · Người thầy thầm lặng bên chiếc tủ sách…", label
+    short = SimpleNamespace(code="GS-2024-0002", values={"title": "Cô Lan"})
+    assert chat_texts().render("buttons.open_item", sub=short) == "GS-2024-0002 · Cô Lan"
+
+
+def test_where_there_are_no_buttons_no_text_speaks_of_one() -> None:
+    from handlers.types import Capabilities
+
+    numbered = Capabilities(buttons=False, menu=False, documents=False, contact=False)
+    for name, values in [
+        ("common.stale_button", {}),
+        ("common.button_not_here", {}),
+        ("common.use_buttons", {}),
+        ("form.preview_use_buttons", {}),
+        ("review.bad_button", {}),
+        ("review.old_version", {"code": "GS-1", "version": 2}),
+    ]:
+        with_buttons = chat_texts().render(name, caps=Capabilities(), **values)
+        without = chat_texts().render(name, caps=numbered, **values)
+        assert "nút" in with_buttons.lower(), name
+        assert "nút" not in without.lower() and "bấm" not in without.lower(), (name, without)

@@ -9,11 +9,14 @@ before it, read up to the "> " prompt.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
+import select
 import sqlite3
 import subprocess
 import sys
+import threading
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -64,7 +67,9 @@ class Console:
         self.banner = ""
 
     @classmethod
-    async def start(cls, env: dict[str, str], cwd: Path, stderr: Path) -> Console:
+    async def start(
+        cls, env: dict[str, str], cwd: Path, stderr: Path, user: str = "lan"
+    ) -> Console:
         with stderr.open("wb") as err:  # a file, so a chatty stderr can never block the child
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -72,7 +77,7 @@ class Console:
                 "bot",
                 "console",
                 "--user",
-                "lan",
+                user,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=err,
@@ -100,6 +105,24 @@ class Console:
         text = buffer[:-2].decode("utf-8")
         self.transcript.append(text)
         return text
+
+    async def read_until(self, text: str) -> str:
+        """Everything printed up to `text`, which a message from the outbox ends with."""
+        assert self.proc.stdout is not None
+        buffer = b""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STEP_TIMEOUT
+        while text.encode("utf-8") not in buffer:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(f"no {text!r} within {STEP_TIMEOUT}s; got: {buffer.decode()}")
+            chunk = await asyncio.wait_for(self.proc.stdout.read(65536), remaining)
+            if not chunk:
+                raise AssertionError(f"the console ended early; last output: {buffer.decode()}")
+            buffer += chunk
+        printed = buffer.decode("utf-8")
+        self.transcript.append(printed)
+        return printed
 
     async def send(self, line: str) -> str:
         """Type one line and return the answer printed before the next prompt."""
@@ -167,7 +190,7 @@ async def test_console_story_from_start_to_mine(tmp_path: Path) -> None:
         assert len(CHOICE_LINE.findall(answer)) == 3, answer
         answer = await console.send(number_of(answer, "Trường Tiểu học Kim Giang"))
         assert "Số điện thoại" in answer
-        assert "hãy gõ số điện thoại" in answer  # no share-phone button in a terminal
+        assert "hãy gõ số điện thoại" in answer and "Bấm nút" not in answer  # no share-phone button
         answer = await console.send("091 234 5678")
         assert "Trường Tiểu học Kim Giang" in answer and "0912345678" in answer
         assert "[Menu:" in answer
@@ -247,3 +270,154 @@ def test_run_without_token_and_without_terminal_says_so(tmp_path: Path) -> None:
     assert "Chưa có token" in done.stdout and "GUONGSANG_TELEGRAM_TOKEN" in done.stdout
     assert "Mở bảng điều khiển" not in done.stdout
     assert not (data / "guongsang.db").exists(), "nothing should have been started"
+
+
+class Terminal:
+    """`python -m bot console` on a pseudo-terminal, as a person runs it in a terminal window;
+    what it prints is drained by a thread so its echo can never block it."""
+
+    def __init__(self, env: dict[str, str], cwd: Path, stderr: Path) -> None:
+        self.master, slave = os.openpty()
+        with stderr.open("wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bot", "console", "--user", "lan"],
+                stdin=slave, stdout=slave, stderr=err, env=env, cwd=cwd, start_new_session=True,
+            )  # fmt: skip
+        os.close(slave)
+        self.output = bytearray()
+        self._drain = threading.Thread(target=self._read, daemon=True)
+        self._drain.start()
+        self.seen = 0
+
+    def _read(self) -> None:
+        while True:
+            # Writing a long paste makes the descriptor non-blocking: wait for output first.
+            select.select([self.master], [], [], 1.0)
+            try:
+                chunk = os.read(self.master, 65536)
+            except BlockingIOError:
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return
+            self.output += chunk
+
+    async def wait_for(self, text: str) -> str:
+        """The output from the last wait up to `text`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STEP_TIMEOUT
+        while True:
+            printed = bytes(self.output).decode("utf-8", "replace")
+            found = printed.find(text, self.seen)
+            if found >= 0:
+                answer, self.seen = printed[self.seen : found + len(text)], found + len(text)
+                return answer
+            if loop.time() > deadline or self.proc.poll() is not None:
+                raise AssertionError(f"no {text!r} within {STEP_TIMEOUT}s: {printed[self.seen :]}")
+            await asyncio.sleep(0.05)
+
+    async def type(self, line: str) -> None:
+        """Type (or paste) one line and Enter, however long it is."""
+        data = line.encode("utf-8") + b"\n"
+        os.set_blocking(self.master, False)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STEP_TIMEOUT
+        while data:
+            try:
+                data = data[os.write(self.master, data) :]
+            except BlockingIOError:
+                if loop.time() > deadline:
+                    raise AssertionError("the console stopped reading") from None
+                await asyncio.sleep(0.01)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=STEP_TIMEOUT)
+        os.close(self.master)
+        self._drain.join(timeout=STEP_TIMEOUT)
+
+
+async def test_a_story_pasted_as_one_long_line_in_a_terminal_arrives_whole(
+    tmp_path: Path,
+) -> None:
+    # A terminal in canonical mode keeps 4,095 bytes of a line: a pasted story was cut there.
+    env = cli_env(
+        tmp_path / "data",
+        GUONGSANG_CONFIG=str(open_campaign_file(tmp_path / "campaigns.toml")),
+        TERM="dumb",
+    )
+    assert run_cli(["units", "import", str(UNITS_CSV)], env, tmp_path).returncode == 0
+    story = " ".join(["Cô Lan mở lớp học miễn phí cho các em nhỏ."] * 150)
+    assert len(story.encode("utf-8")) > 2 * 4095
+    terminal = Terminal(env, tmp_path, tmp_path / "stderr.txt")
+    try:
+        await terminal.wait_for("Bắt đầu bằng /start.")
+        for line, answer in [
+            ("/start", "Họ và tên"),
+            ("Nguyễn Thị Lan", "đơn vị"),
+            ("thcs le quy don", "Số điện thoại"),
+            ("0912345678", "Đã lưu thông tin"),
+            ("/new", "Bước 1"),
+            ("Cô Phạm Thu Hà", "Bước 2"),
+            ("Số 8 ngõ 102 Kim Giang", "Bước 3"),
+            ("An toàn trường học", "Bước 4"),
+            ("Người giữ cổng trường", "Bước 5"),
+        ]:
+            await terminal.type(line)
+            await terminal.wait_for(answer)
+        await terminal.type(story)
+        answer = await terminal.wait_for(" / 2.000 từ")
+        assert answer.endswith("1.650 / 2.000 từ"), answer[-300:]
+    finally:
+        terminal.close()
+    assert "Traceback" not in (tmp_path / "stderr.txt").read_text(encoding="utf-8")
+
+
+async def test_two_consoles_each_print_their_own_and_a_decision_once(tmp_path: Path) -> None:
+    # A teacher and her principal, each in a terminal, on the same database.
+    env = cli_env(tmp_path / "data", GUONGSANG_CONFIG=str(open_campaign_file(tmp_path / "c.toml")))
+    assert run_cli(["units", "import", str(UNITS_CSV)], env, tmp_path).returncode == 0
+    made = run_cli(["invite", "--role", "unit_head", "--unit", "THCS-LQD", "--json"], env, tmp_path)
+    code = json.loads(made.stdout.strip().splitlines()[-1])["code"]
+    photo = tmp_path / "hoat-dong.jpg"
+    Image.new("RGB", (320, 240), (200, 120, 40)).save(photo, "JPEG")
+
+    principal = await Console.start(env, tmp_path, tmp_path / "binh.txt", user="binh")
+    teacher = await Console.start(env, tmp_path, tmp_path / "lan.txt", user="lan")
+    try:
+        assert "Trường THCS Lê Quý Đôn" in await principal.send(f"/join {code}")
+        assert "chức vụ" in await principal.send("Trần Văn Bình")
+        await principal.send("Hiệu trưởng")
+        for line in (
+            "/start", "Nguyễn Thị Lan", "thcs le quy don", "0912345678", "/new",
+            "Cô Phạm Thu Hà", "Số 8 ngõ 102 Kim Giang", "An toàn trường học",
+            "Người giữ cổng trường", "Mỗi sáng cô Hà đứng ở cổng trường từ sáu giờ.",
+        ):  # fmt: skip
+            answer = await teacher.send(line)
+        answer = await teacher.send(number_of(answer, "Xong phần bài viết"))
+        answer = await teacher.send(f"/photo {photo}")
+        answer = await teacher.send(number_of(answer, "Xong phần ảnh"))
+        answer = await teacher.send(number_of(answer, "Gửi bài"))
+        assert "Mã bài" in answer, answer
+
+        # The card is the principal's: it prints in the principal's terminal.
+        card = await principal.read_until("/tralai")
+        assert "gửi tới binh" in card and "Bài cần Hiệu trưởng xác nhận" in card, card
+        answer = await principal.send(number_of(card, "Xác nhận"))
+        assert answer.count("Đã ghi nhận") == 1, answer
+        # The card, decided, is not printed again in full: only its new outcome line.
+        printed = answer
+        if "Hiệu trưởng xác nhận —" not in printed:
+            printed += await principal.read_until("Hiệu trưởng xác nhận —")
+        updated = printed.split("được cập nhật]")[-1]
+        assert "Tiêu đề" not in updated and "Xác nhận" not in updated, updated
+        told = await teacher.read_until("chuyển tới người chấm")
+        assert "gửi tới lan" in told, told
+        assert await teacher.quit() == 0 and await principal.quit() == 0
+    finally:
+        teacher.kill()
+        principal.kill()
+    assert "gửi tới binh" not in teacher.output, "another person's message in Lan's terminal"
+    assert "gửi tới lan" not in principal.output

@@ -16,6 +16,7 @@ from sqlalchemy import select, text
 from bot.app import GuongSang
 from bot.web import create_web_app
 from bot.web.links import EDITOR_TTL, editor_path, sign_editor
+from handlers.text_rules import count_words
 from storage import conversations
 from storage import submissions as repo
 from storage.models import Event, Identity, Submission
@@ -308,3 +309,25 @@ async def test_a_save_waits_for_the_chat_changing_the_same_draft(
     # Neither change is lost.
     assert saved.values["exemplar_name"] == "Nguyễn Thị Lan Anh"
     assert saved.values["story"] == "Viết trên web."
+
+
+async def test_the_chats_other_story_limits_hold_on_the_web(
+    app: GuongSang, web: httpx.AsyncClient
+) -> None:
+    draft = await draft_at_story(app)
+    path = link(app, draft)
+    _, csrf = await open_page(web, path)
+    await web.post(f"{path}/save", json={"story": "Bản đã lưu."}, headers={"X-CSRF-Token": csrf})
+    limit = app.services.campaigns[0].max_chars
+    long_words = " ".join(["nghiêngnghiêngnghiêng" * 4] * (limit // 80 + 10))
+    assert count_words(long_words) <= 2000 and len(long_words) > limit
+    answers = {}
+    for name, story in (("chars", long_words), ("run", "Xem ảnh: " + "x" * 400)):
+        answer = await web.post(
+            f"{path}/save", json={"story": story}, headers={"X-CSRF-Token": csrf}
+        )
+        answers[name] = answer.json()
+    assert "ký tự" in answers["chars"]["problems"]["story"]
+    assert f"vượt giới hạn {limit:,}".replace(",", ".") in answers["chars"]["problems"]["story"]
+    assert "400 ký tự liền nhau" in answers["run"]["problems"]["story"]
+    assert (await stored(app, draft.id)).values["story"] == "Bản đã lưu."

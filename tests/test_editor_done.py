@@ -14,7 +14,7 @@ from bot.web import create_web_app
 from bot.web.links import editor_path
 from storage import submissions as repo
 from storage.models import Conversation, Event, Identity
-from tests.drivers import Chat, fill_until_story, register, text_of
+from tests.drivers import Chat, fill_until_story, jpeg, register, text_of
 from tests.fakes.telegram_server import FakeTelegram
 
 
@@ -71,10 +71,10 @@ async def test_done_moves_the_chat_past_the_story(
             select(Event).where(Event.subject_id == draft_id, Event.action == "web_done")
         )
         assert done is not None and done.channel == "web" and done.data == {"words": 370}
-    # The photo step's buttons are live in the chat, numbered as any answer's are.
-    assert "Xong phần ảnh" in " ".join(chat.with_buttons().buttons())
-    text = await chat.press("Xong phần ảnh")
-    assert "cần ít nhất 1 ảnh" in text, text
+    # The chat now takes photos, as after its own «Xong phần bài viết».
+    await chat.photo(jpeg(1))
+    text = text_of(await chat.replies())
+    assert "1 / 10" in text, text
 
 
 async def test_done_away_from_the_draft_only_tells(

@@ -25,7 +25,18 @@ from openpyxl import load_workbook
 from bot import export_command
 from bot.app import GuongSang
 from bot.settings import Settings
-from handlers.exports import SummaryRow, summary_docx, summary_rows, summary_title, summary_xlsx
+from handlers.exports import (
+    XLSX_WIDTHS,
+    SummaryHeading,
+    SummaryRow,
+    split_position,
+    summary_docx,
+    summary_heading,
+    summary_rows,
+    summary_xlsx,
+)
+from handlers.paper import row_height
+from storage.models import Submission
 from templates import Texts
 from tests.apps import FIXTURES, Clock, start_app
 from tests.factories import honoured_story
@@ -34,6 +45,7 @@ TITLE = "DANH SÁCH TRÍCH NGANG THÀNH TÍCH\nCác cá nhân được tặng da
 HEADERS = [
     "STT",
     "Họ và tên",
+    "Chức vụ, nghề nghiệp",
     "Nơi công tác, học tập, cư trú",
     "Tóm tắt thành tích",
     "Số quyết định",
@@ -70,10 +82,12 @@ HUONG: dict[str, Any] = {
     "author_phone": "0356789012",
 }
 PHONES = [LAN["author_phone"], DUC["author_phone"], HUONG["author_phone"]]
+# Đức's place was written "Giáo viên Trường THCS Lê Quý Đôn": the job goes to its own column.
 EXPECTED = [
     SummaryRow(
         number=n,
         full_name=story["exemplar"],
+        position="Giáo viên" if story is DUC else "",
         unit=story["unit_name"],
         summary=story["summary"],
         decision_number=story["decision_number"],
@@ -87,9 +101,37 @@ EXPECTED = [
 async def three(app: GuongSang) -> list[SummaryRow]:
     """Three honoured stories in the letter-001 campaign, read back as summary rows."""
     for story in (LAN, DUC, HUONG):
-        await honoured_story(app, **story)
+        honour = await honoured_story(app, **story)
+        if story is DUC:
+            async with app.db.transaction() as session:
+                sub = await session.get(Submission, honour.submission_id)
+                assert sub is not None
+                sub.values = {**sub.values, "exemplar_address": f"Giáo viên {DUC['unit_name']}"}
     async with app.db.transaction() as session:
         return await summary_rows(session, "thanh-xuan-2024")
+
+
+HEADING = summary_heading(
+    body="Ủy ban nhân dân|Quận Thanh Xuân",
+    decided_by="UBND Thành phố",
+    letter_number="123/UBND-NV",
+    letter_date=date(2024, 3, 21),
+)
+TOP = [
+    ["ỦY BAN NHÂN DÂN", None, None, None, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", None, None],
+    ["QUẬN THANH XUÂN", None, None, None, "Độc lập - Tự do - Hạnh phúc", None, None],
+    [None] * 7,
+    ["DANH SÁCH TRÍCH NGANG THÀNH TÍCH", *[None] * 6],
+    ["Các cá nhân được UBND Thành phố tặng danh hiệu “Người tốt, việc tốt”", *[None] * 6],
+    ["(Kèm theo Công văn số 123/UBND-NV ngày 21 tháng 3 năm 2024)", *[None] * 6],
+    [None] * 7,
+]
+HEADER_ROW = len(TOP) + 1
+
+
+def table_part(cells: list[list[object]]) -> list[list[object]]:
+    """The rows from the table's header row on."""
+    return cells[cells.index(HEADERS) :]
 
 
 def sheet_values(data: bytes) -> list[list[object]]:
@@ -110,10 +152,10 @@ def every_part(data: bytes) -> str:
 
 
 def docx_table(data: bytes) -> list[list[str]]:
-    """The only table of a .docx, as cell texts."""
+    """The list's table of a .docx (after the heading's), as cell texts."""
     doc = Document(io.BytesIO(data))
-    assert len(doc.tables) == 1
-    return [[cell.text for cell in row.cells] for row in doc.tables[0].rows]
+    assert len(doc.tables) == 2
+    return [[cell.text for cell in row.cells] for row in doc.tables[1].rows]
 
 
 def assert_private_data_absent(data: bytes) -> None:
@@ -160,76 +202,76 @@ async def test_names_follow_the_vietnamese_alphabet(app: GuongSang) -> None:
 
 
 async def test_xlsx_cell_by_cell(three: list[SummaryRow]) -> None:
-    data = summary_xlsx(three, summary_title())
+    data = summary_xlsx(three, HEADING)
     assert sheet_values(data) == [
-        [TITLE, None, None, None, None, None],
+        *TOP,
         HEADERS,
-        [
-            1,
-            LAN["exemplar"],
-            LAN["unit_name"],
-            LAN["summary"],
-            "1625/QĐ-UBND",
-            datetime(2023, 3, 20),
-        ],
-        [
-            2,
-            HUONG["exemplar"],
-            HUONG["unit_name"],
-            HUONG["summary"],
-            "3216/QĐ-UBND",
-            datetime(2023, 6, 14),
-        ],
-        [
-            3,
-            DUC["exemplar"],
-            DUC["unit_name"],
-            DUC["summary"],
-            "3215/QĐ-UBND",
-            datetime(2023, 6, 14),
-        ],
-    ]
+        [1, LAN["exemplar"], None, LAN["unit_name"], LAN["summary"], "1625/QĐ-UBND",
+         datetime(2023, 3, 20)],
+        [2, HUONG["exemplar"], None, HUONG["unit_name"], HUONG["summary"], "3216/QĐ-UBND",
+         datetime(2023, 6, 14)],
+        [3, DUC["exemplar"], "Giáo viên", DUC["unit_name"], DUC["summary"], "3215/QĐ-UBND",
+         datetime(2023, 6, 14)],
+    ]  # fmt: skip
 
     sheet = load_workbook(io.BytesIO(data)).active
     assert sheet.title == "Trích ngang"
-    assert [str(r) for r in sheet.merged_cells.ranges] == ["A1:F1"]
-    assert sheet["A1"].font.b and sheet["A1"].alignment.wrap_text
-    assert all(cell.font.b for cell in sheet[2])
-    assert sheet.freeze_panes == "A3"
-    for row in sheet.iter_rows(min_row=3):
-        date_cell = row[5]
+    assert {"A1:C1", "E1:G1", "A4:G4", "A6:G6"} <= {str(r) for r in sheet.merged_cells.ranges}
+    assert sheet["A1"].font.b and sheet["E1"].font.b and sheet["A4"].font.b
+    assert sheet["A6"].font.i
+    assert all(cell.font.b for cell in sheet[HEADER_ROW])
+    assert sheet.freeze_panes == f"A{HEADER_ROW + 1}"
+    for row in sheet.iter_rows(min_row=HEADER_ROW + 1):
+        date_cell = row[6]
         assert date_cell.is_date and date_cell.number_format == "dd/mm/yyyy"
-        assert all(cell.alignment.wrap_text for cell in row[1:4])
-        assert all(cell.data_type == "s" for cell in row[1:5])
+        assert all(cell.alignment.wrap_text for cell in row[1:5])
+        assert all(cell.data_type == "s" for cell in row[1:6] if cell.value is not None)
         assert row[0].data_type == "n"
-    widths = {c: sheet.column_dimensions[c].width for c in "ABCDEF"}
-    for column, header in zip("ABCDEF", HEADERS, strict=True):
+    widths = {c: sheet.column_dimensions[c].width for c in "ABCDEFG"}
+    for column, header in zip("ABCDEFG", HEADERS, strict=True):
         # Wrapped headers break at spaces: each column must fit the longest word of its header.
         assert widths[column] >= max(len(word) for word in header.split())
-    assert max(widths, key=widths.__getitem__) == "D"  # the summary gets the room
-    assert sheet.page_setup.orientation == "landscape"
+    assert max(widths, key=widths.__getitem__) == "E"  # the summary gets the room
+    # Printed landscape on A4, one page wide, the header row on every page.
+    assert sheet.page_setup.orientation == "landscape" and sheet.page_setup.paperSize == 9
+    assert sheet.sheet_properties.pageSetUpPr.fitToPage
+    assert (sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight) == (1, 0)
+    assert sheet.print_title_rows == f"${HEADER_ROW}:${HEADER_ROW}"
+    # Every row has a height that holds its wrapped text (LibreOffice does not grow rows).
+    heights = [sheet.row_dimensions[HEADER_ROW + n].height for n in (1, 2, 3)]
+    assert all(h and h >= 15 for h in heights)
+    assert heights[2] >= 2 * 15, "Đức's two-line summary gets two lines"
+    short = row_height([1, "Lan", "", "Trường", "Một dòng."], XLSX_WIDTHS)
+    assert short < 2 * 15.75, "a one-line row stays one line tall"
+    assert row_height([1, "Lan", "", "Trường", "chữ " * 100], XLSX_WIDTHS) >= 7 * 15.75
     assert_private_data_absent(data)
 
 
 async def test_docx_paragraph_by_paragraph(three: list[SummaryRow]) -> None:
-    data = summary_docx(three, summary_title())
+    data = summary_docx(three, HEADING)
     doc = Document(io.BytesIO(data))
-    assert [(p.style.name, p.text) for p in doc.paragraphs] == [("Heading 1", TITLE)]
+    assert [(p.style.name, p.text) for p in doc.paragraphs] == [
+        ("Heading 1", "DANH SÁCH TRÍCH NGANG THÀNH TÍCH"),
+        ("Normal", "Các cá nhân được UBND Thành phố tặng danh hiệu “Người tốt, việc tốt”"),
+        ("Normal", "(Kèm theo Công văn số 123/UBND-NV ngày 21 tháng 3 năm 2024)"),
+    ]
+    top = doc.tables[0]
+    assert [c.text for c in top.rows[0].cells] == [
+        "ỦY BAN NHÂN DÂN\nQUẬN THANH XUÂN",
+        "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM\nĐộc lập - Tự do - Hạnh phúc",
+    ]
+    assert top.style is None or top.style.name != "Table Grid", "the heading has no borders"
     assert docx_table(data) == [
         HEADERS,
-        ["1", LAN["exemplar"], LAN["unit_name"], LAN["summary"], "1625/QĐ-UBND", "20/03/2023"],
-        [
-            "2",
-            HUONG["exemplar"],
-            HUONG["unit_name"],
-            HUONG["summary"],
-            "3216/QĐ-UBND",
-            "14/06/2023",
-        ],
-        ["3", DUC["exemplar"], DUC["unit_name"], DUC["summary"], "3215/QĐ-UBND", "14/06/2023"],
-    ]
+        ["1", LAN["exemplar"], "", LAN["unit_name"], LAN["summary"], "1625/QĐ-UBND",
+         "20/03/2023"],
+        ["2", HUONG["exemplar"], "", HUONG["unit_name"], HUONG["summary"], "3216/QĐ-UBND",
+         "14/06/2023"],
+        ["3", DUC["exemplar"], "Giáo viên", DUC["unit_name"], DUC["summary"], "3215/QĐ-UBND",
+         "14/06/2023"],
+    ]  # fmt: skip
 
-    table = doc.tables[0]
+    table = doc.tables[1]
     assert table.style.name == "Table Grid"
     assert table.style.element.findall(f".//{qn('w:tblBorders')}"), "Table Grid draws borders"
     header = table.rows[0]
@@ -238,41 +280,77 @@ async def test_docx_paragraph_by_paragraph(three: list[SummaryRow]) -> None:
     section = doc.sections[0]
     assert section.orientation == WD_ORIENT.LANDSCAPE
     assert (round(section.page_width.mm), round(section.page_height.mm)) == (297, 210)
-    assert doc.core_properties.title == TITLE.replace("\n", " ")
+    assert doc.core_properties.title == HEADING.title.replace("\n", " ")
     assert_private_data_absent(data)
 
 
-@pytest.mark.parametrize("title", [summary_title(), summary_title("Cuộc thi 2024")])
-def test_empty_list_exports_only_title_and_headers(title: str) -> None:
-    assert sheet_values(summary_xlsx([], title)) == [[title, None, None, None, None, None], HEADERS]
-    data = summary_docx([], title)
-    assert [p.text for p in Document(io.BytesIO(data)).paragraphs] == [title]
+def test_the_heading_leaves_dots_for_what_the_office_fills_in() -> None:
+    heading = summary_heading()
+    assert heading.body == ("…………………………………",)
+    assert heading.title == TITLE
+    assert heading.attached_to == "(Kèm theo Công văn số ………/……… ngày ……… tháng ……… năm ………)"
+    with_campaign = summary_heading(
+        campaign_title="Cuộc thi 2024", body="Phòng GDĐT quận Thanh Xuân"
+    )
+    assert with_campaign.body == ("PHÒNG GDĐT QUẬN THANH XUÂN",)
+    assert with_campaign.title.endswith("\n(Cuộc thi 2024)")
+
+
+@pytest.mark.parametrize(
+    "heading", [summary_heading(), summary_heading(campaign_title="Cuộc thi 2024")]
+)
+def test_empty_list_exports_only_the_heading_and_headers(heading: SummaryHeading) -> None:
+    cells = sheet_values(summary_xlsx([], heading))
+    assert cells[-1] == HEADERS and cells[3][0] == "DANH SÁCH TRÍCH NGANG THÀNH TÍCH"
+    data = summary_docx([], heading)
+    assert Document(io.BytesIO(data)).paragraphs[0].text == "DANH SÁCH TRÍCH NGANG THÀNH TÍCH"
     assert docx_table(data) == [HEADERS]
 
 
 def test_people_text_stays_text() -> None:
-    # A summary that starts like a formula, and Word's manual line break (a vertical tab) that
+    # A place that starts like a formula, and Word's manual line break (a vertical tab) that
     # XML cannot hold, as pasted from a .docx.
     row = SummaryRow(
         number=1,
         full_name="Vi Thị Ánh",
+        position="",
         unit='=HYPERLINK("http://x.invalid","Bấm")',
         summary="Dòng một\x0bDòng hai\x07",
         decision_number="3606/QĐ-UBND",
         decision_date=date(2023, 7, 14),
     )
-    xlsx = summary_xlsx([row], "Tiêu đề")
+    xlsx = summary_xlsx([row], summary_heading())
     sheet = load_workbook(io.BytesIO(xlsx)).active
-    assert sheet["C3"].value == row.unit and sheet["C3"].data_type == "s"
-    assert sheet["D3"].value == "Dòng một\nDòng hai"
-    assert docx_table(summary_docx([row], "Tiêu đề"))[1] == [
+    line = HEADER_ROW + 1
+    assert sheet[f"D{line}"].value == row.unit and sheet[f"D{line}"].data_type == "s"
+    assert sheet[f"E{line}"].value == "Dòng một\nDòng hai"
+    assert docx_table(summary_docx([row], summary_heading()))[1] == [
         "1",
         "Vi Thị Ánh",
+        "",
         row.unit,
         "Dòng một\nDòng hai",
         "3606/QĐ-UBND",
         "14/07/2023",
     ]
+
+
+@pytest.mark.parametrize(
+    ("place", "split"),
+    [
+        ("Giáo viên Trường Tiểu học Kim Giang", ("Giáo viên", "Trường Tiểu học Kim Giang")),
+        ("Học sinh lớp 5A, Trường THCS Lê Quý Đôn", ("Học sinh lớp 5A", "Trường THCS Lê Quý Đôn")),
+        ("Cựu chiến binh, cư trú tại Phường Khương Mai", ("Cựu chiến binh", "Phường Khương Mai")),
+        (
+            "Trường THCS Lê Quý Đôn, Phường Khương Đình",
+            ("", "Trường THCS Lê Quý Đôn, Phường Khương Đình"),
+        ),
+        ("Phường Kim Giang, quận Thanh Xuân", ("", "Phường Kim Giang, quận Thanh Xuân")),
+        ("bác bảo vệ trường", ("", "bác bảo vệ trường")),
+    ],
+)
+def test_the_job_is_split_from_the_place(place: str, split: tuple[str, str]) -> None:
+    assert split_position(place) == split
 
 
 LAI_CHAU_TITLE = "Phát hiện, tuyên truyền gương người tốt, việc tốt trong CNVCLĐ tỉnh Lai Châu 2024"
@@ -329,11 +407,14 @@ async def test_campaign_filter(two_campaigns: GuongSang, tmp_path: Path) -> None
     )
     assert status == 0
     doc = Document(str(out))
-    assert doc.paragraphs[0].text == f"{TITLE}\n({LAI_CHAU_TITLE})"
+    assert [p.text for p in doc.paragraphs[:3]] == [*TITLE.split("\n"), f"({LAI_CHAU_TITLE})"]
+    # The campaign's organisation heads the list unless --body says otherwise.
+    assert doc.tables[0].rows[0].cells[0].text == "CÔNG ĐOÀN VIÊN CHỨC TỈNH LAI CHÂU"
     assert docx_table(out.read_bytes())[1:] == [
         [
             "1",
             "Lù Văn Páo",
+            "",
             "Công đoàn Bệnh viện Đa khoa tỉnh",
             "Hiến máu cứu sản phụ trong đêm mưa lũ.",
             "412/QĐ-LĐLĐ",
@@ -355,7 +436,14 @@ async def test_export_command_end_to_end(
     app: GuongSang, three: list[SummaryRow], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     xlsx, docx = tmp_path / "trich-ngang.xlsx", tmp_path / "trích ngang.docx"
-    assert await run_export(app.settings, "--format", "xlsx", "--output", str(xlsx)) == 0
+    assert (
+        await run_export(
+            app.settings, "--format", "xlsx", "--output", str(xlsx),
+            "--body", "Ủy ban nhân dân|Quận Thanh Xuân", "--decided-by", "UBND Thành phố",
+            "--letter-number", "123/UBND-NV", "--letter-date", "21/3/2024",
+        )
+        == 0
+    )  # fmt: skip
     assert capsys.readouterr().out.strip() == f"Đã xuất 3 dòng vào {xlsx}"
     assert (
         await run_export(
@@ -367,8 +455,8 @@ async def test_export_command_end_to_end(
 
     # The files on disk are exactly what the functions make from the same rows.
     cells = sheet_values(xlsx.read_bytes())
-    assert cells[0][0] == TITLE and cells[1] == HEADERS
-    assert [row[:2] for row in cells[2:]] == [
+    assert cells[: len(TOP)] == TOP and cells[len(TOP)] == HEADERS
+    assert [row[:2] for row in cells[len(TOP) + 1 :]] == [
         [1, "Nguyễn Thị Lan"],
         [2, "Lò Thị Hương"],
         [3, "Trần Văn Đức"],
@@ -377,7 +465,7 @@ async def test_export_command_end_to_end(
     assert [row[1] for row in table[1:]] == ["Nguyễn Thị Lan", "Lò Thị Hương", "Trần Văn Đức"]
     assert (
         Document(str(docx))
-        .paragraphs[0]
+        .paragraphs[2]
         .text.endswith("(Cuộc thi viết về gương người tốt, việc tốt quận Thanh Xuân năm 2024)")
     )
     assert_private_data_absent(xlsx.read_bytes())
@@ -394,7 +482,7 @@ async def test_export_command_unknown_campaign(
     assert status == 2
     captured = capsys.readouterr()
     assert captured.err.strip() == (
-        "Không có chiến dịch «ha-dong-2024». Các chiến dịch hiện có: thanh-xuan-2024."
+        "Không có đợt thi đua «ha-dong-2024». Các đợt thi đua hiện có: thanh-xuan-2024."
     )
     assert captured.out == ""
     assert not out.exists()
@@ -408,7 +496,11 @@ async def test_export_command_empty_and_unwritable(
     assert capsys.readouterr().out.strip() == (
         f"Chưa có gương nào được tuyên dương; đã xuất danh sách chỉ có dòng tiêu đề vào {out}"
     )
-    assert sheet_values(out.read_bytes()) == [[TITLE, None, None, None, None, None], HEADERS]
+    assert sheet_values(out.read_bytes())[-1] == HEADERS
+    bad = tmp_path / "bad.xlsx"
+    assert await run_export(app.settings, "--format", "xlsx", "--output", str(bad),
+                            "--letter-date", "21.3.24") == 2  # fmt: skip
+    assert "«21.3.24» không phải ngày" in capsys.readouterr().err and not bad.exists()
 
     missing = tmp_path / "no-such-folder" / "x.docx"
     assert await run_export(app.settings, "--format", "docx", "--output", str(missing)) == 2

@@ -10,6 +10,7 @@ import sqlite3
 import sys
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from sqlalchemy import select
@@ -158,10 +159,11 @@ async def test_sqlite_busy_waits_for_the_lock_instead_of_failing(
     assert (await draft_of(app, "busy")).values["story"] == "Cô Lan dạy học."
 
 
-async def test_kill_9_mid_submission_loses_nothing(
+async def real_bot(
     settings: Settings, clock: Clock, telegram: FakeTelegram, tmp_path: Path
-) -> None:
-    # The child runs on the real clock: a campaign open today.
+) -> tuple[Settings, Callable[[], Awaitable[asyncio.subprocess.Process]]]:
+    """The settings of a real `python -m bot run` on the fake Telegram, and a way to start one
+    (the database migrated, the units imported, a campaign open on the real clock)."""
     config = tmp_path / "campaigns.toml"
     text = (FIXTURES / "campaigns.toml").read_text(encoding="utf-8")
     config.write_text(
@@ -189,6 +191,14 @@ async def test_kill_9_mid_submission_loses_nothing(
             stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip
 
+    return settings, bot
+
+
+async def test_kill_9_mid_submission_loses_nothing(
+    settings: Settings, clock: Clock, telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    # The child runs on the real clock: a campaign open today.
+    settings, bot = await real_bot(settings, clock, telegram, tmp_path)
     first = await bot()
     teacher = Chat(telegram.user(101, "Hoa"))
     await register(teacher)
@@ -219,3 +229,40 @@ async def test_kill_9_mid_submission_loses_nothing(
     finally:
         second.send_signal(signal.SIGTERM)
         await asyncio.wait_for(second.wait(), 30)
+
+
+async def test_a_part_committed_but_not_answered_before_a_kill_is_not_stored_twice(
+    settings: Settings, clock: Clock, telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    settings, bot = await real_bot(settings, clock, telegram, tmp_path)
+    first = await bot()
+    teacher = Chat(telegram.user(102, "Hoa"))
+    await register(teacher)
+    await fill_until_story(teacher)
+    part = "Cô Lan mở lớp học miễn phí vào chiều thứ Bảy cho học sinh khó khăn suốt ba năm."
+    # The bot answers only after its commit; the answer is held at the platform and the bot
+    # is killed there, between the part's commit and its answer reaching the teacher.
+    telegram.delay_next("sendMessage", 600)
+    start = len(telegram.calls)
+    await teacher.user.send_text(part)
+    await telegram.wait_for_call(
+        "sendMessage", lambda params: "2.000 từ" in str(params.get("text")), start=start
+    )
+    first.send_signal(signal.SIGKILL)
+    await first.wait()
+    second = await bot()
+    try:
+        # The teacher saw no answer and sends the same part again.
+        text = await teacher.send(part)
+        assert "đã nhận phần này rồi" in text, text
+        assert f"{count_words(part)} / 2.000 từ" in text, text
+    finally:
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), 30)
+    app = await start_app(settings, clock, with_units=False)
+    try:
+        async with app.db.transaction() as session:
+            story = await session.scalar(select(Submission))
+            assert story is not None and story.values["story"] == part
+    finally:
+        await app.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -21,6 +22,15 @@ from tests.fakes.telegram_server import FakeTelegram
 KIM_GIANG, HOA_SUA, LQD = (
     "Trường Tiểu học Kim Giang", "Trường Mầm non Hoa Sữa", "Trường THCS Lê Quý Đôn",
 )  # fmt: skip
+
+PRESCHOOLS_IN_ORDER = (
+    "Hạ Đình",
+    "Hoa Sữa",
+    "Khương Đình",
+    "Kim Giang",
+    "Nhân Chính",
+    "Thanh Xuân Bắc",
+)
 
 
 async def january(app: GuongSang, clock: Clock) -> None:
@@ -118,6 +128,21 @@ async def test_monthly_report_cli(
     assert sheet["A1"].value.startswith("Báo cáo tháng 01/2024")
     cells = {row[0]: row for row in sheet.iter_rows(min_row=3, values_only=True)}
     assert cells[LQD] == (LQD, "THCS", 1, 0, 1, 1, 1, "Chưa đạt")
+    # Vietnamese alphabetical order within each level (code points put "Hoa" before "Hạ").
+    units = [row[0] for row in sheet.iter_rows(min_row=3, values_only=True)]
+    assert units[:6] == [f"Trường Mầm non {name}" for name in PRESCHOOLS_IN_ORDER]
+    assert units[6:9] == [
+        f"Trường Tiểu học {name}" for name in ("Hạ Đình", "Khương Đình", "Khương Mai")
+    ]
+    assert [row[0] for row in csv.reader(out.read_text(encoding="utf-8-sig").splitlines())][
+        1:
+    ] == units
+    # Printed on A4 landscape, one page wide, the header row on every page; rows sized.
+    assert sheet.page_setup.orientation == "landscape" and sheet.page_setup.paperSize == 9
+    assert sheet.sheet_properties.pageSetUpPr.fitToPage
+    assert (sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight) == (1, 0)
+    assert sheet.print_title_rows == "$2:$2"
+    assert all(sheet.row_dimensions[r].height for r in range(1, sheet.max_row + 1))
 
     assert (
         await run_cli_beside(env, "report", "monthly", "--campaign", "nope", "--month", "2024-01")
@@ -239,7 +264,7 @@ async def test_outside_the_campaign_dates_is_refused_with_the_dates(
     clock.moment = datetime(2024, 4, 4, 3, 0, tzinfo=UTC)
     await teacher.send("/cancel")
     text = await teacher.send("/new")
-    assert "chưa có cuộc thi nào đang nhận bài" in text
+    assert "chưa có đợt thi đua nào đang nhận bài" in text
     assert "từ 20/09/2023 đến 03/04/2024" in text
     await teacher.send("/continue")
     await teacher.send("Phường Kim Giang, quận Thanh Xuân")
@@ -253,3 +278,37 @@ async def test_outside_the_campaign_dates_is_refused_with_the_dates(
     text = await teacher.press("Gửi bài")
     assert "chỉ nhận bài từ 20/09/2023 đến 03/04/2024" in text and "04/04/2024" in text
     assert "Bài nháp vẫn được lưu" in text
+
+
+async def test_no_unit_of_the_campaigns_organisation_is_said_not_listed_as_every_unit(
+    app: GuongSang, settings: Settings, tmp_path: Path
+) -> None:
+    campaign = app.services.campaign("thanh-xuan-2024")
+    assert campaign is not None
+    elsewhere = replace(campaign, organisation="Phòng GDĐT quận Hà Đông")  # no unit imported
+    async with app.db.transaction() as session:
+        rows = await reports.monthly(
+            session, elsewhere, app.services.campaign_ids[campaign.slug], date(2024, 1, 1),
+            app.services.tz,
+        )  # fmt: skip
+    assert rows == []
+
+    config = tmp_path / "campaigns.toml"
+    config.write_text(
+        (FIXTURES / "campaigns.toml")
+        .read_text()
+        .replace(
+            'organisation = "Phòng GDĐT quận Thanh Xuân"',
+            'organisation = "Phòng GDĐT quận Hà Đông"',
+            1,
+        )
+    )
+    out = tmp_path / "thang-01.xlsx"
+    env = cli_env(settings) | {"GUONGSANG_CONFIG": str(config)}
+    result = await run_cli_beside(
+        env, "report", "monthly", "--campaign", "thanh-xuan-2024", "--month", "2024-01",
+        "--format", "xlsx", "--output", str(out),
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "Không có đơn vị nào thuộc «Phòng GDĐT quận Hà Đông»" in result.stderr
+    assert not out.exists()

@@ -16,27 +16,34 @@ from pathlib import Path
 
 import pytest
 from docx import Document
+from docx.text.paragraph import Paragraph
 from openpyxl import load_workbook
 from PIL import Image
 from sqlalchemy import select
 
 from bot.app import GuongSang
+from bot.channels.telegram.channel import TelegramChannel
 from bot.cli import main
 from bot.settings import Settings
 from handlers import files
+from handlers.exports import export_texts
 from handlers.story_exports import (
     SubmissionRow,
     submission_rows,
     submissions_csv,
     submissions_xlsx,
 )
-from storage import events
-from storage.models import Attachment, Person, Submission
+from storage import events, roles
+from storage.models import Attachment, Event, Person, RoleGrant, Submission
 from tests.apps import FIXTURES
+from tests.drivers import Chat, introduce, invite_code, join, register, submit_story, text_of
 from tests.factories import honoured_story, story
+from tests.fakes.telegram_server import FakeTelegram
+from tests.test_telegram_review import card_of
 
 CAMPAIGN = "thanh-xuan-2024"
 PRINCIPAL = "Phạm Văn Hiệu"
+SCHOOL = "Trường THCS Lê Quý Đôn"
 HEADERS = [
     "Mã bài",
     "Trạng thái",
@@ -234,6 +241,13 @@ async def test_submissions_xlsx_cell_by_cell(app: GuongSang, stories: None, tmp_
     assert sheet["F2"].data_type == "s"  # the phone keeps its leading zero
     assert sheet["C2"].number_format == "dd/mm/yyyy hh:mm"
     assert sheet["N2"].number_format == "dd/mm/yyyy"
+    # Printed landscape, one page wide, the header on every page; rows as tall as their text.
+    assert (
+        sheet.page_setup.orientation == "landscape" and sheet.sheet_properties.pageSetUpPr.fitToPage
+    )
+    assert (sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight) == (1, 0)
+    assert sheet.print_title_rows == "$1:$1"
+    assert all(sheet.row_dimensions[n].height for n in range(1, sheet.max_row + 1))
 
 
 async def test_submissions_csv_is_utf8_with_bom(
@@ -244,7 +258,8 @@ async def test_submissions_csv_is_utf8_with_bom(
         "export", "submissions", "--campaign", CAMPAIGN, "--format", "csv", "--output", str(out)
     )
     assert code == 0
-    assert "Đã xuất 3 bài vào" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert "Đã xuất 3 bài vào" in said
     raw = out.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     assert "Trần Văn Đức".encode() in raw  # UTF-8, not a Windows code page
@@ -252,13 +267,16 @@ async def test_submissions_csv_is_utf8_with_bom(
 
     def text(cell: object) -> str:
         if isinstance(cell, datetime):
-            return cell.strftime("%d/%m/%Y %H:%M" if cell.hour or cell.minute else "%d/%m/%Y")
+            return cell.strftime("%Y-%m-%d %H:%M" if cell.hour or cell.minute else "%Y-%m-%d")
         return "" if cell is None else str(cell)
 
     expected = [[text(c) for c in row] for row in expected_rows(len(LAN_STORY.split()))]
     assert rows == [HEADERS, *expected]
-    assert rows[1][2] == "10/01/2024 10:00"
-    assert rows[1][13] == "13/01/2024"
+    # ISO dates: no spreadsheet or program reads 2024-01-13 as the 1st of the 13th month.
+    assert rows[1][2] == "2024-01-10 10:00"
+    assert rows[1][13] == "2024-01-13"
+    assert rows[2][5] == "0987654321", "the phone as written, leading zero included"
+    assert "--format xlsx" in said, "the person is told which file to open in a spreadsheet"
 
 
 async def test_submissions_unknown_campaign(
@@ -270,7 +288,7 @@ async def test_submissions_unknown_campaign(
     )
     assert code == 2
     err = capsys.readouterr().err
-    assert "Không có chiến dịch «khong-co». Các chiến dịch hiện có: thanh-xuan-2024." in err
+    assert "Không có đợt thi đua «khong-co». Các đợt thi đua hiện có: thanh-xuan-2024." in err
     assert not out.exists()
 
 
@@ -452,3 +470,119 @@ async def test_story_docx_missing_photo_writes_nothing(
     assert await cli("export", "docx", "GS-2024-0008", "--output", str(out)) == 2
     assert "Không đọc được ảnh của bài GS-2024-0008" in capsys.readouterr().err
     assert not out.exists()
+
+
+def signature_block(path: Path) -> list[Paragraph]:
+    """The confirmation block's paragraphs: from the spacer after the author's phone on."""
+    doc = Document(str(path))
+    phone_at = next(
+        i for i, p in enumerate(doc.paragraphs) if p.text.startswith("Điện thoại liên hệ")
+    )
+    return doc.paragraphs[phone_at + 1 :]
+
+
+def assert_kept_on_one_page(block: list[Paragraph]) -> None:
+    """Every line of the block stays whole and with the next, down to the name."""
+    assert all(p.paragraph_format.keep_together for p in block)
+    assert all(p.paragraph_format.keep_with_next for p in block[:-1])
+    assert not block[-1].paragraph_format.keep_with_next
+
+
+async def test_the_printed_story_signs_with_the_name_and_title_given_on_joining(
+    app: GuongSang, telegram: FakeTelegram, channel: TelegramChannel, tmp_path: Path
+) -> None:
+    teacher = Chat(telegram.user(101, "Hoa"))
+    await register(teacher)  # at Trường THCS Lê Quý Đôn
+    principal = Chat(telegram.user(201, "Bình"))
+    text = await join(principal, await invite_code(app, "unit_head", SCHOOL))
+    assert "Hiệu trưởng" in text and "họ và tên đầy đủ" in text
+    assert "đủ họ, tên đệm và tên" in await principal.send("Bình"), "a chat name is no name"
+    text = await principal.send("nguyễn văn bình")
+    assert "chức vụ" in text
+    assert principal.with_buttons().buttons() == ["Hiệu trưởng", "Phó Hiệu trưởng"]
+    text = await principal.press("Phó Hiệu trưởng")
+    assert "Nguyễn Văn Bình" in text and "Phó Hiệu trưởng" in text
+    async with app.db.transaction() as session:
+        person = await session.scalar(
+            select(Person).join(RoleGrant, RoleGrant.person_id == Person.id)
+        )
+        assert person is not None and person.full_name == "Nguyễn Văn Bình"
+        (grant,) = await roles.of(session, person.id)
+        assert grant.title == "Phó Hiệu trưởng"
+        logged = await session.scalars(
+            select(Event.action).where(Event.subject == "person", Event.subject_id == person.id)
+        )
+        assert list(logged) == ["role_granted", "full_name_given", "title_given"]
+
+    code = await submit_story(teacher)
+    await principal.replies()
+    await principal.press("Xác nhận", card_of(principal, code))
+    card = text_of([m for m in principal.user.messages() if code in (m.plain_text or "")])
+    assert "Hiệu trưởng xác nhận — Nguyễn Văn Bình" in card, "named in chat as on paper"
+    out = tmp_path / f"{code}.docx"
+    assert await cli("export", "docx", code, "--output", str(out)) == 0
+    block = signature_block(out)
+    lines = [p.text for p in block if p.text.strip()]
+    # A deputy signs for the head, as offices write it.
+    assert lines[1:3] == ["KT. HIỆU TRƯỞNG", "PHÓ HIỆU TRƯỞNG"]
+    assert lines[3].startswith("(Đã xác nhận trên Gương Sáng lúc ")
+    assert lines[-1] == "Nguyễn Văn Bình" and "Bình" not in lines[:-1]
+    assert "hieutruong" not in "\n".join(lines)
+    assert_kept_on_one_page(block)
+
+
+async def test_an_admin_confirming_for_a_unit_is_printed_as_such(
+    app: GuongSang, telegram: FakeTelegram, channel: TelegramChannel, tmp_path: Path
+) -> None:
+    admin = Chat(telegram.user(999, "quantri"))  # GUONGSANG_ADMINS=telegram:999
+    await join(admin, await invite_code(app, "admin"))
+    await introduce(admin, "Phạm Gia Hữu", "Chuyên viên")
+    teacher = Chat(telegram.user(101, "Hoa"))
+    await register(teacher)  # Lê Quý Đôn has no head: its stories go to the admins
+    code = await submit_story(teacher)
+    await admin.replies()
+    await admin.press("Xác nhận", card_of(admin, code))
+    out = tmp_path / f"{code}.docx"
+    assert await cli("export", "docx", code, "--output", str(out)) == 0
+    block = signature_block(out)
+    lines = [p.text for p in block if p.text.strip()]
+    assert lines[1:3] == ["XÁC NHẬN THAY ĐƠN VỊ", "CHUYÊN VIÊN"]
+    assert "HIỆU TRƯỞNG" not in "\n".join(lines), "an admin is not the school's principal"
+    assert lines[3].startswith(f"(Quản trị viên đã xác nhận thay {SCHOOL} trên Gương Sáng lúc ")
+    assert lines[-1] == "Phạm Gia Hữu" and "quantri" not in "\n".join(lines)
+    assert_kept_on_one_page(block)
+
+
+def test_signature_headings_by_title() -> None:
+    def heading(title: str | None, on_behalf: bool = False) -> list[str]:
+        text = export_texts().render("story.confirm_heading", title=title, on_behalf=on_behalf)
+        return [line.strip() for line in text.splitlines()]
+
+    assert heading(None) == ["XÁC NHẬN CỦA HIỆU TRƯỞNG"]
+    assert heading("Hiệu trưởng") == ["XÁC NHẬN CỦA HIỆU TRƯỞNG"]
+    assert heading("Phó Hiệu trưởng") == ["KT. HIỆU TRƯỞNG", "PHÓ HIỆU TRƯỞNG"]
+    assert heading("Chủ tịch Công đoàn cơ sở") == ["XÁC NHẬN CỦA CHỦ TỊCH CÔNG ĐOÀN CƠ SỞ"]
+    assert heading("Phó Chủ tịch Công đoàn cơ sở") == [
+        "KT. CHỦ TỊCH CÔNG ĐOÀN CƠ SỞ",
+        "PHÓ CHỦ TỊCH CÔNG ĐOÀN CƠ SỞ",
+    ]
+    assert heading(None, on_behalf=True) == ["XÁC NHẬN THAY ĐƠN VỊ"]
+
+
+async def test_a_registered_teacher_given_a_role_keeps_the_name_already_given(
+    app: GuongSang, telegram: FakeTelegram, channel: TelegramChannel
+) -> None:
+    teacher = Chat(telegram.user(101, "Hoa"))
+    await register(teacher, name="Nguyễn Thị Hoa")
+    text = await join(teacher, await invite_code(app, "unit_head", SCHOOL))
+    assert "Nguyễn Thị Hoa" in text
+    assert "Giữ tên Nguyễn Thị Hoa" in teacher.with_buttons().buttons()[0]
+    assert "chức vụ" in await teacher.press("Giữ tên Nguyễn Thị Hoa")
+    assert "Chủ tịch" not in " ".join(teacher.with_buttons().buttons()), "a school's head"
+    assert "Tổ trưởng chuyên môn" in await teacher.send("tổ trưởng chuyên môn")
+    async with app.db.transaction() as session:
+        grant = await session.scalar(select(RoleGrant))
+        assert grant is not None and grant.title == "Tổ trưởng chuyên môn"
+        logged = list(await session.scalars(select(Event.action).where(Event.subject == "person")))
+        assert "full_name_given" not in logged, "the name did not change"
+        assert logged.count("title_given") == 1

@@ -157,7 +157,7 @@ async def test_choosing_among_open_campaigns(
         chat = Chat(telegram.user(304, "Hoa"))
         await register(chat)
         text = await chat.send("/new")
-        assert "Có 2 cuộc thi đang nhận bài" in text
+        assert "Có 2 đợt thi đua đang nhận bài" in text
         text = await chat.press("Công đoàn Viên chức tỉnh Lai Châu")
         assert "tối đa 1.500 từ" in text and "Bước 1" in text
         await chat.send("Lò Văn Pằng")
@@ -275,7 +275,7 @@ async def test_editing_the_story_holds_the_rest_of_a_refused_paste(
     await chat.press("Nội dung bài viết")
     # The new text comes as parts; the first is over the limit, the next must not be added
     # to the old story.
-    assert "Chưa nhận phần vừa gửi" in await chat.send("từ " * 2001)
+    assert "Chưa nhận nội dung mới" in await chat.send("từ " * 2001)
     assert "Chưa nhận phần này" in await chat.send("Phần sau của bài mới.")
     async with app.db.transaction() as session:
         draft = await session.scalar(select(Submission))

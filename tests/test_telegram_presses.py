@@ -18,12 +18,12 @@ async def test_the_reply_to_a_press_does_not_wait_for_its_answer(
     chat = Chat(telegram.user(311, "Hoa"))
     await chat.send("/start")
     await chat.send("Nguyễn Thị Hoa")
-    await chat.send("thcs le quy don")
+    await chat.send("kim giang")
     telegram.delay_next("answerCallbackQuery", SLOW)
     telegram.delay_next("editMessageReplyMarkup", SLOW)
     start = len(telegram.calls)
 
-    await chat.user.press(chat.with_buttons(), "Trường THCS Lê Quý Đôn")
+    await chat.user.press(chat.with_buttons(), "Trường Tiểu học Kim Giang")
     await telegram.wait_for_call("sendMessage", start=start)
     # The question came while Telegram was still answering the press.
     assert telegram.calls_to("answerCallbackQuery")[-1].status is None
@@ -44,11 +44,11 @@ async def test_a_press_that_cannot_be_settled_still_gets_its_reply(
     chat = Chat(telegram.user(312, "Hoa"))
     await chat.send("/start")
     await chat.send("Nguyễn Thị Hoa")
-    await chat.send("thcs le quy don")
+    await chat.send("kim giang")
     # Removing the buttons fails in a way no retry mends (the person blocked the bot, say).
     telegram.fail_next("editMessageReplyMarkup", 403, "Forbidden: bot was blocked by the user")
 
-    assert "số điện thoại" in await chat.press("Trường THCS Lê Quý Đôn")
+    assert "số điện thoại" in await chat.press("Trường Tiểu học Kim Giang")
     assert "press in 312 not answered" in caplog.text
     # The chat goes on as usual.
     await chat.user.send_contact("+84 912 345 678")

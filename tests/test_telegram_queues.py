@@ -215,8 +215,10 @@ async def test_admin_invites_in_chat(
     # A principal's invite names their school.
     await admin.send("/invite")
     await admin.press("Hiệu trưởng / Chủ tịch công đoàn cơ sở")
-    await admin.send("le quy don")
-    text = await admin.press("Trường THCS Lê Quý Đôn")
+    # The only unit that matches is taken at once, and named.
+    text = await admin.send("le quy don")
+    assert "Đã chọn đơn vị Trường THCS Lê Quý Đôn" in text, text
+    assert "Chọn đơn vị khác" not in text, "no way back: the invite is made at once"
     assert "Hiệu trưởng / Chủ tịch công đoàn cơ sở — Trường THCS Lê Quý Đôn" in text
     stranger = Chat(telegram.user(502, "Lạ"))
     assert "Chỉ quản trị viên" in await stranger.send("/invite")

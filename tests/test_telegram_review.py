@@ -144,7 +144,7 @@ async def test_changes_requested_then_resubmitted_then_approved(
     text = await cast.reviewer_a.press("Yêu cầu sửa", old_card)
     assert "nhận xét, yêu cầu sửa" in text
     text = await cast.reviewer_a.send("Xin bổ sung tên lớp và thời gian cụ thể.")
-    assert "Yêu cầu sửa" in text
+    assert "yêu cầu sửa bài" in text, text
     told = text_of(await cast.teacher.replies())
     assert "đề nghị sửa" in told and "Xin bổ sung tên lớp" in told
 
@@ -211,7 +211,7 @@ async def test_a_story_sent_back_after_the_contest_closed_can_come_back(
     assert "gửi lại (phiên bản 2)" in text and "chỉ nhận bài" not in text
     assert (await story(app, code)).status == "in_review"
     # A new story is still refused after the closing date.
-    assert "chưa có cuộc thi nào đang nhận bài" in await cast.teacher.send("/new")
+    assert "chưa có đợt thi đua nào đang nhận bài" in await cast.teacher.send("/new")
 
 
 async def test_a_photo_swapped_for_another_shows_as_a_change(

@@ -114,13 +114,26 @@ async def test_story_from_docx_and_txt(
         mime_type="application/vnd.openxmlformats-officedocument.wordprocessingml.document",
     )
     text = text_of(await chat.replies())
-    assert "Đã đọc nội dung từ tệp" in text and "374 / 2.000 từ" in text, text
+    # The file's first line is the title given at step 4: it is not the story's first line.
+    assert "Đã đọc nội dung từ tệp" in text and "366 / 2.000 từ" in text, text
+    assert "trùng với tiêu đề" in text, text
 
-    # A .txt replaces the whole story rather than being appended.
+    # A .txt replaces the whole story rather than being appended, after asking: the words
+    # sent before would be lost.
     await chat.user.send_document(
         "Cô Lan dạy học miễn phí.".encode(), file_name="ngan.txt", mime_type="text/plain"
     )
     text = text_of(await chat.replies())
+    assert "thay toàn bộ" in text and "366 từ" in text and "«ngan.txt» (6 từ)" in text, text
+    assert "Đã giữ nguyên 366 từ" in await chat.press("Không, giữ bài đang viết")
+    async with app.db.transaction() as session:
+        story = await session.scalar(select(Submission))
+        assert story is not None and story.word_count == 366
+    await chat.user.send_document(
+        "Cô Lan dạy học miễn phí.".encode(), file_name="ngan.txt", mime_type="text/plain"
+    )
+    await chat.replies()
+    text = await chat.press("Thay bằng nội dung tệp")
     assert "6 / 2.000 từ" in text and "thay cho nội dung trước" in text, text
 
     async with app.db.transaction() as session:

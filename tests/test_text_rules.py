@@ -13,7 +13,18 @@ import unicodedata
 import pytest
 
 from handlers.fields import clean_story
-from handlers.text_rules import clean_line, count_words, fold, normalise_phone
+from handlers.text_rules import (
+    char_limit,
+    clean_line,
+    continues_sentence,
+    count_words,
+    excerpt,
+    fold,
+    normalise_phone,
+    overlong_run,
+    same_text_key,
+    without_title_line,
+)
 
 # ---------------------------------------------------------------- count_words
 
@@ -200,3 +211,63 @@ def test_a_story_keeps_words_apart_where_a_control_character_separated_them(
 
 def test_a_story_loses_control_characters_that_carry_nothing() -> None:
     assert clean_story("Cô\x00 Lan\x07 dạy\x1b học\x7f\x9f") == "Cô Lan dạy học"
+
+
+# ---------------------------------------------------------------- parts of a story
+
+
+@pytest.mark.parametrize(
+    ("before", "part", "joined"),
+    [
+        ("Cô Lan mở lớp học miễn phí cho", "các em học sinh nghèo.", True),
+        ("Năm học", "2021 – 2022 cô nhận thêm lớp.", True),
+        ("Cô nói với các em", "» rồi mỉm cười.", True),
+        ("Các em tiến bộ rõ rệt.", "các em khác cũng vậy.", False),  # a sentence ended
+        ("Cô hỏi: «Em hiểu chưa?»", "em gật đầu.", False),
+        ("Kết quả", "Cả lớp đều lên lớp.", False),  # a capital: a new paragraph
+        ("Thành tích", "1. Giải Nhì cấp quận.", False),  # a list item
+        ("Thành tích", "- Giải Nhì cấp quận.", False),
+        ("Thành tích", "a) Giải Nhì cấp quận.", False),
+        ("", "các em học sinh.", False),
+    ],
+)
+def test_a_part_continues_a_sentence_only_when_it_was_cut_mid_sentence(
+    before: str, part: str, joined: bool
+) -> None:
+    assert continues_sentence(before, part) is joined
+
+
+def test_an_excerpt_is_bounded_by_words_and_by_characters() -> None:
+    assert excerpt("Cô Lan dạy học.", 60, 400) == "Cô Lan dạy học."
+    assert excerpt("một hai ba bốn", 2, 400) == "một hai …"
+    cut = excerpt("a" * 100_000, 60, 400)
+    assert cut == "a" * 400 + " …"
+    words = excerpt("nghiêng " * 200, 1000, 100)
+    assert len(words) <= 102 and words.endswith("nghiêng …")
+
+
+def test_the_longest_run_and_the_character_limit() -> None:
+    assert char_limit(2000) == 12_000
+    assert overlong_run("Cô Lan " + "x" * 100) is None
+    assert overlong_run("Cô Lan " + "x" * 101) == "x" * 101
+    link = "(https://drive.google.com/file/d/" + "1" * 200 + ")"
+    assert overlong_run(f"Xem {link}") is None
+    assert overlong_run("Xem https://" + "1" * 300) is not None
+
+
+def test_a_first_line_that_repeats_the_title_is_left_out() -> None:
+    title = "Cô giáo của những buổi chiều thứ Bảy"
+    story = "CÔ GIÁO CỦA NHỮNG BUỔI CHIỀU THỨ BẢY!\n\nCô Lan dạy học."
+    assert without_title_line(story, title) == ("Cô Lan dạy học.", True)
+    assert without_title_line("Cô Lan dạy học.\nNgày mai.", title) == (
+        "Cô Lan dạy học.\nNgày mai.",
+        False,
+    )
+    assert without_title_line(story, "") == (story, False)
+
+
+def test_the_same_part_is_recognised_whatever_its_spaces() -> None:
+    assert same_text_key("Cô  Lan\u00a0dạy\n học. ") == same_text_key("Cô Lan dạy học.")
+    decomposed = unicodedata.normalize("NFD", "Cô Lan dạy học.")
+    assert same_text_key(decomposed) == same_text_key("Cô Lan dạy học.")
+    assert same_text_key("Cô Lan dạy học") != same_text_key("Cô Lan dạy học.")

@@ -16,7 +16,7 @@ from bot.channels.telegram.channel import TelegramChannel
 from handlers.text_rules import count_words
 from storage import units
 from storage.models import Attachment, Submission
-from tests.drivers import Chat, invite_code, join, jpeg
+from tests.drivers import Chat, introduce, invite_code, join, jpeg
 from tests.drivers import text_of as telegram_text
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.zalo_server import FakeZalo
@@ -60,6 +60,7 @@ async def test_the_whole_journey_on_zalo_with_a_reviewer_on_telegram(
         assert SCHOOL in text
         reviewer = Chat(telegram.user(301, "Thu"))
         await join(reviewer, await invite_code(app, "reviewer", levels="TH,THCS"))
+        await introduce(principal, "Nguyễn Văn Bình", "Hiệu trưởng")
 
         # Zalo shows no menu: the bot names the command, and the menu's words work typed.
         text = await teacher.send("xin chào")
@@ -160,5 +161,10 @@ async def test_a_number_outside_the_unit_list_says_so_on_zalo(
     # A unit's code made of digits (as the ministry's are) is still searched for.
     async with zalo_app.db.transaction() as session:
         await units.upsert(session, units.UnitRow("Trường Tiểu học Số 1", "TH", "01008501"))
-    assert "Trường Tiểu học Số 1" in await person.send("01008501")
+    text = await person.send("01008501")
+    # The only match is taken, with a way back to the search.
+    assert "Đã chọn đơn vị Trường Tiểu học Số 1" in text and "số điện thoại" in text, text
+    assert "1. 🔁 Chọn đơn vị khác" in text, text
+    assert "đơn vị nào" in await person.send("1")
+    await person.send("kim giang")
     assert "số điện thoại" in await person.send("1"), "a number in range still picks"

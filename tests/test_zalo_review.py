@@ -14,7 +14,7 @@ from bot.app import GuongSang
 from bot.channels.telegram.channel import TelegramChannel
 from storage.models import Event as LogEvent
 from storage.models import Submission
-from tests.drivers import Chat, invite_code, register, submit_story, text_of
+from tests.drivers import Chat, introduce, invite_code, register, submit_story, text_of
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.zalo_server import FakeZalo
 from tests.zalo_drivers import ZaloChat, register_on_zalo
@@ -62,6 +62,8 @@ async def test_numbers_and_typed_commands_decide_like_buttons(
     await principal.send(f"/join {await invite_code(app, 'unit_head', SCHOOL)}")
     reviewer = ZaloChat(zalo.user("b0b0c3d4e5f601234567", "Thu"))
     await reviewer.send(f"/join {await invite_code(app, 'reviewer', levels='TH,THCS')}")
+    await introduce(principal, "Nguyễn Văn Bình", "Hiệu trưởng")
+    await introduce(reviewer, "Vũ Thị Thu", "Chuyên viên")
     stranger = ZaloChat(zalo.user("c0c0c3d4e5f601234567", "Khách"))
 
     first = await submit_story(teacher)
@@ -80,7 +82,7 @@ async def test_numbers_and_typed_commands_decide_like_buttons(
     told = text_of(await teacher.replies())
     assert "đề nghị sửa" in told and "Cần thêm ảnh buổi học chiều thứ Bảy." in told
     # A decision typed for a story already decided is refused, with who decided it.
-    assert "đã được xử lý bởi Thu" in await reviewer.send(f"/duyet {first}")
+    assert "đã được xử lý bởi Vũ Thị Thu" in await reviewer.send(f"/duyet {first}")
 
     second = await submit_story(teacher, title="Người thầy trên bản")
     await principal.replies()
@@ -145,7 +147,7 @@ async def test_a_decision_on_telegram_races_one_on_zalo(
         decided = [action for action, _, _ in outcome if action in ("approved", "rejected")]
         assert len(decided) == 1, outcome
         if decided == ["approved"]:
-            assert "đã được xử lý bởi Thu" in zalo_said
+            assert "đã được xử lý bởi Vũ Thị Thu" in zalo_said
         else:
             assert "Đã ghi nhận" in zalo_said
 

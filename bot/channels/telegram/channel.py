@@ -15,9 +15,10 @@ from telegram.request import HTTPXRequest
 
 from bot import http_pool
 from bot.app import GuongSang
+from bot.channels.chat_ids import MalformedUpdate
 from bot.channels.ordering import ChatLocks
 from bot.channels.parts import Part
-from bot.channels.telegram.convert import CHANNEL, to_event
+from bot.channels.telegram.convert import CHANNEL, check, to_event
 from bot.channels.telegram.render import call_with_retry, edit_reply, reply_calls, send_reply
 from bot.delivery import RetryLater, Undeliverable
 from handlers.types import Event, Reply, Response
@@ -176,6 +177,8 @@ class TelegramChannel:
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             # OverflowError: a date too far from now for a datetime.
             raise ValueError(f"not an update: {exc!r}") from exc
+        # Refused before the 200, so nothing of it is handled (MalformedUpdate is a ValueError).
+        check(update)
         await self.application.process_update(update)
 
     async def stop(self) -> None:
@@ -201,7 +204,13 @@ class TelegramChannel:
             await self.stop()
 
     async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        event = to_event(update, self.application.bot)
+        try:
+            event = to_event(update, self.application.bot)
+        except MalformedUpdate as exc:
+            # Polled updates are not checked before this; a webhook's were, and got a 400.
+            log.warning("telegram update %s skipped: %s", update.update_id, exc)
+            await self._answer_malformed(update)
+            return
         if event is None:
             if update.callback_query is not None:
                 await update.callback_query.answer()
@@ -216,6 +225,14 @@ class TelegramChannel:
         await self._flush_album(event.chat_id)
         async with self.locks.hold(event.chat_id):
             await self._handle_and_deliver(update, event)
+
+    async def _answer_malformed(self, update: Update) -> None:
+        """Stop the spinner of a press whose update was malformed, if it can be answered."""
+        query = update.callback_query
+        if query is None or not isinstance(query.id, str):
+            return
+        with contextlib.suppress(TelegramError):
+            await query.answer(chat_texts().render("review.bad_button"))
 
     def _hold_album(self, event: Event, group_id: str) -> asyncio.Future[None]:
         """Gather an album's photos into one event, so the person gets one answer per album;

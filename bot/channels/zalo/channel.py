@@ -224,6 +224,7 @@ class ZaloChannel:
         """Handle one update and answer it; raises MalformedUpdate for a body that is none."""
         event = to_event(update, self.fetch_photo)
         if event is None:
+            log.info("zalo: a message from a bot is not taken: %.300r", update)
             return
         if event.files:
             # Fetching a photo takes a moment; show that something is happening.

@@ -97,6 +97,8 @@ class ZaloClient:
         if result is None:
             return []
         updates = result if isinstance(result, list) else [result]
+        for odd in (u for u in updates if not isinstance(u, dict)):
+            log.warning("zalo getUpdates: skipped a result that is no update: %.200r", odd)
         return [u for u in updates if isinstance(u, dict)]
 
     async def set_webhook(self, url: str, secret_token: str) -> dict[str, Any]:

@@ -6,12 +6,22 @@ so an update is known by its event name and message id.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.channels.chat_ids import MalformedUpdate, check_arriving_id
 from handlers.types import Event, IncomingFile
 
 CHANNEL = "zalo"
+# No buttons, no command menu, and no files but photos on Zalo's Bot API; a Zalo message holds
+# at most 2,000 characters (zalo-bot-api.md: sendMessage).
+CAPABILITIES: dict[str, bool | int] = {
+    "has_buttons": False,
+    "has_menu": False,
+    "takes_documents": False,
+    "message_chars": 2000,
+}
 TEXT, IMAGE, STICKER, UNSUPPORTED = (
     "message.text.received",
     "message.image.received",
@@ -21,13 +31,17 @@ TEXT, IMAGE, STICKER, UNSUPPORTED = (
 
 PhotoFetcher = Callable[[str], Awaitable[bytes]]
 
-
-class MalformedUpdate(ValueError):
-    """The body is not an update as Zalo sends them."""
+# processed_updates.update_key holds 100 characters; longer keys are shortened by a digest,
+# since cutting them could make two messages one.
+_KEY_LENGTH = 100
 
 
 def to_event(update: Any, fetch_photo: PhotoFetcher) -> Event | None:
-    """The Event for an update; None for updates the bot does not take (groups, bots).
+    """The Event for an update; None for a message from a bot, which the bot does not take.
+
+    A message in a group chat becomes an Event marked `in_group`: the core answers it (the
+    bot works in private chats) and a group can be made a broadcast audience. Its photos
+    are not fetched: nothing sent in a group is stored.
 
     Raises MalformedUpdate for anything that is not shaped like an update.
     """
@@ -37,22 +51,26 @@ def to_event(update: Any, fetch_photo: PhotoFetcher) -> Event | None:
     chat, sender = message.get("chat"), message.get("from")
     if not isinstance(chat, dict) or not isinstance(sender, dict):
         raise MalformedUpdate("no chat or sender")
-    chat_id, user_id = _id(chat.get("id")), _id(sender.get("id"))
-    message_id = _id(message.get("message_id"))
-    if not (chat_id and user_id and message_id):
-        raise MalformedUpdate("missing ids")
-    # Group chats are in beta on Zalo; the bot works in private chats.
-    if str(chat.get("chat_type", "PRIVATE")).upper() != "PRIVATE" or sender.get("is_bot"):
+    chat_id, user_id = _id(chat.get("id"), "chat.id"), _id(sender.get("id"), "from.id")
+    message_id = _id(message.get("message_id"), "message_id")
+    if sender.get("is_bot"):
         return None
+    in_group = str(chat.get("chat_type", "PRIVATE")).upper() != "PRIVATE"
     name = _event_name(update, message)
+    # What the event name promises must be there: a text that is a number is no message.
+    if name == TEXT and not isinstance(message.get("text"), str):
+        raise MalformedUpdate("text is not a string")
+    if name == IMAGE and not isinstance(message.get("photo"), str):
+        raise MalformedUpdate("photo is not a URL")
     event = Event(
         channel=CHANNEL,
         chat_id=chat_id,
         user_id=user_id,
-        user_name=str(sender.get("display_name") or sender.get("first_name") or ""),
-        update_key=f"{name}:{message_id}"[:100],
+        user_name=_name(sender),
+        update_key=_update_key(name, message_id),
         kind="unsupported",
-        has_buttons=False,
+        in_group=in_group,
+        **CAPABILITIES,  # type: ignore[arg-type]
     )
     text = message.get("text")
     if name == TEXT and isinstance(text, str):
@@ -60,10 +78,13 @@ def to_event(update: Any, fetch_photo: PhotoFetcher) -> Event | None:
     elif name == IMAGE and isinstance(message.get("photo"), str):
         url = message["photo"]
         event.kind = "photo"
-        event.text = str(message.get("caption") or "")
+        caption = message.get("caption")
+        event.text = caption if isinstance(caption, str) else ""
         event.files = [_incoming(url, message_id, fetch_photo)]
     else:
         event.unsupported = "sticker" if name == STICKER else "other"
+    if in_group:
+        event.files = []
     return event
 
 
@@ -93,8 +114,24 @@ def _event_name(update: dict[str, Any], message: dict[str, Any]) -> str:
     return UNSUPPORTED
 
 
-def _id(value: Any) -> str:
-    return str(value) if isinstance(value, str | int) and str(value) else ""
+def _id(value: Any, where: str) -> str:
+    """An id as Zalo sends it (a string; a number taken too), or MalformedUpdate: a missing,
+    overlong or control-character id would be stored, and answered, under a false name."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise MalformedUpdate(f"{where} missing")
+    return check_arriving_id(str(value), where)
+
+
+def _name(sender: dict[str, Any]) -> str:
+    names = (sender.get("display_name"), sender.get("first_name"))
+    return next((n for n in names if isinstance(n, str) and n), "")
+
+
+def _update_key(name: str, message_id: str) -> str:
+    key = f"{name}:{message_id}"
+    if len(key) <= _KEY_LENGTH:
+        return key
+    return f"{name[:40]}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 def _incoming(url: str, message_id: str, fetch_photo: PhotoFetcher) -> IncomingFile:

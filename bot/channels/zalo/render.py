@@ -24,8 +24,6 @@ def reply_text(reply: Reply) -> str:
     if reply.link:
         # Zalo makes a URL in a message tappable; it opens in Zalo's own browser.
         parts.append(f"{to_plain(reply.link.label)}: {reply.link.url}")
-    if reply.ask_contact:
-        parts.append(to_plain(texts.render("zalo.type_phone")))
     if reply.menu:
         parts.append(to_plain(texts.render("zalo.commands")))
     return "\n\n".join(p for p in parts if p.strip())
