@@ -11,12 +11,14 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot import blocks_file
 from bot.campaign_file import load_campaigns
 from bot.channels.zalo import convert as zalo_convert
 from bot.delivery import Delivery
 from bot.ratelimit import ChannelLimits
 from bot.settings import Settings
 from handlers import queues, reminders, router
+from handlers.emulation import nudges as emulation_nudges
 from handlers.flood import FloodGuard
 from handlers.services import Services, system_clock
 from handlers.types import Event, Response
@@ -43,6 +45,7 @@ class GuongSang:
         today = clock().astimezone(tz).date()
         # Load before touching the database, so a wrong campaigns file fails at once.
         campaigns = load_campaigns(settings.config, today)
+        self.blocks = blocks_file.load_blocks(settings.config)
         self.services = Services(
             db=self.db,
             texts=chat_texts(),
@@ -64,14 +67,14 @@ class GuongSang:
         self.delivery = Delivery(
             self.services,
             limits=lambda channel: ChannelLimits(
-                (settings.zalo_broadcast_rate if channel == "zalo" else settings.broadcast_rate)
-                / settings.workers,
+                _rate(settings, channel) / settings.workers,
                 # One a second per chat cannot be split between workers, so each keeps it. Only
                 # broadcasts keep it, one message per honour to a chat: two workers rarely reach
                 # one chat within a second, and then the platform's retry-after, which the
                 # outbox obeys, spaces them.
                 settings.broadcast_chat_rate,
                 max(1, settings.broadcast_group_per_minute // settings.workers),
+                shared_per_second=_rate(settings, channel),
             ),
             lease=settings.delivery_lease_seconds,
         )
@@ -81,6 +84,7 @@ class GuongSang:
             "console": {"has_buttons": False},
         }
         self._ticker: asyncio.Task[None] | None = None
+        self.block_problems: list[str] = []
         self._stop_ticking = asyncio.Event()
 
     def editor_link(self, person_id: int, draft_id: int) -> str:
@@ -100,6 +104,10 @@ class GuongSang:
             self.services.campaign_ids = await submissions.sync_campaigns(
                 session, self.services.campaigns
             )
+            # Letter 004's blocks; a unit not imported yet is reported, not fatal.
+            self.block_problems = await blocks_file.sync(session, self.blocks, self.services.now())
+        for problem in self.block_problems:
+            log.warning("emulation block: %s", problem)
         log.info(
             "ready: %s, %d campaign(s)",
             self.db.engine.url.render_as_string(hide_password=True),
@@ -135,6 +143,13 @@ class GuongSang:
         self.delivery.kick()
         return quota, digest
 
+    async def run_emulation_nudges(self) -> int:
+        """Remind member units that have not sent their self-scoring sheet (once a day)."""
+        async with self.db.transaction() as session:
+            count = await emulation_nudges.remind_scoring(session, self.services)
+        self.delivery.kick()
+        return count
+
     async def forget_old_updates(self) -> int:
         """Drop the records of updates no platform will deliver again; returns how many."""
         async with self.db.transaction() as session:
@@ -156,6 +171,7 @@ class GuongSang:
             try:
                 await self.run_reminders()
                 await self.run_daily_nudges()
+                await self.run_emulation_nudges()
                 await self.forget_old_updates()
                 await self.forget_idle_budgets()
             except Exception:
@@ -170,6 +186,11 @@ class GuongSang:
             self._ticker = None
         await self.delivery.stop()
         await self.db.dispose()
+
+
+def _rate(settings: Settings, channel: str) -> float:
+    """The channel's overall send rate, for the whole bot."""
+    return settings.zalo_broadcast_rate if channel == "zalo" else settings.broadcast_rate
 
 
 @asynccontextmanager

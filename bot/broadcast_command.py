@@ -17,7 +17,7 @@ from bot.delivery import status_counts
 from bot.settings import Settings
 from handlers import broadcast as broadcasting
 from storage import outbox
-from storage.models import AudienceMember, Broadcast, Submission
+from storage.models import AudienceMember, Broadcast, Submission, utcnow
 from templates import Texts
 
 BAR_WIDTH = 30
@@ -80,43 +80,61 @@ async def _honour(args: argparse.Namespace, settings: Settings, texts: Texts) ->
         )
         if args.no_send:
             return 0
+        if not _has_channel(settings):
+            # Honoured and queued: that succeeded; the bot delivers when it runs.
+            print(texts.render("broadcast.no_token", honoured=True), file=sys.stderr)
+            return 0
         return await _deliver(app, settings, texts)
 
 
 async def _run(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
+    if not _has_channel(settings):
+        print(texts.render("broadcast.no_token", honoured=False), file=sys.stderr)
+        return 2
     async with running(settings) as app:
         return await _deliver(app, settings, texts)
 
 
+def _has_channel(settings: Settings) -> bool:
+    return bool(settings.telegram_token or settings.zalo_token)
+
+
 async def _deliver(app: GuongSang, settings: Settings, texts: Texts) -> int:
     """Deliver the outbox through every channel with a token, showing a progress bar."""
-    if not settings.telegram_token:
-        print(texts.render("broadcast.no_token"), file=sys.stderr)
-        return 2
-    from bot.channels.telegram.channel import standalone_sender
+    async with contextlib.AsyncExitStack() as channels:
+        if settings.telegram_token:
+            from bot.channels.telegram.channel import standalone_sender
 
-    bot, sender = await standalone_sender(settings.telegram_token, settings.telegram_api_url)
-    app.delivery.register("telegram", sender)
-    running = await _unfinished(app)
-    started = time.monotonic()
-    work = asyncio.create_task(app.delivery.drain())
-    try:
+            bot, sender = await standalone_sender(
+                settings.telegram_token, settings.telegram_api_url
+            )
+            channels.push_async_callback(bot.shutdown)
+            app.delivery.register("telegram", sender)
+        if settings.zalo_token:
+            from bot.channels.zalo.channel import standalone_zalo_sender
+
+            client, zalo = standalone_zalo_sender(app, settings.zalo_token, settings.zalo_api_url)
+            channels.push_async_callback(client.close)
+            app.delivery.register("zalo", zalo)
+        running = await _unfinished(app)
+        started, since = time.monotonic(), utcnow()
+        work = asyncio.create_task(app.delivery.drain())
         while not work.done():
             await _draw(app, running, started)
             await asyncio.wait({work}, timeout=0.5)
         await work
-    finally:
-        with contextlib.suppress(Exception):
-            await bot.shutdown()
+    seconds = time.monotonic() - started
     print(file=sys.stderr)
     async with app.db.transaction() as session:
         for broadcast_id in running:
             row = await session.get(Broadcast, broadcast_id)
             assert row is not None
             counts = await status_counts(session, broadcast_id)
+            # This run's own sends: a run resumed after a crash does not count the first's.
+            sent_now = await outbox.sent_since(session, broadcast_id, since)
             print(
                 texts.render(
-                    "broadcast.report", row=row, counts=counts, seconds=time.monotonic() - started
+                    "broadcast.report", row=row, counts=counts, seconds=seconds, sent_now=sent_now
                 )
             )
     return 0

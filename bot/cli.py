@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from bot import (
     backup_command,
+    blocks_command,
     broadcast_command,
     export_command,
     heap,
@@ -99,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     invite.add_argument("--revoke", metavar="CODE", help="revoke an unused code")
     invite.set_defaults(func=_invite)
     export_command.add_parser(sub)
+    blocks_command.add_parser(sub)
     broadcast_command.add_parser(sub)
     serve_command.add_parser(sub)
     report_command.add_parser(sub)

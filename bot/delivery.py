@@ -1,12 +1,26 @@
 """Delivers the outbox: rows are claimed in a short transaction, sent outside any transaction
 under the channel's rate limits, and their outcome recorded in another short transaction.
 
-A crash between sending and recording leaves the row claimed; after the lease it is sent again,
-so the only duplicates a crash can cause are the sends that were in flight at that instant.
-Each worker process names its claims and keeps them fresh while it lives (however long a
-retry-after makes it wait), takes back expired claims of dead ones as it goes, and records an
-outcome only for rows it still holds. A reply of several calls records each call as it goes
+A crash between sending and recording leaves the row claimed, and it is sent again: the only
+duplicates a crash can cause are the sends that were in flight at that instant. That window is
+kept to one local commit: the platform's answer is followed at once by one UPDATE of that row,
+in a transaction that goes ahead of any waiting (`_mark_sent`); whatever else the send leads
+to (a broadcast's progress message) is recorded after that commit; the numbered choices a
+message shows are recorded just before it goes, so a number typed as it arrives answers it.
+
+Each worker process names its claims and holds a lock named alike while it lives
+(`storage.liveness`): a worker that died is seen at once, by a restarted worker at its start or
+by any other at its next heartbeat, and its claims are taken back then, not after the lease.
+Live workers keep their claims fresh (however long a retry-after makes them wait), and record
+an outcome only for rows they still hold. A reply of several calls records each call as it goes
 out, so a row taken back after a crash sends only the calls not yet made.
+
+A row is sent as it reads when sent: a card whose story is decided meanwhile has its payload
+replaced with the outcome (`handlers.notify`), so a row taken back is sent as the outcome, and
+a worker that finds the payload changed under its send queues the edit that puts it right.
+
+A send that keeps failing is tried a few times at once, then put back with a growing delay and
+tried again until it goes, the platform refuses it for good, or it is a day old.
 """
 
 from __future__ import annotations
@@ -16,9 +30,10 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
@@ -30,11 +45,19 @@ from handlers import numbered as numbering
 from handlers.services import Services
 from handlers.types import Choice, Reply, payload_to_reply, reply_to_payload
 from storage import outbox
-from storage.models import AudienceMember, Broadcast, OutboxMessage
+from storage.liveness import Liveness
+from storage.models import AudienceMember, Broadcast, OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
 
+# Tries made at once, a growing pause apart, before the row is put back for later.
 MAX_ATTEMPTS = 6
+# Put back, a row is tried again after 1, 2, 4 … minutes, at most this many apart…
+MAX_RESCHEDULE = timedelta(minutes=15)
+# …until it is this old: by then the answer or the notification is no longer worth sending.
+GIVE_UP_AFTER = timedelta(days=1)
+# A broadcast's delivery sooner: its report waits for every one of them.
+GIVE_UP_BULK_AFTER = timedelta(hours=1)
 MAX_RETRY_AFTERS = 20
 IDLE_WAIT = 2.0
 PROGRESS_EVERY = 2.0
@@ -131,6 +154,15 @@ class Delivery:
         self._progress: dict[int, _Progress] = {}
         # Names this process's claims: a row is only ever finished by the worker holding it.
         self.token = uuid.uuid4().hex
+        self.liveness = Liveness(services.db)
+        # Pause before the n-th try at once: backoff_base × 2ⁿ seconds (tests shorten it).
+        self.backoff_base = 0.25
+        # Seconds from each platform answer to the commit recording it: the window in which a
+        # crash makes a duplicate (the README's figure comes from these).
+        self.mark_gaps: deque[float] = deque(maxlen=10_000)
+        # Other processes' recent sends per channel, and when they were read (`_shared_pace`).
+        self._others: dict[str, tuple[float, list[datetime]]] = {}
+        self._others_lock = asyncio.Lock()
 
     def register(self, channel: str, sender: Sender, only_chat: str | None = None) -> None:
         """Let `channel`'s rows be delivered by `sender` (only those for `only_chat`, if given)."""
@@ -146,6 +178,27 @@ class Delivery:
         """The channel is going away: its rows wait in the outbox for its return."""
         self.senders.pop(channel, None)
         self.only_chats.pop(channel, None)
+
+    async def queue_replies(
+        self, channel: str, chat_id: str, replies: list[Reply], parts_sent: int = 0
+    ) -> None:
+        """Answers a channel could not deliver now (the platform or the network failing):
+        the outbox sends them, in order, with the retries notifications get. `parts_sent`
+        calls of the first one went out already and are not made again."""
+        now = self.services.now()
+        async with self.services.db.transaction() as session:
+            for index, reply in enumerate(replies):
+                row = await outbox.enqueue(
+                    session,
+                    channel,
+                    chat_id,
+                    reply_to_payload(reply, self.services.media_dir),
+                    stage=outbox.DIRECT_REPLY,
+                    now=now,
+                )
+                if index == 0 and parts_sent:
+                    row.parts_sent = parts_sent
+        self.kick()
 
     def kick(self) -> None:
         """Something was queued: deliver now rather than at the next tick."""
@@ -165,6 +218,7 @@ class Delivery:
         do not within `grace` seconds.
         """
         if self._task is None:
+            await self.liveness.release()
             return
         self._stopping = True
         self._wake.set()
@@ -175,14 +229,36 @@ class Delivery:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         self._task = None
+        await self.liveness.release()
+
+    async def _alive(self) -> None:
+        """Hold this worker's lock before its first claim, so others see it alive."""
+        if not self.liveness.held:
+            await self.liveness.hold(self.token)
 
     async def recover(self) -> int:
-        """Take back rows claimed by a worker that died (claims older than the lease)."""
+        """Take back rows claimed by a worker that died: one whose lock is free (at once), or
+        whose claims are older than the lease (a worker whose death cannot be seen)."""
+        await self._alive()
         cutoff = self.services.now() - self.lease
+        async with self.services.db.transaction() as session:
+            claimers = set(
+                await session.scalars(
+                    select(OutboxMessage.claimed_by)
+                    .where(OutboxMessage.status == outbox.SENDING)
+                    .distinct()
+                )
+            )
+        claimers.discard(None)
+        claimers.discard(self.token)
+        dead = [token for token in claimers if await self.liveness.is_dead(str(token))]
         async with self.services.db.transaction() as session:
             result = await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.status == outbox.SENDING, OutboxMessage.claimed_at < cutoff)
+                .where(
+                    OutboxMessage.status == outbox.SENDING,
+                    (OutboxMessage.claimed_at < cutoff) | OutboxMessage.claimed_by.in_(dead),
+                )
                 .values(status=outbox.PENDING, claimed_at=None, claimed_by=None)
                 .execution_options(synchronize_session=False)
             )
@@ -207,13 +283,14 @@ class Delivery:
         """While this worker lives: keep its claims fresh and take back those of dead ones.
 
         Several times a lease, so a claim waiting out a long retry-after or a slow send is
-        never mistaken for a dead worker's, and a worker that died is noticed while this one
-        runs (a replacement started at once would otherwise find its claims still fresh).
+        never mistaken for a dead worker's, and every couple of seconds, so a worker that died
+        while this one runs is noticed within seconds.
         """
-        pause = self.lease.total_seconds() / 3
+        pause = min(self.lease.total_seconds() / 3, IDLE_WAIT)
         while True:
             await asyncio.sleep(pause)
             try:
+                await self.liveness.keep()
                 await self.keep_claims()
                 await self.recover()
             except Exception:
@@ -276,8 +353,8 @@ class Delivery:
         return handled
 
     async def drain(self) -> None:
-        """Deliver until nothing is left: rows claimed by a dead worker are waited for until
-        their lease runs out, then delivered (the CLI's `broadcast run`)."""
+        """Deliver until nothing is left: rows claimed by a worker that died are taken back
+        and delivered, those of a live one waited for (the CLI's `broadcast run`)."""
         async with self._beating():
             while True:
                 await self.recover()
@@ -293,6 +370,7 @@ class Delivery:
 
     async def _run(self) -> None:
         try:
+            # A restarted worker takes back at once what the process it replaces held.
             await self.recover()
         except Exception:
             log.exception("outbox recovery failed")
@@ -308,6 +386,7 @@ class Delivery:
                 self._wake.clear()
 
     async def _claim(self, limit: int) -> list[_Job]:
+        await self._alive()
         now = self.services.now()
         async with self.services.db.transaction() as session:
             rows = await outbox.due(session, set(self.senders), now, limit, self.only_chats)
@@ -349,6 +428,10 @@ class Delivery:
         parts: list[Part] | None = None
         ids: list[str] = list(job.sent_ids)
         total = 0
+        # Numbered choices a chat without buttons answers by number (a direct reply's were
+        # taken in hand when it was answered).
+        numbered = None if job.stage == outbox.DIRECT_REPLY else _numbered(sender, reply)
+        shown = False
         while attempts < MAX_ATTEMPTS:
             # Part of the reply is out: given back, it would start again from its first
             # message, so it is finished here while the channel is still there.
@@ -364,16 +447,26 @@ class Delivery:
                     assert job.target_message_id is not None
                     async with limits.sending(job.chat_id, is_group, bulk=bulk):
                         await sender.edit(job.chat_id, job.target_message_id, reply)
+                    answered = time.perf_counter()
                     ids = [job.target_message_id]
                 else:
                     if parts is None:
                         # A worker that died made the first calls already.
                         parts = sender.parts(job.chat_id, reply)[job.parts_sent :]
                         total = len(parts)
+                    answered = time.perf_counter()
+                    if numbered and not shown:
+                        # Recorded before the list can be seen, so that a number typed the
+                        # moment it arrives already answers it.
+                        await self._after_sent(job, [], numbered)
+                        shown = True
                     while parts:
                         # Each call is one message on the platform: each takes a slot.
                         async with limits.sending(job.chat_id, is_group, bulk=bulk):
+                            if bulk:
+                                await self._shared_pace(job.channel, limits)
                             message_id = await parts[0]()
+                        answered = time.perf_counter()
                         parts.pop(0)
                         if message_id is not None:
                             ids.append(message_id)
@@ -395,11 +488,43 @@ class Delivery:
                 attempts += 1
                 error = repr(exc)
                 log.warning("outbox %s attempt %d failed: %r", job.id, attempts, exc)
-                await asyncio.sleep(min(30.0, 0.25 * 2**attempts))
+                if attempts < MAX_ATTEMPTS:
+                    await asyncio.sleep(min(30.0, self.backoff_base * 2**attempts))
                 continue
-            await self._finish(job, outbox.SENT, ids=ids, numbered=_numbered(sender, reply))
+            # Nothing between the platform's answer and this commit but the commit itself.
+            await self._mark_sent(job, ids, answered)
             return
-        await self._finish(job, outbox.FAILED, error=error)
+        await self._reschedule(job, error)
+
+    async def _shared_pace(self, channel: str, limits: ChannelLimits) -> None:
+        """Wait until a broadcast send keeps the channel's whole rate, counting what other
+        processes sent (read from the outbox), and what one that died or was restarted
+        sent just before: the pace survives a restart and is shared with a second process.
+        Sends of another process are seen once recorded (a moment after their answer),
+        and read again every tenth of the window."""
+        limit, period = limits.shared
+        while True:
+            since = utcnow() - timedelta(seconds=period)
+            others = [t for t in await self._sent_by_others(channel, period) if t >= since]
+            # This send's own slot is counted among ours already.
+            excess = len(others) + limits.overall.counted() - limit
+            if excess <= 0:
+                return
+            # Until enough of the others' sends have left the window.
+            leaves = others[min(excess, len(others)) - 1] + timedelta(seconds=period)
+            await asyncio.sleep(max(0.005, (leaves - utcnow()).total_seconds()))
+
+    async def _sent_by_others(self, channel: str, period: float) -> list[datetime]:
+        """The others' recent sends on `channel`, read again at most ten times a window: a
+        query per send would cost a broadcast a transaction per message."""
+        async with self._others_lock:
+            fetched, times = self._others.get(channel, (-period, []))
+            if time.monotonic() - fetched >= period / 10:
+                since = utcnow() - timedelta(seconds=period)
+                async with self.services.db.transaction() as session:
+                    times = await outbox.sent_by_others_since(session, channel, since, self.token)
+                self._others[channel] = (time.monotonic(), times)
+            return times
 
     def _held(self, job: _Job) -> Any:
         """The condition that this worker still holds the job's row."""
@@ -418,10 +543,39 @@ class Delivery:
                 .execution_options(synchronize_session=False)
             )
 
+    async def _reschedule(self, job: _Job, error: str) -> None:
+        """The platform kept failing (not refusing): try again later, with a growing delay,
+        unless the row is already too old to be worth sending."""
+        now = self.services.now()
+        async with self.services.db.transaction() as session:
+            row = await session.get(OutboxMessage, job.id)
+            if row is None or row.status != outbox.SENDING or row.claimed_by != self.token:
+                return
+            row.claimed_at, row.claimed_by = None, None
+            row.last_error = error[:500]
+            horizon = GIVE_UP_BULK_AFTER if row.audience_id is not None else GIVE_UP_AFTER
+            if row.created_at is not None and now - row.created_at >= horizon:
+                row.status = outbox.FAILED
+                log.warning(
+                    "outbox %s to %s:%s given up: %s", job.id, job.channel, job.chat_id, error
+                )
+                return
+            row.attempts = (row.attempts or 0) + 1
+            delay = min(MAX_RESCHEDULE, timedelta(minutes=2 ** min(row.attempts - 1, 10)))
+            row.status, row.next_attempt_at = outbox.PENDING, now + delay
+            log.warning(
+                "outbox %s to %s:%s failing (%s); again in %s",
+                job.id,
+                job.channel,
+                job.chat_id,
+                error,
+                delay,
+            )
+
     async def _record_part(self, job: _Job, ids: list[str]) -> None:
         """One call of a reply of several went out: remember it, should this worker die."""
         job.parts_sent += 1
-        async with self.services.db.transaction() as session:
+        async with self.services.db.transaction(urgent=True) as session:
             await session.execute(
                 update(OutboxMessage)
                 .where(self._held(job))
@@ -433,44 +587,91 @@ class Delivery:
                 .execution_options(synchronize_session=False)
             )
 
-    async def _finish(
-        self,
-        job: _Job,
-        status: str,
-        ids: list[str] | None = None,
-        error: str = "",
-        numbered: list[Choice] | None = None,
-    ) -> None:
+    async def _mark_sent(self, job: _Job, ids: list[str], answered: float) -> None:
+        """Record that the platform took the message: one UPDATE, committed at once.
+
+        The transaction goes ahead of any waiting for the database (`urgent`), and holds
+        nothing but this row's mark, plus, in the rare case that the row's payload was
+        replaced while it was being sent (its story was decided), the edit that puts the
+        message sent right: that must not be lost to a crash either.
+        """
+        wall = utcnow()
+        main = ids[-1] if ids else None
+        async with self.services.db.transaction(urgent=True) as session:
+            marked = (
+                await session.execute(
+                    update(OutboxMessage)
+                    .where(self._held(job))
+                    .values(
+                        status=outbox.SENT,
+                        claimed_at=None,
+                        # The moment it went, on the wall clock every process shares, in the
+                        # due-time column's index too: recent sends are read from there when
+                        # pacing broadcasts (`sent_recently`). The claimer's token stays, so
+                        # each process tells its own sends from the others'.
+                        sent_at=wall,
+                        next_attempt_at=wall,
+                        message_ids={"ids": ids, "main": main},
+                    )
+                    .returning(OutboxMessage.payload, OutboxMessage.submission_id)
+                    .execution_options(synchronize_session=False)
+                )
+            ).first()
+            changed = marked is not None and marked.payload != job.payload
+            if changed and main is not None:
+                assert marked is not None
+                await outbox.enqueue(
+                    session,
+                    job.channel,
+                    job.chat_id,
+                    marked.payload,
+                    kind="edit",
+                    target_message_id=main,
+                    submission_id=marked.submission_id,
+                    now=self.services.now(),
+                )
+        self.mark_gaps.append(time.perf_counter() - answered)
+        if marked is None:
+            # Taken back while this worker was stalled (the loop blocked past the lease):
+            # whoever holds it now records its outcome.
+            log.warning("outbox %s: claim lost before its outcome (sent)", job.id)
+            return
+        if changed:
+            self.kick()
+        elif job.stage == "progress" and job.broadcast_id and ids:
+            await self._after_sent(job, ids, None)
+
+    async def _after_sent(self, job: _Job, ids: list[str], numbered: list[Choice] | None) -> None:
+        """What a message leads to: the numbered list it shows (recorded just before it is
+        sent), or a broadcast's progress message (recorded once its mark is committed)."""
+        async with self.services.db.transaction() as session:
+            if numbered:
+                await numbering.shown_by_outbox(session, job.channel, job.chat_id, numbered)
+            if job.stage == "progress" and job.broadcast_id and ids:
+                broadcast = await session.get(Broadcast, job.broadcast_id)
+                if broadcast is not None:
+                    broadcast.progress_message_id = ids[-1]
+
+    async def _finish(self, job: _Job, status: str, error: str = "") -> None:
+        """Record that the platform refused the row for good."""
         async with self.services.db.transaction() as session:
             row = await session.get(OutboxMessage, job.id)
             if row is None:
                 return
             if row.status != outbox.SENDING or row.claimed_by != self.token:
-                # Taken back while this worker was stalled (the loop blocked past the lease):
-                # whoever holds it now records its outcome.
                 log.warning("outbox %s: claim lost before its outcome (%s)", job.id, status)
                 return
-            if numbered:
-                await numbering.shown_by_outbox(session, job.channel, job.chat_id, numbered)
             row.status = status
             row.claimed_at = None
             row.claimed_by = None
-            if status == outbox.SENT:
-                row.sent_at = self.services.now()
-                row.message_ids = {"ids": ids or [], "main": ids[-1] if ids else None}
-            else:
-                row.last_error = error[:500]
-                log.warning(
-                    "outbox %s to %s:%s %s: %s", job.id, job.channel, job.chat_id, status, error
-                )
+            row.last_error = error[:500]
+            log.warning(
+                "outbox %s to %s:%s %s: %s", job.id, job.channel, job.chat_id, status, error
+            )
             if status == outbox.BLOCKED and job.audience_id:
                 member = await session.get(AudienceMember, job.audience_id)
                 if member is not None:
                     member.active, member.inactive_reason = False, "blocked"
-            if job.stage == "progress" and job.broadcast_id and ids:
-                broadcast = await session.get(Broadcast, job.broadcast_id)
-                if broadcast is not None:
-                    broadcast.progress_message_id = ids[-1]
 
     async def _broadcast_progress(self, broadcast_ids: set[int], force: bool) -> None:
         """Edit each running broadcast's progress message; report once it is finished.

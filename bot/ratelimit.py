@@ -61,6 +61,13 @@ class SlidingWindow:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._released.wait(), wait)
 
+    def counted(self) -> int:
+        """Sends in flight or answered within the last `period` seconds."""
+        now = time.monotonic()
+        while self._answered and now - self._answered[0] >= self.period:
+            self._answered.popleft()
+        return len(self._answered) + self._in_flight
+
     def idle_for(self, seconds: float) -> bool:
         """Whether nothing is being sent and nothing was in the last `seconds`."""
         if self._in_flight:
@@ -91,9 +98,18 @@ class KeyedWindows:
 class ChannelLimits:
     """The limits one channel's sends obey: overall, per chat, and per group chat."""
 
-    def __init__(self, per_second: float, per_chat_second: float, group_per_minute: int) -> None:
+    def __init__(
+        self,
+        per_second: float,
+        per_chat_second: float,
+        group_per_minute: int,
+        shared_per_second: float | None = None,
+    ) -> None:
         # A rate below 1/s is expressed as one send per 1/rate seconds.
         self.overall = SlidingWindow(*_limit_period(per_second))
+        # The channel's whole budget, which every process sending for the bot shares: a
+        # worker's broadcast sends also count those of the others, read from the outbox.
+        self.shared = _limit_period(shared_per_second or per_second)
         self.per_chat = KeyedWindows(*_limit_period(per_chat_second))
         self.per_group = KeyedWindows(group_per_minute, 60.0)
         self._paused_until = 0.0

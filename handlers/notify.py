@@ -92,8 +92,13 @@ class Notifier:
         return len(targets)
 
     async def edit_cards(self, submission_id: int, stage: str, reply: Reply) -> int:
-        """Replace every sent card of a stage with `reply` (buttons gone); drop unsent ones."""
+        """Replace every sent card of a stage with `reply` (buttons gone); drop unsent ones;
+        those being sent (or left half-sent by a crash) become `reply`, so whatever goes out
+        after the decision is the outcome, and a card sent meanwhile is edited to it."""
         await outbox.cancel_pending(self.session, submission_id, stage)
+        await outbox.supersede_in_flight(
+            self.session, submission_id, stage, reply_to_payload(reply, self.services.media_dir)
+        )
         edited = 0
         for card in await outbox.cards(self.session, submission_id, stage):
             message_id = card.message_ids.get("main")

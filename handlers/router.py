@@ -18,6 +18,7 @@ from handlers import (
     submission,
 )
 from handlers.context import Ctx
+from handlers.emulation import chat as emulation
 from handlers.ids import parse_id
 from handlers.menu import command_for, main_menu
 from handlers.services import Services
@@ -50,13 +51,16 @@ STEPS: dict[str, tuple[Handler, Handler]] = {
     broadcast.DATE_STEP: (broadcast.on_date, broadcast.resume),
     broadcast.SUMMARY_STEP: (broadcast.on_summary, broadcast.resume),
     broadcast.CONFIRM_STEP: (broadcast.on_confirm, broadcast.resume),
+    emulation.STEP: (emulation.on_step, emulation.resume),
 }
 # Steps people with a role but no registration (reviewers, admins) can be in.
 ROLE_COMMANDS = (
     "pending", "history", "invite", "join", "honour", "subscribe", "unsubscribe", "report",
-    "campaigns", *review.TYPED,
+    "campaigns", emulation.COMMAND, *review.TYPED,
 )  # fmt: skip
-NO_REGISTRATION = (registration.STEP, review.NOTE_STEP, *invites.STEPS, *broadcast.STEPS)
+NO_REGISTRATION = (
+    registration.STEP, review.NOTE_STEP, *invites.STEPS, *broadcast.STEPS, emulation.STEP,
+)  # fmt: skip
 
 
 async def handle(services: Services, event: Event) -> Response:
@@ -225,7 +229,7 @@ async def _command(ctx: Ctx) -> None:
             await _resume(ctx)
         return
     if command == "cancel":
-        if step in (review.NOTE_STEP, *invites.STEPS, *broadcast.STEPS):
+        if step in (review.NOTE_STEP, *invites.STEPS, *broadcast.STEPS, emulation.STEP):
             ctx.goto("idle")
             ctx.say("common.cancelled", menu=main_menu(ctx) if registered else None)
         elif step == registration.STEP and not registered:
@@ -284,6 +288,8 @@ async def _role_command(ctx: Ctx, command: str, args: str) -> None:
             await admin.report(ctx, args)
         case "campaigns":
             await admin.campaigns(ctx)
+        case emulation.COMMAND:
+            await emulation.start(ctx, args)
         case typed if typed in review.TYPED:
             await review.on_command(ctx, typed, args)
 

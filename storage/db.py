@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -55,23 +57,29 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._write_turn = asyncio.Lock() if self.is_sqlite else None
+        self._write_turn = WriteTurn() if self.is_sqlite else None
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
+    async def transaction(self, urgent: bool = False) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on error.
 
-        On SQLite, transactions of this process queue on an asyncio lock first. SQLite has
-        one writer at a time anyway; waiting here is first come, first served, where
-        connections waiting inside SQLite's busy handler sleep and retry with growing naps.
+        On SQLite, transactions of this process queue for their turn first. SQLite has one
+        writer at a time anyway; waiting here is first come, first served, where connections
+        waiting inside SQLite's busy handler sleep and retry with growing naps. An `urgent`
+        transaction (the outbox recording that a message went out) goes ahead of those
+        waiting, so it waits for at most the one transaction under way.
         Transactions must not nest (none do).
         """
         if self._write_turn is None:
             async with self.sessions() as session, session.begin():
                 yield session
             return
-        async with self._write_turn, self.sessions() as session, session.begin():
-            yield session
+        await self._write_turn.acquire(urgent)
+        try:
+            async with self.sessions() as session, session.begin():
+                yield session
+        finally:
+            self._write_turn.release()
 
     async def upgrade(self) -> None:
         """Bring the schema to the newest migration."""
@@ -87,6 +95,43 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+
+class WriteTurn:
+    """A lock taken in order of arrival, except that urgent takers go before the others."""
+
+    def __init__(self) -> None:
+        self._held = False
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._waiting: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self, urgent: bool = False) -> None:
+        """Wait for the turn."""
+        if not self._held and not self._urgent and not self._waiting:
+            self._held = True
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        queue = self._urgent if urgent else self._waiting
+        queue.append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self.release()  # handed the turn as it was cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    queue.remove(turn)
+            raise
+
+    def release(self) -> None:
+        """Hand the turn to the next taker, urgent ones first."""
+        for queue in (self._urgent, self._waiting):
+            while queue:
+                turn = queue.popleft()
+                if not turn.done():
+                    turn.set_result(None)
+                    return
+        self._held = False
 
 
 # Each database's `insert` construct, the one with ON CONFLICT clauses (SQLite and PostgreSQL

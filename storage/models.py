@@ -390,3 +390,7 @@ class Broadcast(Base):
     progress_channel: Mapped[str | None] = mapped_column(String(20))
     progress_chat_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LENGTH))
     progress_message_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LENGTH))
+
+
+# Letter 004's tables live in their own module, on this metadata (imported last: they use Base).
+from storage import emulation_models  # noqa: E402, F401

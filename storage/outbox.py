@@ -6,13 +6,15 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import OutboxMessage
 
 PENDING, SENDING, SENT = "pending", "sending", "sent"
 FAILED, BLOCKED, CANCELLED = "failed", "blocked", "cancelled"
+# The stage of an answer to someone's own message that the channel could not deliver at once.
+DIRECT_REPLY = "reply"
 # Set in a session's info when it queues something, so whoever commits it knows to wake the
 # delivery worker (most messages people send queue nothing for anyone else).
 _QUEUED = "outbox_queued"
@@ -109,6 +111,25 @@ async def cards(session: AsyncSession, submission_id: int, stage: str) -> list[O
     return list(rows)
 
 
+async def supersede_in_flight(
+    session: AsyncSession, submission_id: int, stage: str, payload: dict[str, Any]
+) -> None:
+    """Replace the payload of a decided stage's notifications that are being sent (or were,
+    by a worker that died): sent again, they say the outcome; sent now, their worker sees the
+    change when it records the send and queues the edit."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.submission_id == submission_id,
+            OutboxMessage.stage == stage,
+            OutboxMessage.status == SENDING,
+            OutboxMessage.kind == "send",
+        )
+        .values(payload=payload)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def cancel_pending(session: AsyncSession, submission_id: int, stage: str) -> None:
     """Drop unsent notifications of a stage that has just been decided."""
     await session.execute(
@@ -122,3 +143,36 @@ async def cancel_pending(session: AsyncSession, submission_id: int, stage: str) 
         .values(status=CANCELLED)
         .execution_options(synchronize_session=False)
     )
+
+
+async def sent_since(session: AsyncSession, broadcast_id: int, since: datetime) -> int:
+    """How many of a broadcast's deliveries went out at or after `since` (wall clock)."""
+    count = await session.scalar(
+        select(func.count()).where(
+            OutboxMessage.broadcast_id == broadcast_id,
+            OutboxMessage.audience_id.is_not(None),
+            OutboxMessage.status == SENT,
+            OutboxMessage.sent_at >= since,
+        )
+    )
+    return int(count or 0)
+
+
+async def sent_by_others_since(
+    session: AsyncSession, channel: str, since: datetime, token: str
+) -> list[datetime]:
+    """When the messages on `channel` sent since `since` (wall clock) by processes other than
+    the one named `token` went, oldest first. A sent row's due time is the moment it was
+    sent, so the status-and-due-time index finds the few recent ones among all."""
+    rows = await session.scalars(
+        select(OutboxMessage.next_attempt_at)
+        .where(
+            OutboxMessage.status == SENT,
+            OutboxMessage.priority.in_((0, 1)),
+            OutboxMessage.next_attempt_at >= since,
+            OutboxMessage.channel == channel,
+            (OutboxMessage.claimed_by.is_(None)) | (OutboxMessage.claimed_by != token),
+        )
+        .order_by(OutboxMessage.next_attempt_at)
+    )
+    return list(rows)

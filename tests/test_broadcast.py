@@ -405,4 +405,4 @@ async def test_cli_honour_audience_and_status(
     assert again.returncode == 2 and "đã được tuyên dương rồi" in again.stderr
     assert "0/1 đã gửi, 1 chờ" in cli("broadcast", "status").stdout
     no_token = cli("broadcast", "run")
-    assert no_token.returncode == 2 and "Chưa có GUONGSANG_TELEGRAM_TOKEN" in no_token.stderr
+    assert no_token.returncode == 2 and "GUONGSANG_TELEGRAM_TOKEN hoặc" in no_token.stderr

@@ -218,6 +218,7 @@ async def test_bot_publishes_its_command_menu(telegram: FakeTelegram, channel: o
         "pending",
         "report",
         "subscribe",
+        "thidua",
         "cancel",
         "help",
     }

@@ -128,6 +128,8 @@ async def test_a_decision_on_telegram_races_one_on_zalo(
     await on_telegram.send(f"/join {await invite_code(app, 'reviewer', levels='THCS')}")
     on_zalo = ZaloChat(zalo.user("d0d0c3d4e5f601234567", "Hào"))
     await on_zalo.send(f"/join {await invite_code(app, 'reviewer', levels='THCS')}")
+    await introduce(on_telegram, "Vũ Thị Thu", "Chuyên viên")
+    await introduce(on_zalo, "Lê Văn Hào", "Chuyên viên")
 
     for round_ in range(3):
         code = await submit_story(teacher, title=f"Bài số {round_ + 1}")

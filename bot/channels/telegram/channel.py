@@ -19,7 +19,7 @@ from bot.channels.chat_ids import MalformedUpdate
 from bot.channels.ordering import ChatLocks
 from bot.channels.parts import Part
 from bot.channels.telegram.convert import CHANNEL, check, to_event
-from bot.channels.telegram.render import call_with_retry, edit_reply, reply_calls, send_reply
+from bot.channels.telegram.render import call_with_retry, edit_reply, reply_calls
 from bot.delivery import RetryLater, Undeliverable
 from handlers.types import Event, Reply, Response
 from templates import chat_texts, to_plain
@@ -36,6 +36,7 @@ COMMANDS = (
     "pending",
     "report",
     "subscribe",
+    "thidua",
     "cancel",
     "help",
 )
@@ -313,13 +314,28 @@ class TelegramChannel:
 
     async def _send_replies(self, event: Event, response: Response) -> None:
         """The replies, in order."""
-        for reply in response.replies:
+        replies = response.replies
+        for index, reply in enumerate(replies):
+            made = 0
             try:
-                await send_reply(self.application.bot, int(event.chat_id), reply)
-            except TelegramError as exc:
-                # The state is committed; the person sees the current step again on their next
-                # message, so a lost answer is an inconvenience, not a loss.
-                log.warning("reply to %s not delivered: %s", event.chat_id, exc)
+                for call in reply_calls(self.application.bot, int(event.chat_id), reply):
+                    await call_with_retry(call)
+                    made += 1
+            except (Forbidden, BadRequest) as exc:
+                # Refused for good (the person blocked the bot, say): nothing to try again.
+                log.warning("reply to %s refused: %s", event.chat_id, exc)
+            except Exception as exc:
+                # Whatever else failed (the network, Telegram, a timeout, a surprise in the
+                # library), the answer is owed: the outbox delivers the rest of it.
+                log.warning(
+                    "reply to %s not delivered now (%r): queued to be tried again",
+                    event.chat_id,
+                    exc,
+                )
+                await self.app.delivery.queue_replies(
+                    CHANNEL, event.chat_id, replies[index:], parts_sent=made
+                )
+                return
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("error while handling %r", update, exc_info=context.error)

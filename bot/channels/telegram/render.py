@@ -196,13 +196,16 @@ def _photo_calls(bot: Bot, chat_id: int, photos: list[Path]) -> list[Part]:
     return calls
 
 
-async def call_with_retry(call: Callable[[], Awaitable[T]]) -> T | None:
-    """Run a Bot API call, waiting out 429s and retrying network faults; None if refused."""
+async def call_with_retry(call: Callable[[], Awaitable[T]]) -> T:
+    """Run a Bot API call, waiting out 429s and retrying network faults; raises what
+    failed the last time (refusals at once)."""
     delay = 1.0
     for attempt in range(1, ATTEMPTS + 1):
         try:
             return await call()
         except RetryAfter as exc:
+            if attempt == ATTEMPTS:
+                raise
             wait = exc.retry_after
             seconds = wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait)
             await asyncio.sleep(seconds)
@@ -214,4 +217,4 @@ async def call_with_retry(call: Callable[[], Awaitable[T]]) -> T | None:
             log.warning("telegram call failed (%s), retrying in %.0fs", exc, delay)
             await asyncio.sleep(delay)
             delay *= 2
-    return None
+    raise AssertionError("unreachable")

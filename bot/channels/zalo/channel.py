@@ -134,6 +134,18 @@ class ZaloSender:
         return False
 
 
+def standalone_zalo_sender(
+    app: GuongSang, token: str, api_root: str
+) -> tuple[ZaloClient, ZaloSender]:
+    """A client and its sender, without polling (the CLI delivering broadcasts)."""
+    client = ZaloClient(token, api_root)
+
+    def photo_url(path: Path) -> str:
+        return file_url(app.settings, path.name, app.services.now())
+
+    return client, ZaloSender(client, photo_url)
+
+
 def _outbox_part(call: Part) -> Part:
     async def part() -> str | None:
         with _as_outbox_errors():
@@ -294,13 +306,28 @@ class ZaloChannel:
         if response.notice and not replies:
             # No button to show a short answer on: it becomes a message.
             replies.append(Reply(response.notice))
-        for reply in replies:
+        for index, reply in enumerate(replies):
+            made = 0
             try:
-                await send_reply(self.client, event.chat_id, reply, self.photo_url)
-            except (ZaloError, httpx.HTTPError) as exc:
-                # The state is committed; the person sees the current step again on their
-                # next message, so a lost answer is an inconvenience, not a loss.
-                log.warning("reply to zalo:%s not delivered: %r", event.chat_id, exc)
+                for call in reply_calls(self.client, event.chat_id, reply, self.photo_url):
+                    await _with_retry(call)
+                    made += 1
+            except ZaloError as exc:
+                if exc.transient:
+                    await self._owe(event.chat_id, replies[index:], made, exc)
+                    return
+                # Refused for good (the person blocked the bot, say): nothing to try again.
+                log.warning("reply to zalo:%s refused: %r", event.chat_id, exc)
+            except Exception as exc:
+                await self._owe(event.chat_id, replies[index:], made, exc)
+                return
+
+    async def _owe(self, chat_id: str, replies: list[Reply], made: int, exc: Exception) -> None:
+        """Zalo or the network keeps failing: the outbox delivers the rest of the answer."""
+        log.warning(
+            "reply to zalo:%s not delivered now (%r): queued to be tried again", chat_id, exc
+        )
+        await self.app.delivery.queue_replies(CHANNEL, chat_id, replies, parts_sent=made)
 
 
 async def _with_retry(call: Callable[[], Awaitable[T]]) -> T:

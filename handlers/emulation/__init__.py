@@ -1,0 +1,1 @@
+"""Letter 004: emulation blocks, criteria sheets, self-scoring, cross-check and ranking."""

@@ -1,0 +1,309 @@
+"""Self-scoring in chat: criterion by criterion (points, a note, evidence), the running
+total, stop and resume, proposals from letter 001's contest data, and sending the sheet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.context import Ctx
+from handlers.emulation import common, contest, scoring
+from handlers.emulation.common import COMMAND, NOTE_MAX, STEP, Access
+from handlers.emulation.criteria import Criterion, Sheet, parse_points
+from handlers.types import Choice, Reply
+from storage import emulation as repo
+from storage.emulation_models import EmulationCard
+
+
+async def _own_card(ctx: Ctx, access: Access) -> tuple[EmulationCard, Sheet] | None:
+    """The member's card being filled, if it still may be; tells them why not otherwise."""
+    card = await repo.card_by_id(ctx.session, int(ctx.data.get("card") or 0), lock=True)
+    if card is None or card.unit_id != access.member or card.sheet_id is None:
+        await common.menu(ctx, access.block.id)
+        return None
+    if card.status not in repo.EDITABLE:
+        if ctx.event.kind == "button":
+            ctx.response.press_accepted = False
+        ctx.say("emulation.already_submitted")
+        await common.menu(ctx, access.block.id)
+        return None
+    sheet_row = await repo.sheet(ctx.session, card.sheet_id)
+    assert sheet_row is not None
+    return card, Sheet.from_data(sheet_row.data)
+
+
+async def ask_scoring(ctx: Ctx) -> None:
+    access = await common.access_of(ctx, int(ctx.data.get("block") or 0))
+    if access is None:
+        ctx.goto("idle")
+        ctx.say("emulation.no_block")
+        return
+    found = await _own_card(ctx, access)
+    if found is None:
+        return
+    card, sheet = found
+    at, i = ctx.data.get("at"), int(ctx.data.get("i", 0))
+    total = scoring.self_total(sheet, card.scores)
+    if at == "summary":
+        missing = scoring.unscored(sheet, card.scores)
+        choices = [] if missing else [common.button(ctx, "submit", "submit")]
+        choices += [common.button(ctx, "fix", "fix"), common.button(ctx, "pause", "pause")]
+        ctx.say(
+            "emulation.summary",
+            sheet=sheet,
+            scores=card.scores,
+            total=total,
+            missing=missing,
+            deadline=common.deadline(access.block),
+            choices=choices,
+        )
+        return
+    if at == "fix":
+        choices = [Choice(f"{c.id}. {c.name[:40]}", f"c:{n}") for n, c in enumerate(sheet.criteria)]
+        choices.append(common.button(ctx, "back", "back"))
+        ctx.say("emulation.pick_criterion", choices=choices)
+        return
+    criterion = sheet.criteria[i]
+    entry = card.scores.get(criterion.id) or {}
+    if at == "extra":
+        ctx.say(
+            "emulation.ask_extra",
+            criterion=criterion,
+            entry=entry,
+            choices=[common.button(ctx, "next", "next"), common.button(ctx, "pause", "pause")],
+        )
+        return
+    count = await contest.figure(ctx.session, ctx.services, criterion, card.unit_id)
+    proposal = None if count is None else contest.proposed(criterion, count)
+    choices = []
+    if proposal is not None:
+        choices.append(common.button(ctx, "accept", "accept", points=proposal))
+    if entry.get("self") is not None:
+        choices.append(common.button(ctx, "keep", "keep", points=entry["self"]))
+    choices += [common.button(ctx, "summary", "summary"), common.button(ctx, "pause", "pause")]
+    ctx.say(
+        "emulation.ask_points",
+        typed=not ctx.event.has_buttons,
+        criterion=criterion,
+        number=i + 1,
+        count=len(sheet.criteria),
+        entry=entry,
+        figure=count,
+        proposal=proposal,
+        total=total,
+        max_total=sheet.max_total,
+        choices=common.number_prompt(ctx, choices),
+    )
+
+
+async def on_score(ctx: Ctx, access: Access, pressed: str) -> None:
+    found = await _own_card(ctx, access)
+    if found is None:
+        return
+    card, sheet = found
+    i = int(ctx.data.get("i", 0))
+    criterion = sheet.criteria[i]
+    pressed = common.typed_option(ctx, pressed)
+    if pressed == "pause":
+        _pause(ctx, card)
+        return
+    if pressed == "summary":
+        ctx.update(at="summary")
+        await ask_scoring(ctx)
+        return
+    points: float | None = None
+    proposed_from: int | None = None
+    if pressed == "accept":
+        count = await contest.figure(ctx.session, ctx.services, criterion, card.unit_id)
+        if count is None:
+            await common.refuse(ctx)
+            return
+        points, proposed_from = contest.proposed(criterion, count), count
+    elif pressed == "keep":
+        points = (card.scores.get(criterion.id) or {}).get("self")
+    elif ctx.event.kind == "text":
+        points = parse_points(ctx.event.text)
+        if points is None or points > criterion.max:
+            ctx.say("emulation.bad_points", criterion=criterion, raw=ctx.event.text)
+            return
+    if points is None:
+        await common.refuse(ctx)
+        await ask_scoring(ctx)
+        return
+    before = (card.scores.get(criterion.id) or {}).get("self")
+    extra = {"from_contest": proposed_from} if proposed_from is not None else {}
+    common.set_entry(card, criterion, self=points, **extra)
+    if before != points:
+        await common.log(
+            ctx,
+            "emu_card",
+            card.id,
+            "self_scored",
+            role="unit_head",
+            criterion=criterion.id,
+            before=before,
+            after=points,
+            **extra,
+        )
+    ctx.update(at="extra")
+    await ask_scoring(ctx)
+
+
+def _pause(ctx: Ctx, card: EmulationCard) -> None:
+    ctx.goto("idle")
+    ctx.say("emulation.paused", command=COMMAND)
+
+
+async def on_extra(ctx: Ctx, access: Access, pressed: str) -> None:
+    found = await _own_card(ctx, access)
+    if found is None:
+        return
+    card, sheet = found
+    i = int(ctx.data.get("i", 0))
+    criterion = sheet.criteria[i]
+    entry = card.scores.get(criterion.id) or {}
+    event = ctx.event
+    if pressed == "pause":
+        _pause(ctx, card)
+        return
+    if pressed == "next":
+        if criterion.evidence and not entry.get("evidence"):
+            ctx.say("emulation.evidence_needed", criterion=criterion)
+            return
+        left = scoring.unscored(sheet, card.scores)
+        if not ctx.data.get("one") and i + 1 < len(sheet.criteria):
+            ctx.update(at="score", i=i + 1)
+        elif left and not ctx.data.get("one"):
+            ctx.update(at="score", i=sheet.criteria.index(left[0]))
+        else:
+            ctx.update(at="summary", one=False)
+        await ask_scoring(ctx)
+        return
+    if event.kind in ("photo", "document"):
+        lines = [await _store_evidence(ctx, card, criterion, f) for f in event.files]
+        ctx.say(
+            "emulation.evidence_taken",
+            lines=lines,
+            criterion=criterion,
+            count=len((card.scores.get(criterion.id) or {}).get("evidence", [])),
+            choices=[common.button(ctx, "next", "next"), common.button(ctx, "pause", "pause")],
+        )
+        return
+    if event.kind == "text" and not pressed:
+        text = " ".join(event.text.split())
+        if text.lower().startswith(("http://", "https://")) and " " not in text:
+            evidence = [*entry.get("evidence", []), {"kind": "link", "url": text[:500]}]
+            common.set_entry(card, criterion, evidence=evidence)
+            await common.log(
+                ctx,
+                "emu_card",
+                card.id,
+                "evidence_added",
+                role="unit_head",
+                criterion=criterion.id,
+                kind="link",
+            )
+            ctx.say(
+                "emulation.link_taken",
+                count=len(evidence),
+                choices=[common.button(ctx, "next", "next"), common.button(ctx, "pause", "pause")],
+            )
+            return
+        if not text or len(text) > NOTE_MAX:
+            ctx.say("emulation.bad_note", limit=NOTE_MAX, length=len(text))
+            return
+        common.set_entry(card, criterion, note=text)
+        await common.log(
+            ctx, "emu_card", card.id, "note_set", role="unit_head", criterion=criterion.id,
+            note=text,
+        )  # fmt: skip
+        ctx.say(
+            "emulation.note_taken",
+            choices=[common.button(ctx, "next", "next"), common.button(ctx, "pause", "pause")],
+        )
+        return
+    await common.refuse(ctx)
+    await ask_scoring(ctx)
+
+
+async def _store_evidence(
+    ctx: Ctx, card: EmulationCard, criterion: Criterion, incoming: Any
+) -> str:
+    """Keep one photo or document as evidence of a criterion; returns what became of it."""
+    evidence = list((card.scores.get(criterion.id) or {}).get("evidence", []))
+    said, entry = await common.store_file(ctx, incoming, evidence)
+    if entry is None:
+        return said
+    common.set_entry(card, criterion, evidence=[*evidence, entry])
+    await common.log(
+        ctx,
+        "emu_card",
+        card.id,
+        "evidence_added",
+        role="unit_head",
+        criterion=criterion.id,
+        kind=entry["kind"],
+        sha256=entry["sha256"],
+    )
+    return said
+
+
+async def on_summary(ctx: Ctx, access: Access, pressed: str) -> None:
+    found = await _own_card(ctx, access)
+    if found is None:
+        return
+    card, sheet = found
+    if pressed == "pause":
+        _pause(ctx, card)
+    elif pressed == "fix":
+        ctx.update(at="fix")
+        await ask_scoring(ctx)
+    elif pressed == "submit" and not scoring.unscored(sheet, card.scores):
+        await _submit(ctx, access, card, sheet)
+    else:
+        await common.refuse(ctx)
+        await ask_scoring(ctx)
+
+
+async def on_fix(ctx: Ctx, access: Access, pressed: str) -> None:
+    found = await _own_card(ctx, access)
+    if found is None:
+        return
+    _card, sheet = found
+    index = common.picked(pressed, "c:", len(sheet.criteria))
+    if index is not None:
+        ctx.update(at="score", i=index, one=True)
+    elif pressed == "back":
+        ctx.update(at="summary")
+    else:
+        await common.refuse(ctx)
+    await ask_scoring(ctx)
+
+
+async def _submit(ctx: Ctx, access: Access, card: EmulationCard, sheet: Sheet) -> None:
+    assert ctx.person is not None
+    now = ctx.services.now()
+    deadline = common.deadline(access.block)
+    late = deadline is not None and ctx.services.local(now).date() > deadline
+    before = card.status
+    card.status, card.submitted_at, card.submitted_by_id = repo.SUBMITTED, now, ctx.person.id
+    card.late = late
+    total = scoring.self_total(sheet, card.scores)
+    await common.log(
+        ctx,
+        "emu_card",
+        card.id,
+        "submitted",
+        role="unit_head",
+        from_status=before,
+        to_status=repo.SUBMITTED,
+        total=total,
+        late=late,
+    )
+    ctx.goto(STEP, at="menu", block=access.block.id)
+    ctx.say("emulation.submitted", total=total, late=late, deadline=deadline)
+    await common.tell_leaders(
+        ctx,
+        access.block,
+        Reply(ctx.text("emulation.submitted_to_leaders", unit=card.unit, total=total, late=late)),
+    )
+    await common.menu(ctx, access.block.id)
