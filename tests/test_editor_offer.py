@@ -90,6 +90,12 @@ async def test_telegram_offers_a_mini_app_button_on_https(
         token = url.removeprefix("https://guongsang.example.vn/editor/").removesuffix("?tg=1")
         grant = verify_editor(token, https_app.settings.secret_key, https_app.services.now())
         assert grant is not None
+        # The chat's menu button opens the Mini App's entry, which checks initData.
+        assert telegram.menu_button == {
+            "type": "web_app",
+            "text": "✍️ Viết trên trang web",
+            "web_app": {"url": "https://guongsang.example.vn/editor/telegram"},
+        }
     finally:
         await tg.stop()
 
@@ -102,6 +108,7 @@ async def test_telegram_writes_the_link_out_without_https(
     prompt = await fill_until_story(chat)
     assert LINK.search(prompt), prompt
     assert all("web_app" not in str(m.reply_markup) for m in chat.user.messages())
+    assert telegram.menu_button is None
 
 
 def test_a_queued_reply_keeps_its_link(tmp_path: Path) -> None:

@@ -608,6 +608,8 @@ class FakeTelegram:
         self.arrivals: list[tuple[float, str, int | str | None]] = []
         self.files: dict[str, FileRecord] = {}
         self.commands: dict[str, list[JSONDict]] = {}
+        # The default chat menu button, as setChatMenuButton left it (None: Telegram's own).
+        self.menu_button: JSONDict | None = None
         self.callback_answers: dict[str, JSONDict] = {}
         self.webhook_url: str | None = None
         self.users: dict[int, FakeUser] = {}
@@ -644,6 +646,7 @@ class FakeTelegram:
                 "deleteWebhook": self._delete_webhook,
                 "getWebhookInfo": self._get_webhook_info,
                 "setMyCommands": self._set_my_commands,
+                "setChatMenuButton": self._set_chat_menu_button,
                 "getMyCommands": self._get_my_commands,
                 "deleteMyCommands": self._delete_my_commands,
                 "sendChatAction": self._true,
@@ -1376,6 +1379,21 @@ class FakeTelegram:
         if not isinstance(commands, list):
             raise _bad_request("commands must be a list")
         self.commands[self._commands_key(params)] = commands
+        return True
+
+    async def _set_chat_menu_button(self, params: JSONDict) -> bool:
+        button = params.get("menu_button")
+        if not isinstance(button, dict) or button.get("type") not in (
+            "commands",
+            "web_app",
+            "default",
+        ):
+            raise _bad_request("can't parse menu button")
+        if button["type"] == "web_app":
+            url = str((button.get("web_app") or {}).get("url", ""))
+            if not url.startswith("https://"):
+                raise _bad_request("menu button Web App URL is invalid: Only HTTPS")
+        self.menu_button = button
         return True
 
     async def _get_my_commands(self, params: JSONDict) -> list[JSONDict]:
