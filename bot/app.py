@@ -17,7 +17,7 @@ from bot.channels.zalo import convert as zalo_convert
 from bot.delivery import Delivery
 from bot.ratelimit import ChannelLimits
 from bot.settings import Settings
-from handlers import queues, reminders, router
+from handlers import queues, reminders, router, web_people
 from handlers.emulation import nudges as emulation_nudges
 from handlers.flood import FloodGuard
 from handlers.services import Services, system_clock
@@ -82,6 +82,7 @@ class GuongSang:
         self.services.chat_capabilities = {
             zalo_convert.CHANNEL: zalo_convert.CAPABILITIES,
             "console": {"has_buttons": False},
+            web_people.CHANNEL: web_people.CAPABILITIES,
         }
         self._ticker: asyncio.Task[None] | None = None
         self.block_problems: list[str] = []

@@ -90,6 +90,8 @@ class Event:
     has_menu: bool = True
     # Whether people can send files (.docx, .txt) there; Zalo's Bot API takes none.
     takes_documents: bool = True
+    # Whether a share-my-phone button can be shown where there are buttons (not on the web).
+    takes_contact: bool = True
     # The most characters one incoming message holds where that is short enough for a long
     # story to need several (Zalo: 2,000); 0 where a paste is split for the person.
     message_chars: int = 0
@@ -111,7 +113,7 @@ class Event:
             menu=self.has_menu,
             documents=self.takes_documents,
             # A share-my-phone button exists where buttons do (Telegram's keyboard).
-            contact=self.has_buttons,
+            contact=self.has_buttons and self.takes_contact,
             message_chars=self.message_chars,
         )
 

@@ -41,6 +41,7 @@ async def test_a_person_with_neither_app_registers_writes_and_submits(
     await page.send("Phạm Thị Thu")
     text = await page.send("thcs le quy don")
     assert f"Đã chọn đơn vị {SCHOOL}" in text, text
+    assert "gõ số điện thoại" in text and "Bấm nút" not in text, text  # no share button here
     text = await page.send("0912 345 678")
     assert "Đã lưu thông tin" in text, text
 

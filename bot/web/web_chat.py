@@ -180,7 +180,7 @@ class WebChat:
             "channel": web_people.CHANNEL,
             "chat_id": chat,
             "user_id": chat,
-            "has_buttons": True,
+            **web_people.CAPABILITIES,
         }
         if button:
             return Event(kind="button", button=button[:200], **base)
