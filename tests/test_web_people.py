@@ -194,3 +194,35 @@ async def test_invitations_from_the_cli_and_the_chat(
         transport=httpx.ASGITransport(app=create_web_app(app)), base_url="http://testserver"
     ) as web:
         assert (await web.get(f"/join/{code.group(1)}")).status_code == 200
+
+
+async def test_an_oversized_photo_is_refused_by_its_size(
+    app: GuongSang, web: httpx.AsyncClient
+) -> None:
+    app.services.max_upload_bytes = 50_000
+    page = await joined(web, await invite_code(app, "web"))
+    await page.press("Bắt đầu")
+    await page.send("Phạm Thị Thu")
+    await page.send("thcs le quy don")
+    await page.send("0912345678")
+    await page.send("/new")
+    await page.send("Nguyễn Thị Lan")
+    await page.send("Trường Tiểu học Kim Giang")
+    await page.press("An toàn trường học")
+    await page.send("Cô giáo Lan")
+    await page.send("Cô Lan mở lớp học miễn phí vào chiều thứ Bảy.")
+    await page.press("Xong phần bài viết")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(10):  # no Content-Length: sent in pieces
+            yield b"\xff" * 10_000
+
+    for body in (b"\xff" * 60_000, chunks()):
+        sent = await web.post(
+            f"{page.path}/photo",
+            content=body,
+            headers={"X-CSRF-Token": page.csrf, "Content-Type": "image/jpeg"},
+        )
+        assert sent.status_code == 204
+        await page.load()
+        assert "Tệp quá lớn" in page.text() and "Hiện có 0 / 10" in page.text(), page.text()

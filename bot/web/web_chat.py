@@ -154,10 +154,7 @@ class WebChat:
         token, _person_id, chat = who
         if not self._csrf_ok(token, request.headers.get("x-csrf-token", "")):
             return Response(status_code=403)
-        limit = self.services.max_upload_bytes
-        declared = request.headers.get("content-length", "")
-        size = int(declared) if declared.isdigit() else None
-        data = b"" if size is not None and size > limit else await request.body()
+        size, data = await _upload(request, self.services.max_upload_bytes)
 
         async def fetch() -> bytes:
             return data
@@ -166,7 +163,7 @@ class WebChat:
             kind="photo",
             file_id=f"web-{next(_uploads)}",
             fetch=fetch,
-            size=size if size is not None else len(data),
+            size=size,
             file_name=request.headers.get("x-file-name", "")[:200] or None,
             mime_type=request.headers.get("content-type"),
         )
@@ -199,6 +196,21 @@ class WebChat:
             replies = [Reply(response.notice)]
         async with self.app.db.transaction() as session:
             await web_people.show(session, self.services, chat, replies, menu_before)
+
+
+async def _upload(request: Request, limit: int) -> tuple[int, bytes]:
+    """(size, bytes) of an uploaded file; past `limit` only the size read so far, so an
+    oversized upload is refused as a chat's is (by size) without being held in memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return int(declared), b""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return size, b""
+        chunks.append(chunk)
+    return size, b"".join(chunks)
 
 
 def web_chat_routes(app: GuongSang) -> list[Route]:
