@@ -20,10 +20,13 @@ from pathlib import Path
 import httpx
 
 from bot.app import GuongSang
+from bot.settings import Settings
 from handlers.text_rules import count_words
 from storage.models import Submission
+from tests.apps import Clock
 from tests.backends import sqlite_only
 from tests.browsers import OVERFLOW, SCREENSHOTS, Browser
+from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.zalo_server import FakeZalo
 from tests.zalo_drivers import ZaloChat, register_on_zalo
 from tests.zalo_drivers import text_of as zalo_text
@@ -320,3 +323,68 @@ async def test_a_person_without_an_app_sends_photos_from_the_page(
         assert "2 ảnh" in text, text
     if os.environ.get("GUONGSANG_SAVE_SCREENSHOTS") == "1":
         shutil.copyfile(shots / "web-person-phone.png", SCREENSHOTS / "web-person-phone.png")
+
+
+async def test_the_mini_app_opens_the_draft_from_telegrams_init_data(
+    settings: Settings, clock: Clock, browser: Browser, telegram: FakeTelegram
+) -> None:
+    """Telegram's script is not fetched (no network): the page gets the `Telegram.WebApp`
+    object it would make, with initData signed by the bot's token, before its own script runs."""
+    import json
+    from urllib.parse import urlencode
+
+    from bot.channels.telegram.channel import TelegramChannel
+    from bot.web import create_web_app
+    from bot.web.telegram_init import sign_init_data
+    from tests.apps import start_app, uvicorn_serving
+    from tests.drivers import Chat, fill_until_story, register
+
+    app = await start_app(settings.model_copy(update={"telegram_token": telegram.token}), clock)
+    channel = TelegramChannel(app, telegram.token, telegram.api_root, poll_timeout=1)
+    await channel.start()
+    try:
+        chat = Chat(telegram.user(101, "Hoa"))
+        await register(chat)
+        await fill_until_story(chat)
+        fields = {
+            "user": json.dumps({"id": 101, "first_name": "Hoa"}),
+            "auth_date": str(int(app.services.now().timestamp())),
+        }
+        init_data = urlencode({**fields, "hash": sign_init_data(fields, telegram.token)})
+        driver = browser.driver
+        await browser.call(driver.execute_cdp_cmd, "Network.enable", {})
+        await browser.call(
+            driver.execute_cdp_cmd, "Network.setBlockedURLs", {"urls": ["*telegram.org*"]}
+        )
+        stub = (
+            "window.Telegram = {WebApp: {initData: "
+            + json.dumps(init_data)
+            + ", ready() {}, expand() {}, close() {}}};"
+        )
+        added = await browser.call(
+            driver.execute_cdp_cmd, "Page.addScriptToEvaluateOnNewDocument", {"source": stub}
+        )
+        try:
+            async with uvicorn_serving(create_web_app(app)) as base:
+                await open_editor(browser, f"{base}/editor/telegram", PHONE_SIZES[0])
+                # The entry trades initData for the editor of the draft the chat is writing.
+                await wait_for(browser, "return location.pathname.startsWith('/editor/1.')")
+                await wait_for(
+                    browser,
+                    "return document.getElementById('f-title') && "
+                    "document.getElementById('f-title').value === arguments[0]",
+                    "Cô giáo của những buổi chiều thứ Bảy",
+                )
+                assert "tg=1" in str(
+                    await browser.call(driver.execute_script, "return location.search")
+                )
+        finally:
+            await browser.call(
+                driver.execute_cdp_cmd,
+                "Page.removeScriptToEvaluateOnNewDocument",
+                {"identifier": added["identifier"]},
+            )
+            await browser.call(driver.execute_cdp_cmd, "Network.setBlockedURLs", {"urls": []})
+    finally:
+        await channel.stop()
+        await app.close()
