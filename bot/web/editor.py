@@ -2,7 +2,7 @@
 (bot/web/links.py) or as a Telegram Mini App, writing into the draft the chat reads.
 
 Every POST carries the CSRF token derived from the link; saves are rate-limited per link; the
-link's token never reaches the logs (bot/web/served.py hides it from uvicorn's access log)
+link's token never reaches the logs (HideEditorLinks replaces it in uvicorn's access log)
 and, with `Referrer-Policy: no-referrer`, never leaves the page in a Referer header.
 """
 
@@ -28,8 +28,6 @@ from handlers.flood import FloodGuard
 from storage import people
 from storage.models import Person
 from templates import TEMPLATE_DIR
-
-log = logging.getLogger(__name__)
 
 # A debounced autosave sends at most one save every couple of seconds while someone types;
 # a burst covers a page reopened on a bad network retrying what it holds.
