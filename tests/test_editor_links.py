@@ -83,6 +83,8 @@ def test_the_access_log_never_shows_a_link() -> None:
     assert hide_link(f"/editor/{token}?tg=1") == "/editor/…?tg=1"
     assert hide_link("/editor/telegram/session") == "/editor/telegram/session"
     assert hide_link("/exemplars") == "/exemplars"
+    assert hide_link("/me/12.1767225600.abcDEF_-/photo") == "/me/…/photo"
+    assert hide_link("/join/K7Q2M9XD") == "/join/…"
     # As uvicorn logs an access line: client, method, path, HTTP version, status.
     record = logging.LogRecord(
         "uvicorn.access",

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from bot.web.links import editor_path
+from bot.web.links import editor_path, me_path
 from tests.apps import FIXTURES, REPO
 from tests.test_web import SERVE, free_port
 
@@ -52,6 +52,9 @@ def test_the_access_log_shows_no_editor_link(tmp_path: Path) -> None:
             assert client.get(path).status_code == 410
             assert client.post(f"{path}/save", json={"story": "x"}).status_code == 403
             assert client.get(f"{path}?tg=1").status_code == 410
+            me = me_path(1, datetime.now(UTC), SECRET)
+            assert client.get(me).status_code == 403  # nobody joined: refused, and logged
+            assert client.get("/join/K7Q2M9XD").status_code == 410
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=20)
     finally:
@@ -62,4 +65,6 @@ def test_the_access_log_shows_no_editor_link(tmp_path: Path) -> None:
     assert '"POST /editor/…/save HTTP/1.1" 403' in output, output
     assert '"GET /editor/…?tg=1 HTTP/1.1" 410' in output, output
     assert token not in output and token.split(".")[-1] not in output
+    assert '"GET /me/… HTTP/1.1" 403' in output and me.split("/")[-1] not in output
+    assert '"GET /join/… HTTP/1.1" 410' in output and "K7Q2M9XD" not in output
     assert SECRET not in output

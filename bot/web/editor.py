@@ -244,17 +244,19 @@ async def _json_body(request: Request) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-_LINK_IN_PATH = re.compile(r"^/editor/(?!telegram(?:/|$))[^/?]+")
+# Paths whose next segment opens something: an editor link, a personal page (a year), an
+# invitation.
+_LINK_IN_PATH = re.compile(r"^/(editor|me|join)/(?!telegram(?:/|$))[^/?]+")
 
 
 def hide_link(path: str) -> str:
-    """A request path with an editor link's token replaced, as the access log shows it."""
-    return _LINK_IN_PATH.sub("/editor/…", path)
+    """A request path with a link's token replaced, as the access log shows it."""
+    return _LINK_IN_PATH.sub(r"/\1/…", path)
 
 
 class HideEditorLinks(logging.Filter):
-    """Keeps editor links out of uvicorn's access log: a logged link would let whoever reads
-    the log open that person's draft for hours."""
+    """Keeps editor links, personal pages and invitations out of uvicorn's access log: a
+    logged link would let whoever reads the log open that person's draft or page."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the path argument of an access line (uvicorn logs client, method, path…)."""
