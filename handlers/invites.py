@@ -136,8 +136,13 @@ def admin_step(refusal: str) -> Callable[[Step], Step]:
 
 
 async def start(ctx: Ctx) -> None:
-    """/invite: admins choose the role, then the unit or levels."""
+    """/invite: admins choose the role, then the unit or levels; a unit head invites someone
+    of their unit who uses neither Telegram nor Zalo to write on the web."""
     if not await is_admin(ctx):
+        heads = [g for g in await _grants(ctx) if g.role == roles.UNIT_HEAD]
+        if heads:
+            await _made(ctx, WEB, unit_id=heads[0].unit_id)
+            return
         ctx.say("invites.admins_only")
         return
     ctx.goto(ROLE_STEP)
@@ -226,6 +231,10 @@ async def on_organisation(ctx: Ctx) -> None:
     else:
         ctx.say("common.use_buttons")
         await _ask_organisation(ctx, levels)
+
+
+async def _grants(ctx: Ctx) -> list[RoleGrant]:
+    return await roles.of(ctx.session, ctx.person.id) if ctx.person else []
 
 
 async def resume(ctx: Ctx) -> None:

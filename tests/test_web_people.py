@@ -18,7 +18,7 @@ from bot.web import create_web_app
 from storage import submissions as repo
 from storage.models import Event, Identity, OutboxMessage, Submission
 from tests.apps import FIXTURES, run_cli_beside
-from tests.drivers import Chat, invite_code, jpeg, text_of
+from tests.drivers import Chat, invite_code, jpeg, register, text_of
 from tests.fakes.telegram_server import FakeTelegram
 from tests.web_drivers import SCHOOL, joined
 
@@ -194,6 +194,15 @@ async def test_invitations_from_the_cli_and_the_chat(
         transport=httpx.ASGITransport(app=create_web_app(app)), base_url="http://testserver"
     ) as web:
         assert (await web.get(f"/join/{code.group(1)}")).status_code == 200
+
+    # A principal invites someone of their school; anyone else may not invite.
+    principal = Chat(telegram.user(201, "Bình"))
+    await principal.send(f"/start {await invite_code(app, 'unit_head', SCHOOL)}")
+    text = await principal.send("/invite")
+    assert f"{app.settings.public_url}/join/" in text and SCHOOL in text, text
+    teacher = Chat(telegram.user(101, "Hoa"))
+    await register(teacher)
+    assert "Chỉ quản trị viên" in await teacher.send("/invite")
 
 
 async def test_an_oversized_photo_is_refused_by_its_size(
