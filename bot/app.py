@@ -13,10 +13,11 @@ from zoneinfo import ZoneInfo
 
 from bot import blocks_file
 from bot.campaign_file import load_campaigns
+from bot.channels.zalo import convert as zalo_convert
 from bot.delivery import Delivery
 from bot.ratelimit import ChannelLimits
 from bot.settings import Settings
-from handlers import queues, reminders, router
+from handlers import queues, reminders, router, web_people
 from handlers.emulation import nudges as emulation_nudges
 from handlers.flood import FloodGuard
 from handlers.services import Services, system_clock
@@ -77,9 +78,23 @@ class GuongSang:
             ),
             lease=settings.delivery_lease_seconds,
         )
+        self.services.editor_link = self.editor_link
+        self.services.chat_capabilities = {
+            zalo_convert.CHANNEL: zalo_convert.CAPABILITIES,
+            "console": {"has_buttons": False},
+            web_people.CHANNEL: web_people.CAPABILITIES,
+        }
         self._ticker: asyncio.Task[None] | None = None
         self.block_problems: list[str] = []
         self._stop_ticking = asyncio.Event()
+
+    def editor_link(self, person_id: int, draft_id: int) -> str:
+        """A fresh signed link to the web editor for this person's draft."""
+        # Imported here: bot.web imports this module for the application type.
+        from bot.web.links import editor_path
+
+        path = editor_path(person_id, draft_id, self.services.now(), self.settings.secret_key)
+        return self.settings.public_url + path
 
     async def start(self) -> None:
         """Migrate the database and record the campaigns; call once before handling events."""

@@ -90,7 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     units_import.add_argument("file", type=Path)
     units_import.set_defaults(func=_units_import)
     invite = sub.add_parser("invite", help="make (or revoke) a one-time role invitation")
-    invite.add_argument("--role", choices=("unit_head", "reviewer", "admin"))
+    # "web": for someone with neither Telegram nor Zalo, who then writes on the web.
+    invite.add_argument("--role", choices=("unit_head", "reviewer", "admin", "web"))
     invite.add_argument("--unit", help="unit name or code (unit_head)")
     invite.add_argument("--organisation", help="limit a reviewer to one organisation")
     invite.add_argument("--levels", help="MN,TH,THCS,other (reviewer; default all)")

@@ -63,7 +63,7 @@ async def make_or_revoke(args: argparse.Namespace, settings: Settings, texts: Te
         username = settings.telegram_bot_username or await _bot_username(settings)
         if username:
             app.services.bot_usernames["telegram"] = username
-        link = invites.deep_link(app.services, invite.code)
+        link = invites.link_for(app.services, invite)
     if args.json:
         print(
             json.dumps(

@@ -26,7 +26,7 @@ from handlers.text_rules import (
     same_text_key,
     without_title_line,
 )
-from handlers.types import Choice
+from handlers.types import Choice, WebLink
 from storage import submissions as submissions_repo
 from storage import units as units_repo
 from storage.models import Attachment, Submission
@@ -87,12 +87,13 @@ def ask(fc: FieldCtx) -> None:
             ctx.say("fields.ask_phone", ask_contact=ctx.text("buttons.share_phone"), **common)
         case FieldKind.LONG_TEXT:
             words = count_words(fc.value or "")
-            ctx.say(
+            asked = ctx.say(
                 f"fields.ask_{f.key}",
                 choices=_story_buttons(fc) if fc.value else _keep_button(fc),
                 words=words,
                 **common,
             )
+            asked.link = _web_link(fc)
         case FieldKind.PHOTOS:
             count = _photo_count(fc)
             ctx.say(
@@ -580,6 +581,14 @@ async def _store_photo(fc: FieldCtx, incoming: Any) -> str:
     submission.attachments.append(attachment)
     await ctx.session.flush()
     return ctx.text("fields.photo_received")
+
+
+def _web_link(fc: FieldCtx) -> WebLink | None:
+    """The web editor for this draft, where the app serves one (long text on a phone)."""
+    link, person = fc.ctx.services.editor_link, fc.ctx.person
+    if link is None or person is None or fc.submission is None:
+        return None
+    return WebLink(fc.ctx.text("buttons.write_on_web"), link(person.id, fc.submission.id))
 
 
 def _photo_count(fc: FieldCtx) -> int:

@@ -37,6 +37,8 @@ class FormField:
     required: bool = True
     # A person's name: typed all in lower case on a phone, it is stored capitalised.
     is_name: bool = False
+    # Carried by the web editor too (long text is hard on a phone's chat keyboard).
+    on_web: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,12 +83,13 @@ def story_form(campaign: CampaignSpec) -> Form:
                 options=campaign.focus_areas,
                 allow_other=True,
             ),
-            FormField("title", FieldKind.SHORT_TEXT, min_length=3, max_length=200),
+            FormField("title", FieldKind.SHORT_TEXT, min_length=3, max_length=200, on_web=True),
             FormField(
                 "story",
                 FieldKind.LONG_TEXT,
                 max_words=campaign.max_words,
                 max_chars=campaign.max_chars,
+                on_web=True,
             ),
             FormField(
                 "photos",

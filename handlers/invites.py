@@ -30,6 +30,9 @@ DEFAULT_DAYS = 7
 # schools; "other" is the grassroots unions' and other units' stories.
 LEVEL_CHOICES = ("MN", "TH,THCS", "other", "MN,TH,THCS,other")
 ALL_ORGANISATIONS = "all"
+# Not a role: an invitation to write on the web, for people with neither Telegram nor Zalo
+# (handlers/web_people.py). Redeemed on its page, never in a chat.
+WEB = "web"
 _UNIT_FIELD = FormField("unit", FieldKind.UNIT)
 _NAME_FIELD = FormField(
     "full_name", FieldKind.SHORT_TEXT, min_length=4, max_length=100, is_name=True
@@ -68,6 +71,13 @@ async def create(
             expires_at=now + timedelta(days=days),
         ),
     )
+
+
+def link_for(services: Services, invite: Invite) -> str | None:
+    """Where the invitee goes: the web page of a web invitation, else the Telegram deep link."""
+    if invite.role == WEB:
+        return f"{services.public_url}/join/{invite.code}"
+    return deep_link(services, invite.code)
 
 
 def deep_link(services: Services, code: str) -> str | None:
@@ -126,14 +136,19 @@ def admin_step(refusal: str) -> Callable[[Step], Step]:
 
 
 async def start(ctx: Ctx) -> None:
-    """/invite: admins choose the role, then the unit or levels."""
+    """/invite: admins choose the role, then the unit or levels; a unit head invites someone
+    of their unit who uses neither Telegram nor Zalo to write on the web."""
     if not await is_admin(ctx):
+        heads = [g for g in await _grants(ctx) if g.role == roles.UNIT_HEAD]
+        if heads:
+            await _made(ctx, WEB, unit_id=heads[0].unit_id)
+            return
         ctx.say("invites.admins_only")
         return
     ctx.goto(ROLE_STEP)
     ctx.say(
         "invites.ask_role",
-        choices=[ctx.button("role", f"role:{r}", role=r) for r in roles.ROLES],
+        choices=[ctx.button("role", f"role:{r}", role=r) for r in (*roles.ROLES, WEB)],
     )
 
 
@@ -151,8 +166,8 @@ async def on_role(ctx: Ctx) -> None:
             "invites.ask_levels",
             choices=[ctx.button("levels", f"lv:{lv}", levels=lv) for lv in LEVEL_CHOICES],
         )
-    elif role == roles.ADMIN:
-        await _made(ctx, roles.ADMIN)
+    elif role in (roles.ADMIN, WEB):
+        await _made(ctx, role)
     else:
         ctx.say("common.use_buttons")
         await start(ctx)
@@ -218,6 +233,10 @@ async def on_organisation(ctx: Ctx) -> None:
         await _ask_organisation(ctx, levels)
 
 
+async def _grants(ctx: Ctx) -> list[RoleGrant]:
+    return await roles.of(ctx.session, ctx.person.id) if ctx.person else []
+
+
 async def resume(ctx: Ctx) -> None:
     """Start the invite questions again."""
     await start(ctx)
@@ -243,7 +262,7 @@ async def _made(ctx: Ctx, role: str, **scope: object) -> None:
         "invites.made",
         invite=invite,
         organisation=organisation,
-        link=deep_link(ctx.services, invite.code),
+        link=link_for(ctx.services, invite),
         days=DEFAULT_DAYS,
     )
 
@@ -255,7 +274,9 @@ async def redeem(ctx: Ctx, raw_code: str) -> None:
     code = repo.normalise_code(raw_code)
     invite = await repo.get(ctx.session, code) if code else None
     now = ctx.services.now()
-    problem = _problem(invite, now)
+    problem = problem_of(invite, now)
+    if not problem and invite is not None and invite.role == WEB:
+        problem = "web_only"
     if problem:
         ctx.say("invites.problem", problem=problem, code=raw_code.strip()[:40])
         return
@@ -418,7 +439,8 @@ async def _record(ctx: Ctx, person: Person, action: str, data: dict[str, object]
     )
 
 
-def _problem(invite: Invite | None, now: object) -> str:
+def problem_of(invite: Invite | None, now: object) -> str:
+    """Why an invite cannot be redeemed now ("unknown", "revoked", "used", "expired"), or ""."""
     if invite is None:
         return "unknown"
     if invite.revoked_at is not None:

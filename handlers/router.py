@@ -92,6 +92,15 @@ async def handle(services: Services, event: Event) -> Response:
     return ctx.response
 
 
+async def act_outside(ctx: Ctx, action: Handler) -> None:
+    """Run `action` on a chat's conversation outside an update from it (the web editor's
+    "Xong"), its choices numbered as an answer's are, so the chat's next press or typed
+    number acts on them. The caller holds the chat's lock and sends the replies."""
+    step_before, seq_before = ctx.conv.step, ctx.conv.prompt_seq
+    await action(ctx)
+    _number_choices(ctx, step_changed=ctx.conv.step != step_before, seq=seq_before)
+
+
 def _too_fast(services: Services, event: Event, tell: bool) -> Response:
     """The answer to a message over the person's budget. They are told once per pause what
     was not taken and when to resend, so nothing is dropped without a word."""

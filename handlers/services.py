@@ -36,6 +36,11 @@ class Services:
     # Set by channels when they connect: the bot's own username per channel, for deep links.
     bot_usernames: dict[str, str] = field(default_factory=dict)
     flood: FloodGuard = field(default_factory=FloodGuard)
+    # The web editor's signed link for (person id, draft id), when the app serves it.
+    editor_link: Callable[[int, int], str] | None = None
+    # What each channel's events say it can show (Event fields), for events the core makes
+    # itself for a chat (the web editor's «Xong»); Telegram's are the defaults.
+    chat_capabilities: dict[str, dict[str, bool | int]] = field(default_factory=dict)
 
     def now(self) -> datetime:
         """The current time, aware, in UTC."""

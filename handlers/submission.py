@@ -10,6 +10,7 @@ from handlers.context import Ctx
 from handlers.forms import FieldKind, Form, form_for
 from handlers.ids import parse_id
 from handlers.menu import main_menu
+from handlers.services import Services
 from handlers.text_rules import count_words, excerpt
 from storage import events, roles
 from storage import submissions as repo
@@ -517,11 +518,16 @@ def _form_of(ctx: Ctx, draft: Submission) -> tuple[CampaignSpec, Form]:
 
 
 def _set_value(ctx: Ctx, draft: Submission, key: str, value: Any) -> None:
+    store_value(ctx.services, draft, key, value)
+
+
+def store_value(services: Services, draft: Submission, key: str, value: Any) -> None:
+    """Store one answer in a draft, as the chat and the web editor both do."""
     # Reassigned, not mutated, so SQLAlchemy writes the JSON column.
     draft.values = {**draft.values, key: value}
     if key == "story":
         draft.word_count = count_words(value or "")
-    repo.touch(draft, ctx.services.now())
+    repo.touch(draft, services.now())
 
 
 def _photos(draft: Submission) -> list[Any]:

@@ -90,6 +90,8 @@ class Event:
     has_menu: bool = True
     # Whether people can send files (.docx, .txt) there; Zalo's Bot API takes none.
     takes_documents: bool = True
+    # Whether a share-my-phone button can be shown where there are buttons (not on the web).
+    takes_contact: bool = True
     # The most characters one incoming message holds where that is short enough for a long
     # story to need several (Zalo: 2,000); 0 where a paste is split for the person.
     message_chars: int = 0
@@ -111,7 +113,7 @@ class Event:
             menu=self.has_menu,
             documents=self.takes_documents,
             # A share-my-phone button exists where buttons do (Telegram's keyboard).
-            contact=self.has_buttons,
+            contact=self.has_buttons and self.takes_contact,
             message_chars=self.message_chars,
         )
 
@@ -139,6 +141,15 @@ class Choice:
     payload: str
 
 
+@dataclass(frozen=True)
+class WebLink:
+    """A page to open: a Mini App button on Telegram, a plain URL line where there are no
+    buttons of that kind (Zalo, the console)."""
+
+    label: str
+    url: str
+
+
 @dataclass
 class Reply:
     """One message to the chat the event came from.
@@ -156,6 +167,7 @@ class Reply:
     photos: list[Path] = field(default_factory=list)
     # Shown only where there are no buttons (Zalo, the console): how to act by typing instead.
     typed_hint: str = ""
+    link: WebLink | None = None
 
 
 @dataclass
@@ -179,6 +191,7 @@ def reply_to_payload(reply: Reply, media_dir: Path) -> dict[str, object]:
         "columns": reply.columns,
         "photos": [str(p.relative_to(media_dir)) for p in reply.photos],
         "typed_hint": reply.typed_hint,
+        "link": [reply.link.label, reply.link.url] if reply.link else None,
     }
 
 
@@ -186,10 +199,12 @@ def payload_to_reply(payload: dict[str, object], media_dir: Path) -> Reply:
     """The reply an outbox row holds."""
     choices = payload.get("choices") or []
     photos = payload.get("photos") or []
+    link = payload.get("link")
     return Reply(
         text=str(payload.get("text", "")),
         choices=[Choice(str(label), str(data)) for label, data in choices],  # type: ignore[attr-defined]
         columns=int(payload.get("columns", 1)),  # type: ignore[arg-type]
         photos=[media_dir / str(p) for p in photos],  # type: ignore[attr-defined]
         typed_hint=str(payload.get("typed_hint") or ""),
+        link=WebLink(str(link[0]), str(link[1])) if isinstance(link, list) else None,
     )

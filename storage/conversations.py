@@ -23,6 +23,13 @@ async def load(session: AsyncSession, channel: str, chat_id: str) -> Conversatio
     return conv
 
 
+async def find(session: AsyncSession, channel: str, chat_id: str) -> Conversation | None:
+    """The chat's conversation row, if the chat ever wrote (none is created)."""
+    return await session.scalar(
+        select(Conversation).where(Conversation.channel == channel, Conversation.chat_id == chat_id)
+    )
+
+
 # Built once: making a statement (its joins and comparisons) cost SQLAlchemy several times
 # what running it costs SQLite, on every update.
 _WITH_PERSON = (

@@ -18,7 +18,7 @@ from tests.apps import FIXTURES, Clock, start_app
 from tests.backends import backend_params, empty_database
 from tests.fakes.telegram_server import FakeTelegram
 
-pytest_plugins = ["tests.zalo_fixtures"]
+pytest_plugins = ["tests.zalo_fixtures", "tests.browsers"]
 
 
 @pytest.fixture

@@ -35,12 +35,14 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from bot.app import GuongSang
+from bot.web.editor import editor_routes
 from bot.web.media import media_path, verify, verify_file
+from bot.web.web_chat import web_chat_routes
 from handlers.collation import vietnamese_key
 from handlers.phones import has_phone, mask_phones
 from storage import honours
 from storage.models import Attachment, Honour, Submission, Unit
-from templates import TEMPLATE_DIR
+from templates import TEMPLATE_DIR, format_number
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,7 @@ def web_env() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["vn_date"] = vn_date
+    env.filters["num"] = format_number
     return env
 
 
@@ -475,6 +478,8 @@ def create_web_app(
         Route("/exemplars/{slug}", site.exemplar_page),
         Route("/media/f/{token}", site.media_file),
         Route("/media/{token}", site.media),
+        *editor_routes(app),
+        *web_chat_routes(app),
         *webhooks,
     ]
     return Starlette(routes=routes, exception_handlers={404: site.not_found}, lifespan=lifespan)

@@ -29,7 +29,7 @@ _MAX_TOKEN = 120
 
 def sign(attachment_id: int, expires: int, secret: str) -> str:
     """The token for `attachment_id` valid until `expires` (unix seconds)."""
-    return _signed(_PURPOSE, f"{attachment_id}.{expires}", secret)
+    return signed(_PURPOSE, f"{attachment_id}.{expires}", secret)
 
 
 def verify(token: str, secret: str, now: datetime) -> int | None:
@@ -79,7 +79,7 @@ _IMAGE_EXTENSIONS = ("jpg", "png", "webp", "gif", "bmp")
 
 def sign_file(name: str, expires: int, secret: str) -> str:
     """The token for the stored file `name` ("<sha256>.<ext>") valid until `expires`."""
-    return _signed(_FILE_PURPOSE, f"{name}.{expires}", secret)
+    return signed(_FILE_PURPOSE, f"{name}.{expires}", secret)
 
 
 def verify_file(token: str, secret: str, now: datetime) -> str | None:
@@ -109,7 +109,8 @@ def file_url(settings: Settings, name: str, now: datetime, ttl: timedelta = FILE
     return f"{settings.public_url}/media/f/{sign_file(name, expires, settings.secret_key)}"
 
 
-def _signed(purpose: bytes, payload: str, secret: str) -> str:
-    """`payload` followed by its base64url HMAC-SHA256 under `purpose`."""
+def signed(purpose: bytes, payload: str, secret: str) -> str:
+    """`payload` followed by its base64url HMAC-SHA256 under `purpose` (each kind of link has
+    its own purpose, so a token of one kind can never pass for another)."""
     digest = hmac.new(secret.encode(), purpose + payload.encode(), hashlib.sha256).digest()
     return f"{payload}.{base64.urlsafe_b64encode(digest).rstrip(b'=').decode()}"

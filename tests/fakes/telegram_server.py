@@ -608,6 +608,8 @@ class FakeTelegram:
         self.arrivals: list[tuple[float, str, int | str | None]] = []
         self.files: dict[str, FileRecord] = {}
         self.commands: dict[str, list[JSONDict]] = {}
+        # The default chat menu button, as setChatMenuButton left it (None: Telegram's own).
+        self.menu_button: JSONDict | None = None
         self.callback_answers: dict[str, JSONDict] = {}
         self.webhook_url: str | None = None
         self.users: dict[int, FakeUser] = {}
@@ -646,6 +648,7 @@ class FakeTelegram:
                 "deleteWebhook": self._delete_webhook,
                 "getWebhookInfo": self._get_webhook_info,
                 "setMyCommands": self._set_my_commands,
+                "setChatMenuButton": self._set_chat_menu_button,
                 "getMyCommands": self._get_my_commands,
                 "deleteMyCommands": self._delete_my_commands,
                 "sendChatAction": self._true,
@@ -1051,6 +1054,9 @@ class FakeTelegram:
                 data = button.get("callback_data")
                 if data is not None and len(str(data).encode()) > _CALLBACK_DATA_LIMIT:
                     raise _bad_request("BUTTON_DATA_INVALID")
+                web_app = button.get("web_app")
+                if web_app is not None and not str(web_app.get("url", "")).startswith("https://"):
+                    raise _bad_request("inline keyboard button Web App URL is invalid: Only HTTPS")
         return markup
 
     @staticmethod
@@ -1388,6 +1394,21 @@ class FakeTelegram:
         if not isinstance(commands, list):
             raise _bad_request("commands must be a list")
         self.commands[self._commands_key(params)] = commands
+        return True
+
+    async def _set_chat_menu_button(self, params: JSONDict) -> bool:
+        button = params.get("menu_button")
+        if not isinstance(button, dict) or button.get("type") not in (
+            "commands",
+            "web_app",
+            "default",
+        ):
+            raise _bad_request("can't parse menu button")
+        if button["type"] == "web_app":
+            url = str((button.get("web_app") or {}).get("url", ""))
+            if not url.startswith("https://"):
+                raise _bad_request("menu button Web App URL is invalid: Only HTTPS")
+        self.menu_button = button
         return True
 
     async def _get_my_commands(self, params: JSONDict) -> list[JSONDict]:

@@ -133,6 +133,8 @@ class ConsoleChannel:
         lines += [f"  {i}. {to_plain(c.label)}" for i, c in enumerate(reply.choices, 1)]
         if reply.typed_hint:
             lines.append(to_plain(reply.typed_hint))
+        if reply.link:
+            lines.append(f"{to_plain(reply.link.label)}: {reply.link.url}")
         if reply.menu:
             labels = " | ".join(label for row in reply.menu for label in row)
             lines.append(f"[Menu: {labels}]")

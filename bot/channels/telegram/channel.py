@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from telegram import Bot, BotCommand, CallbackQuery, Update
+from telegram import Bot, BotCommand, CallbackQuery, MenuButtonWebApp, Update, WebAppInfo
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import HTTPXRequest
@@ -158,6 +158,15 @@ class TelegramChannel:
         await bot.set_my_commands(
             [BotCommand(c, chat_texts().render(f"commands.{c}")) for c in COMMANDS]
         )
+        public_url = self.app.settings.public_url
+        if public_url.startswith("https://"):
+            # The menu button opens the story editor as a Mini App at any time: the page
+            # checks Telegram's initData and opens the person's current draft. Telegram opens
+            # only https pages that way; commands stay a "/" away.
+            label = to_plain(chat_texts().render("buttons.write_on_web"))
+            await bot.set_chat_menu_button(
+                menu_button=MenuButtonWebApp(label, WebAppInfo(f"{public_url}/editor/telegram"))
+            )
         await self.application.start()
         self.app.services.bot_usernames[CHANNEL] = bot.username
         self.app.delivery.register(CHANNEL, TelegramSender(bot))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ from telegram import (
     InputMediaPhoto,
     KeyboardButton,
     ReplyKeyboardMarkup,
+    WebAppInfo,
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
@@ -52,7 +54,8 @@ def reply_calls(
     uploaded, so a post to thousands uploads its photo once.
     """
     markup = _markup(reply)
-    if len(reply.photos) == 1 and len(reply.text) <= MAX_CAPTION:
+    reply_text = _text(reply)
+    if len(reply.photos) == 1 and len(reply_text) <= MAX_CAPTION:
         path = reply.photos[0]
 
         async def captioned() -> str | None:
@@ -61,7 +64,7 @@ def reply_calls(
             sent = await bot.send_photo(
                 chat_id,
                 cached or path.read_bytes(),
-                caption=reply.text,
+                caption=reply_text,
                 parse_mode=ParseMode.HTML,
                 reply_markup=markup,
             )
@@ -71,7 +74,7 @@ def reply_calls(
 
         return [captioned]
     calls = _photo_calls(bot, chat_id, reply.photos)
-    chunks = split_text(reply.text)
+    chunks = split_text(reply_text)
     for i, chunk in enumerate(chunks):
         last = i == len(chunks) - 1
 
@@ -87,11 +90,11 @@ def reply_calls(
 
 async def edit_reply(bot: Bot, chat_id: int, message_id: int, reply: Reply) -> None:
     """Replace a message's text and inline buttons (none when the reply has no choices)."""
-    markup = _markup(reply) if reply.choices else None
+    markup = _markup(reply) if reply.choices or _web_app(reply) else None
     try:
         await call_with_retry(
             lambda: bot.edit_message_text(
-                split_text(reply.text)[0],
+                split_text(_text(reply))[0],
                 chat_id=chat_id,
                 message_id=message_id,
                 parse_mode=ParseMode.HTML,
@@ -126,10 +129,29 @@ def _flush(pieces: list[str], current: str) -> list[str]:
     return [*pieces, current] if current.strip() else pieces
 
 
+def _web_app(reply: Reply) -> InlineKeyboardButton | None:
+    """The reply's link as a Mini App button; Telegram opens only https pages that way."""
+    link = reply.link
+    if link is None or not link.url.startswith("https://"):
+        return None
+    # The page loads Telegram's script (its theme, closing the app) only when asked to.
+    url = link.url + ("&" if "?" in link.url else "?") + "tg=1"
+    return InlineKeyboardButton(to_plain(link.label), web_app=WebAppInfo(url))
+
+
+def _text(reply: Reply) -> str:
+    """The reply's text, with its link written out when it cannot be a Mini App button."""
+    if reply.link is None or _web_app(reply) is not None:
+        return reply.text
+    label, url = html.escape(to_plain(reply.link.label)), html.escape(reply.link.url)
+    return f"{reply.text}\n\n{label}: {url}"
+
+
 def _markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
     # Labels are in the texts' HTML subset like everything rendered, but Telegram shows a
     # button's text as it is: "&amp;" would be seen as such.
-    if reply.choices:
+    web_app = _web_app(reply)
+    if reply.choices or web_app:
         rows = [
             [
                 InlineKeyboardButton(to_plain(c.label), callback_data=c.payload)
@@ -137,7 +159,7 @@ def _markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
             ]
             for i, j in _row_bounds(len(reply.choices), reply.columns)
         ]
-        return InlineKeyboardMarkup(rows)
+        return InlineKeyboardMarkup([[web_app], *rows] if web_app else rows)
     if reply.ask_contact:
         return ReplyKeyboardMarkup(
             [[KeyboardButton(to_plain(reply.ask_contact), request_contact=True)]],

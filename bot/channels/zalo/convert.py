@@ -14,6 +14,14 @@ from bot.channels.chat_ids import MalformedUpdate, check_arriving_id
 from handlers.types import Event, IncomingFile
 
 CHANNEL = "zalo"
+# No buttons, no command menu, and no files but photos on Zalo's Bot API; a Zalo message holds
+# at most 2,000 characters (zalo-bot-api.md: sendMessage).
+CAPABILITIES: dict[str, bool | int] = {
+    "has_buttons": False,
+    "has_menu": False,
+    "takes_documents": False,
+    "message_chars": 2000,
+}
 TEXT, IMAGE, STICKER, UNSUPPORTED = (
     "message.text.received",
     "message.image.received",
@@ -61,13 +69,8 @@ def to_event(update: Any, fetch_photo: PhotoFetcher) -> Event | None:
         user_name=_name(sender),
         update_key=_update_key(name, message_id),
         kind="unsupported",
-        # No buttons, no command menu, and no files but photos on Zalo's Bot API.
-        has_buttons=False,
-        has_menu=False,
-        takes_documents=False,
-        # A Zalo message holds at most 2,000 characters (zalo-bot-api.md: sendMessage).
-        message_chars=2000,
         in_group=in_group,
+        **CAPABILITIES,  # type: ignore[arg-type]
     )
     text = message.get("text")
     if name == TEXT and isinstance(text, str):

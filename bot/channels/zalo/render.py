@@ -21,6 +21,9 @@ def reply_text(reply: Reply) -> str:
         parts.append(f"{lines}\n{to_plain(texts.render('zalo.choose_by_number'))}")
     if reply.typed_hint:
         parts.append(to_plain(reply.typed_hint))
+    if reply.link:
+        # Zalo makes a URL in a message tappable; it opens in Zalo's own browser.
+        parts.append(f"{to_plain(reply.link.label)}: {reply.link.url}")
     if reply.menu:
         parts.append(to_plain(texts.render("zalo.commands")))
     return "\n\n".join(p for p in parts if p.strip())
