@@ -103,16 +103,19 @@ async def on_command(ctx: Ctx, command: str, args: str) -> None:
         return
     rows = await nominations.of_submission(ctx.session, sub.id)
     if action == UP:
-        level = 1 + max((r.level for r in rows if r.status == nominations.SELECTED), default=0)
+        # From where the story stands: a level still deciding is "not ready" to send on.
+        live = (nominations.PENDING, nominations.SELECTED)
+        level = 1 + max((r.level for r in rows if r.status in live), default=0)
         if level >= len(ladder):
             ctx.say("ladder.at_top", code=sub.code)
             return
     else:
-        pending = [r.level for r in rows if r.status == nominations.PENDING]
-        if not pending:
+        if not rows:
             ctx.say("ladder.nothing_pending", code=sub.code)
             return
-        level = pending[0]
+        # The level deciding now; else the last one that decided, which says who did.
+        pending = [r.level for r in rows if r.status == nominations.PENDING]
+        level = pending[0] if pending else rows[-1].level
     press = LadderPress(action, sub.id, level)
     await _act(ctx, sub, press, note=clean_story(rest[0]) if rest else None, typed=True)
 
