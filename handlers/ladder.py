@@ -70,6 +70,25 @@ async def may_act(ctx: Ctx, sub: Submission, level: int) -> bool:
     )
 
 
+def is_decision(payload: str) -> bool:
+    """Whether a numbered choice is a ladder step (which must not land on the wrong card)."""
+    return LadderPress.parse(payload) is not None
+
+
+async def ask_for_code(ctx: Ctx, payload: str) -> None:
+    """A number answered one of several cards: ask for the step typed with the story's code."""
+    press = LadderPress.parse(payload)
+    assert press is not None
+    sub = await repo.get(ctx.session, press.submission_id)
+    command = next(c for c, action in TYPED.items() if action == press.action)
+    ctx.say(
+        "review.number_ambiguous",
+        command=command,
+        code=sub.code if sub else "",
+        needs_note=press.action != SELECT,
+    )
+
+
 async def on_press(ctx: Ctx) -> None:
     """A ladder button: send a story up, or decide at a level, after checking who pressed."""
     press = LadderPress.parse(ctx.event.button)

@@ -391,3 +391,13 @@ def test_a_ladder_names_organisations_declared_with_their_parents(tmp_path: Path
 def test_a_wrong_ladder_or_organisation_is_refused(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(CampaignFileError, match=message):
         load_campaigns(write(tmp_path, text), TODAY)
+
+
+def test_the_example_file_has_a_two_level_ladder_to_try() -> None:
+    from bot.campaign_file import load_organisations
+
+    path = REPO / "campaigns.example.toml"
+    contest = next(c for c in load_campaigns(path, TODAY) if c.form == "story")
+    assert contest.ladder == ("Phòng GDĐT quận Thanh Xuân", "Phòng Nội vụ quận Thanh Xuân")
+    parents = {row.name: row.parent for row in load_organisations(path)}
+    assert parents["Phòng GDĐT quận Thanh Xuân"] == "Phòng Nội vụ quận Thanh Xuân"

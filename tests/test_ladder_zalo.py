@@ -121,3 +121,41 @@ async def test_typed_commands_send_a_story_up_back_and_up_again(
         ("ladder_nominated", "Đã bổ sung minh chứng.", 2),
         ("ladder_selected", None, 2),
     ]
+
+
+async def test_a_number_after_two_cards_asks_for_the_code(
+    zalo_app: GuongSang,
+    zalo: FakeZalo,
+    zalo_web: httpx.AsyncClient,
+    telegram: FakeTelegram,
+    tg: TelegramChannel,
+) -> None:
+    app = zalo_app
+    teacher = Chat(telegram.user(101, "Hoa"))
+    await register(teacher)
+    district = await on_zalo(
+        app, ZaloChat(zalo.user("b0b0c3d4e5f601234567", "Thu")), "Vũ Thị Thu",
+        organisation=DISTRICT,
+    )  # fmt: skip
+    home = await on_zalo(
+        app, ZaloChat(zalo.user("c0c0c3d4e5f601234567", "Nam")), "Trần Văn Nam",
+        organisation=HOME_AFFAIRS,
+    )  # fmt: skip
+    codes = []
+    for title in ("Cô giáo của những buổi chiều thứ Bảy", "Người thầy trên bản"):
+        code = await submit_story(teacher, title=title)
+        # No unit head here: an admin confirms for the unit, as the review allows.
+        admin = Chat(telegram.user(999, "Quản trị"))
+        await admin.replies()
+        await admin.send(f"/xacnhan {code}")
+        await district.replies()
+        await district.send(f"/duyet {code}")
+        await district.send(f"/guilen {code} Gương tiêu biểu.")
+        codes.append(code)
+    await home.replies(min_count=2)
+    answer = await home.send("1")
+    assert "Vừa có nhiều bài" in answer and "/chon" in answer
+    assert await nominations(app, codes[0]) == [(1, "pending")]
+    assert await nominations(app, codes[1]) == [(1, "pending")]
+    assert f"{HOME_AFFAIRS} chọn bài {codes[0]}" in await home.send(f"/chon {codes[0]}")
+    assert await nominations(app, codes[0]) == [(1, "selected")]
