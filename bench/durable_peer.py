@@ -1,7 +1,7 @@
 """The durable peer: the story form written the way python-telegram-bot's own examples write a
 form, made durable the simplest way that framework allows.
 
-A `ConversationHandler` walks the same 15 steps as the full form (registration, then the
+A `ConversationHandler` walks the same 14 steps as the full form (registration, then the
 story), keeping the answers in `user_data`. A small `BasePersistence` of our own writes the
 changed key of the person's `user_data` (one row per key) and the conversation's new state to
 SQLite (WAL, synchronous=NORMAL, as the real bot's database) and commits, every update, before
@@ -50,6 +50,11 @@ NAME, UNIT_SEARCH, UNIT_PICK, PHONE, MENU, EXEMPLAR, ADDRESS, FOCUS, TITLE, STOR
 )
 FOCUS_AREAS = ("An toàn trường học", "Chuyển đổi số trong lĩnh vực giáo dục")
 CONVERSATION = "story"
+_PHONE = ReplyKeyboardMarkup(
+    [[KeyboardButton("📱 Chia sẻ số điện thoại", request_contact=True)]],
+    one_time_keyboard=True,
+    resize_keyboard=True,
+)
 
 
 def fold(text: str) -> str:
@@ -230,6 +235,11 @@ class DurablePeer:
         found = [name for key, name in self.folded if all(w in key for w in words)][:8]
         if not found:
             return await self.step(update, context, {}, UNIT_SEARCH, "Không tìm thấy đơn vị.")
+        if len(found) == 1:
+            # One match is taken, as the full form does.
+            return await self.step(
+                update, context, {"unit": found[0]}, PHONE, self._ask_phone(found[0]), _PHONE
+            )
         buttons = [[InlineKeyboardButton(name, callback_data=f"u{i}")] for i, name in
                    enumerate(found)]  # fmt: skip
         return await self.step(
@@ -241,16 +251,17 @@ class DurablePeer:
             InlineKeyboardMarkup(buttons),
         )
 
+    @staticmethod
+    def _ask_phone(unit: str) -> str:
+        return f"Đơn vị: {unit}. Số điện thoại?"
+
     async def unit_pick(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
         assert update.callback_query is not None and context.user_data is not None
         index = int((update.callback_query.data or "u0")[1:])
         unit = context.user_data["unit_choices"][index]
-        keyboard = ReplyKeyboardMarkup(
-            [[KeyboardButton("📱 Chia sẻ số điện thoại", request_contact=True)]],
-            one_time_keyboard=True,
-            resize_keyboard=True,
+        return await self.step(
+            update, context, {"unit": unit}, PHONE, self._ask_phone(unit), _PHONE
         )
-        return await self.step(update, context, {"unit": unit}, PHONE, "Số điện thoại?", keyboard)
 
     async def phone(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
         assert update.message is not None and update.message.contact is not None

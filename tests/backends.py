@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -55,3 +59,31 @@ def postgresql_only() -> pytest.MarkDecorator:
 def sqlite_only() -> pytest.MarkDecorator:
     """Run a test's `backend` fixture on SQLite alone (behaviour only SQLite has)."""
     return pytest.mark.parametrize("backend", backend_params(("sqlite",)), indirect=True)
+
+
+@asynccontextmanager
+async def empty_database(
+    backend: str, directory: Path, prefix: str = "gs_test"
+) -> AsyncIterator[str]:
+    """A fresh, empty database of the backend (a file in `directory`, or a new PostgreSQL
+    database dropped afterwards); yields its SQLAlchemy URL."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{directory / 'guongsang.db'}"
+        return
+    import asyncpg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        admin = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +15,7 @@ from bot.app import GuongSang
 from bot.channels.telegram.channel import TelegramChannel
 from bot.settings import Settings
 from tests.apps import FIXTURES, Clock, start_app
-from tests.backends import PG_ADMIN_DSN, backend_params
+from tests.backends import backend_params, empty_database
 from tests.fakes.telegram_server import FakeTelegram
 
 pytest_plugins = ["tests.zalo_fixtures"]
@@ -37,24 +36,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 async def database_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh, empty database of the chosen backend."""
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'guongsang.db'}"
-        return
-    import asyncpg
-
-    name = f"gs_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    yield f"{base}/{name}"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with empty_database(backend, tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -11,9 +11,6 @@ import asyncio
 import hashlib
 import json
 import tarfile
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import date
 from pathlib import Path
 
@@ -25,33 +22,8 @@ from bot.settings import Settings
 from storage import events
 from storage.models import Attachment, Event, Honour, Submission
 from tests.apps import FIXTURES, Clock, run_cli_beside, start_app
-from tests.backends import PG_ADMIN_DSN, postgresql_only
+from tests.backends import empty_database, postgresql_only
 from tests.factories import honoured_story, story
-
-
-@asynccontextmanager
-async def empty_database(backend: str, directory: Path) -> AsyncIterator[str]:
-    """A second empty database of the backend, to restore into."""
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{directory / 'guongsang.db'}"
-        return
-    import asyncpg
-
-    name = f"gs_restore_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        admin = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 async def office_year(app: GuongSang) -> None:
@@ -141,7 +113,7 @@ async def test_backup_while_open_then_restore_into_empty_dir(
     assert sum(name.startswith("media/") and not name.endswith("/") for name in names) == 7
 
     target = tmp_path / "restored"
-    async with empty_database(backend, target) as url:
+    async with empty_database(backend, target, "gs_restore") as url:
         env = cli_env(target, url)
         done = await run_cli_beside(env, "restore", str(archive))
         assert done.returncode == 0, done.stderr

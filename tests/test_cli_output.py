@@ -86,6 +86,8 @@ async def test_cli_says_levels_kinds_and_times_as_the_chat_does(
 
 def test_a_command_needing_a_campaign_takes_the_only_one_or_asks(tmp_path: Path) -> None:
     env = fresh_env(tmp_path)
+    # As the quick start leaves it: the sample units imported.
+    assert run_cli(env, "units", "import", str(FIXTURES / "units-thanh-xuan.csv")).returncode == 0
     # The built-in campaign is the only one: nobody needs to know its slug.
     only = run_cli(env, "report", "monthly", "--month", "2026-11")
     assert only.returncode == 0, only.stderr

@@ -208,7 +208,8 @@ async def test_connections_the_server_closed_are_not_reused() -> None:
 async def test_idle_connections_the_server_closed_are_closed_here_without_being_picked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(http_pool.LinearPool, "SWEEP_SECONDS", 0.05)
+    # No sweep until the test says one is due, however slow the machine.
+    monkeypatch.setattr(http_pool.LinearPool, "SWEEP_SECONDS", 3600.0)
     dropping, keeping = Server(close_after_answer=True), Server()
     async with (
         serving(dropping) as gone,
@@ -219,10 +220,20 @@ async def test_idle_connections_the_server_closed_are_closed_here_without_being_
         await _get(client, kept)
         pool = client._transport._pool  # type: ignore[attr-defined]
         assert len(pool.connections) == 6
-        await asyncio.sleep(0.1)  # the server's closes arrive; a sweep is due
-        # Only connections to the other server are used, yet the five dropped ones go.
-        await _get(client, kept)
+        for _ in range(500):  # the server closes its five
+            if not dropping.open:
+                break
+            await asyncio.sleep(0.01)
+        monkeypatch.setattr(http_pool.LinearPool, "SWEEP_SECONDS", 0.0)
+        # Only connections to the other server are used, yet the five dropped ones go (once
+        # their closes have crossed the loopback: a request or two later at most).
+        for _ in range(100):
+            await _get(client, kept)
+            if len(pool.connections) == 1:
+                break
+            await asyncio.sleep(0.01)
         assert len(pool.connections) == 1
+        assert keeping.connections == 1, "the kept connection was reused each time"
 
 
 async def test_idle_connections_beyond_the_keepalive_limit_are_closed() -> None:

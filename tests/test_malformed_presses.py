@@ -67,8 +67,9 @@ async def test_typed_numbers_are_ascii_digits_of_a_sane_length(
 
     await say("/start")
     await say("Nguyễn Thị Lan")
-    listed = await say("thcs le quy don")
-    assert "Trường THCS Lê Quý Đôn" in listed, listed
+    # Several matches, so the units are listed by number (a single match is taken at once).
+    listed = await say("thcs khuong")
+    assert "Trường THCS Khương Mai" in listed and "Trường THCS Khương Đình" in listed, listed
     for odd in ("١", "٢", "¹", "9" * 5000):
         answer = await say(odd)
         assert "điện thoại" not in answer, (odd[:20], answer)

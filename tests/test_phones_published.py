@@ -21,7 +21,7 @@ from bot.app import GuongSang
 from bot.channels.telegram.channel import TelegramChannel
 from handlers import broadcast as broadcasting
 from handlers import review
-from handlers.exports import summary_docx, summary_rows, summary_title, summary_xlsx
+from handlers.exports import summary_docx, summary_heading, summary_rows, summary_xlsx
 from storage.models import Submission
 from tests.apps import serving
 from tests.drivers import Chat
@@ -150,11 +150,11 @@ async def test_summary_list_hides_phones(app: GuongSang) -> None:
     await honoured_story(app, code="GS-2024-0071", exemplar=NAME, address=ADDRESS, summary=SUMMARY)
     async with app.db.transaction() as session:
         rows = await summary_rows(session, None)
-    book = load_workbook(io.BytesIO(summary_xlsx(rows, summary_title())))
+    book = load_workbook(io.BytesIO(summary_xlsx(rows, summary_heading())))
     cells = " | ".join(
         str(c) for row in book.active.iter_rows(values_only=True) for c in row if c is not None
     )
-    document = Document(io.BytesIO(summary_docx(rows, summary_title())))
+    document = Document(io.BytesIO(summary_docx(rows, summary_heading())))
     words = " | ".join(c.text for t in document.tables for r in t.rows for c in r.cells)
     for where, text in (("xlsx", cells), ("docx", words)):
         assert_no_phone(text, where)

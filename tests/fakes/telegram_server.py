@@ -621,6 +621,8 @@ class FakeTelegram:
         self._issued_callback_ids: set[str] = set()
         self._faults: defaultdict[str, deque[tuple[int, str, int | None]]] = defaultdict(deque)
         self._delays: defaultdict[str, deque[float]] = defaultdict(deque)
+        # method → (how many calls must wait together, how many wait now, the gate's opening)
+        self._gates: dict[str, tuple[int, list[int], asyncio.Event]] = {}
         self._changed = asyncio.Condition()
         self._stopping = False
         self._runner: web.AppRunner | None = None
@@ -848,6 +850,12 @@ class FakeTelegram:
         for _ in range(count):
             self._faults[method.lower()].append((status, desc, retry_after))
 
+    def gate(self, method: str, together: int) -> None:
+        """Hold calls of ``method`` until ``together`` of them are waiting at once, then let
+        them and every later one through: proof that a client overlaps its calls, whatever
+        the machine's pace (calls made one after another never open it)."""
+        self._gates[method.lower()] = (together, [0], asyncio.Event())
+
     def delay_next(self, method: str, seconds: float, count: int = 1) -> None:
         """Make the next ``count`` calls of ``method`` answer only after ``seconds``.
 
@@ -959,6 +967,13 @@ class FakeTelegram:
                 raise ApiError(401, "Unauthorized")
             if entry is None:
                 raise ApiError(404, "Not Found: method not found")
+            gate = self._gates.get(method.lower())
+            if gate is not None and not gate[2].is_set():
+                together, waiting, opened = gate
+                waiting[0] += 1
+                if waiting[0] >= together:
+                    opened.set()
+                await opened.wait()
             delays = self._delays.get(method.lower())
             if delays:
                 await asyncio.sleep(delays.popleft())
