@@ -70,6 +70,14 @@ async def may_act(ctx: Ctx, sub: Submission, level: int) -> bool:
     )
 
 
+async def may_see(ctx: Ctx, sub: Submission) -> bool:
+    """Whether the sender decides at a level the story was sent up to (its history is theirs)."""
+    for row in await nominations.of_submission(ctx.session, sub.id):
+        if await may_act(ctx, sub, row.level):
+            return True
+    return False
+
+
 def is_decision(payload: str) -> bool:
     """Whether a numbered choice is a ladder step (which must not land on the wrong card)."""
     return LadderPress.parse(payload) is not None

@@ -81,6 +81,8 @@ async def test_typed_commands_send_a_story_up_back_and_up_again(
     assert "không có quyền" in await home.send(f"/guilen {code} Thử gửi vượt cấp")
     assert "không chờ cấp nào" in await district.send(f"/chon {code}")
 
+    # The city cannot read the history of a story that has not reached it.
+    assert "Lịch sử bài" not in await city.send(f"/history {code}")
     assert "ghi chú đề cử" in await district.choose("Chọn gửi lên")
     assert f"được gửi lên {HOME_AFFAIRS}" in await district.send("Gương tiêu biểu tháng 1.")
     assert f"được chọn gửi lên {HOME_AFFAIRS}" in text_of(await teacher.replies())
@@ -113,6 +115,11 @@ async def test_typed_commands_send_a_story_up_back_and_up_again(
     assert f"được {CITY} chọn" in text_of(await teacher.replies())
 
     assert await nominations(app, code) == [(1, "selected"), (2, "selected")]
+    history = await city.send(f"/history {code}")
+    assert f"Lịch sử bài {code}" in history
+    assert f"Chọn gửi lên {HOME_AFFAIRS} · Vũ Thị Thu" in history
+    assert f"Trả lại cấp dưới, từ {CITY} · Lê Văn Minh" in history
+    assert f"Được chọn ở {CITY} · Lê Văn Minh" in history
     assert [(a, r, d["level"]) for a, r, d in await ladder_log(app, code)] == [
         ("ladder_nominated", "Gương tiêu biểu tháng 1.", 1),
         ("ladder_selected", None, 1),
