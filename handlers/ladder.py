@@ -351,13 +351,7 @@ async def _send_to_level(ctx: Ctx, sub: Submission, level: int) -> None:
     ladder = ladder_of(ctx.services, sub)
     org = await nominations.organisation_named(ctx.session, ladder[level])
     assert org is not None
-    reply = await card(ctx.session, ctx.services, sub, level)
-    reply.choices = [
-        Choice(ctx.text(f"ladder.button_{a}"), LadderPress(a, sub.id, level).data())
-        for a in (SELECT, RETURN, NOT_SELECTED)
-    ]
-    reply.columns = 3
-    reply.typed_hint = ctx.text("ladder.typed_actions", code=sub.code)
+    reply = await decision_card(ctx, sub, level)
     notifier = Notifier(ctx.session, ctx.services)
     found: dict[int, Person] = {}
     for grant, person in await roles.holders(ctx.session, roles.REVIEWER):
@@ -371,6 +365,53 @@ async def _send_to_level(ctx: Ctx, sub: Submission, level: int) -> None:
         await notifier.to_admins(
             Reply(ctx.text("ladder.no_reviewers", code=sub.code, name=ladder[level]))
         )
+
+
+async def decision_card(ctx: Ctx, sub: Submission, level: int) -> Reply:
+    """The card a level's reviewers decide on: the story, the lower levels, the buttons."""
+    reply = await card(ctx.session, ctx.services, sub, level)
+    reply.choices = [
+        Choice(ctx.text(f"ladder.button_{a}"), LadderPress(a, sub.id, level).data())
+        for a in (SELECT, RETURN, NOT_SELECTED)
+    ]
+    reply.columns = 3
+    reply.typed_hint = ctx.text("ladder.typed_actions", code=sub.code)
+    return reply
+
+
+async def waiting_for(ctx: Ctx) -> list[tuple[Submission, Nomination, str]]:
+    """Stories waiting at a level the sender decides at, longest waiting first, with the
+    nomination and the level's name (for /pending)."""
+    found: list[tuple[Submission, Nomination, str]] = []
+    for row in await nominations.pending(ctx.session):
+        sub = await repo.get(ctx.session, row.submission_id)
+        if sub is None:
+            continue
+        ladder = ladder_of(ctx.services, sub)
+        if row.level < len(ladder) and await may_act(ctx, sub, row.level):
+            found.append((sub, row, ladder[row.level]))
+    return found
+
+
+async def open_card(ctx: Ctx, sub: Submission) -> bool:
+    """Send the card of a story waiting at the sender's level (from /pending); False when
+    the story waits at no level the sender decides at."""
+    for waiting, row, _name in await waiting_for(ctx):
+        if waiting.id != sub.id:
+            continue
+        reply = await decision_card(ctx, sub, row.level)
+        # Through the outbox, so the card is edited with the others when the level decides.
+        await Notifier(ctx.session, ctx.services).to_chat(
+            ctx.event.channel,
+            ctx.event.chat_id,
+            reply,
+            submission_id=sub.id,
+            stage=stage(row.level),
+            version=sub.version,
+        )
+        ctx.response.press_accepted = False
+        return True
+    return False
 
 
 async def card(

@@ -130,3 +130,13 @@ async def decide(
     )
     await session.refresh(nomination)
     return result.rowcount == 1
+
+
+async def pending(session: AsyncSession) -> list[Nomination]:
+    """Every nomination waiting for its level's decision, longest waiting first."""
+    rows = await session.scalars(
+        select(Nomination)
+        .where(Nomination.status == PENDING)
+        .order_by(Nomination.nominated_at, Nomination.id)
+    )
+    return list(rows)

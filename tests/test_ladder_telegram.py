@@ -183,6 +183,13 @@ async def test_a_story_climbs_two_levels_with_one_decision_at_each(
     assert "cấp 3/3" in card and "Tấm gương tiêu biểu của khối THCS tháng 1." in card
     assert f"{HOME_AFFAIRS}: chọn" in card and "Đề nghị dự thi cấp Thành phố." in card
 
+    # /pending lists it for the city, whose button opens the card with its decisions.
+    text = await cast.city.send("/pending")
+    assert code in text and f"chờ {CITY} chọn" in text
+    assert "Bài đang chờ bạn" not in await cast.home_affairs.send("/pending")
+    card = text_of(await cast.city.press(code) and cast.city.last)
+    assert f"Bài được gửi lên {CITY}" in card
+
     # A Home Affairs reviewer cannot decide at the city level, even with forged data.
     answer = await cast.home_affairs.press_raw(f"!n:ok:{sub_id}:2")
     assert "không có quyền" in answer and CITY in answer
