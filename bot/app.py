@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot import blocks_file
-from bot.campaign_file import load_campaigns
+from bot.campaign_file import load_campaigns, load_organisations
 from bot.channels.zalo import convert as zalo_convert
 from bot.delivery import Delivery
 from bot.ratelimit import ChannelLimits
@@ -22,7 +22,7 @@ from handlers.emulation import nudges as emulation_nudges
 from handlers.flood import FloodGuard
 from handlers.services import Services, system_clock
 from handlers.types import Event, Response
-from storage import submissions, updates
+from storage import nominations, submissions, updates
 from storage.db import Database
 from storage.models import utcnow
 from templates import chat_texts
@@ -46,6 +46,7 @@ class GuongSang:
         # Load before touching the database, so a wrong campaigns file fails at once.
         campaigns = load_campaigns(settings.config, today)
         self.blocks = blocks_file.load_blocks(settings.config)
+        self.organisations = load_organisations(settings.config)
         self.services = Services(
             db=self.db,
             texts=chat_texts(),
@@ -105,6 +106,8 @@ class GuongSang:
             self.services.campaign_ids = await submissions.sync_campaigns(
                 session, self.services.campaigns
             )
+            # The nomination ladder's organisations, with the level above each.
+            await nominations.sync_organisations(session, self.organisations)
             # Letter 004's blocks; a unit not imported yet is reported, not fatal.
             self.block_problems = await blocks_file.sync(session, self.blocks, self.services.now())
         for problem in self.block_problems:

@@ -17,6 +17,7 @@ from handlers.campaigns import (
     ReviewSpec,
     builtin_campaign,
 )
+from storage.nominations import OrganisationRow
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{1,79}")
 _REQUIRED = ("slug", "title", "organisation", "opens", "closes")
@@ -29,7 +30,7 @@ _INTS = {
 }
 _KNOWN = {
     *_REQUIRED, *_INTS, "form", "focus_areas", "require_unit_confirmation", "review",
-    "reminder_days",
+    "reminder_days", "ladder",
 }  # fmt: skip
 
 
@@ -41,6 +42,70 @@ def load_campaigns(path: Path | None, today: date) -> list[CampaignSpec]:
     """Campaigns from `path`, or the built-in one when there is no file."""
     if path is None:
         return [builtin_campaign(today)]
+    raw = _read(path)
+    organisations = {row.name for row in _organisations(raw, path)}
+    tables = raw.get("campaigns")
+    if not isinstance(tables, list) or not tables:
+        raise CampaignFileError(f"{path}: cần ít nhất một bảng [[campaigns]]")
+    for i, table in enumerate(tables):
+        if not isinstance(table, dict):
+            raise CampaignFileError(f"{path}: campaigns[{i}]: phải là một bảng [[campaigns]]")
+    specs = [
+        _parse(table, f"{path}: campaigns[{i}]", organisations) for i, table in enumerate(tables)
+    ]
+    seen: set[str] = set()
+    for i, spec in enumerate(specs):
+        if spec.slug in seen:
+            raise CampaignFileError(f"{path}: campaigns[{i}].slug: '{spec.slug}' bị trùng")
+        seen.add(spec.slug)
+    return specs
+
+
+def load_organisations(path: Path | None) -> list[OrganisationRow]:
+    """The `[[organisations]]` tables of the campaigns file: name and parent (the level above
+    on the nomination ladder). None without a file."""
+    return [] if path is None else _organisations(_read(path), path)
+
+
+def _organisations(raw: dict[str, Any], path: Path) -> list[OrganisationRow]:
+    tables = raw.get("organisations", [])
+    if not isinstance(tables, list):
+        raise CampaignFileError(f"{path}: organisations: phải là các bảng [[organisations]]")
+    rows: list[OrganisationRow] = []
+    for i, table in enumerate(tables):
+        where = f"{path}: organisations[{i}]"
+        if not isinstance(table, dict):
+            raise CampaignFileError(f"{where}: phải là một bảng [[organisations]]")
+        for key in table:
+            if key not in ("name", "parent"):
+                raise CampaignFileError(f"{where}.{key}: khóa không được hỗ trợ")
+        if "name" not in table:
+            raise CampaignFileError(f"{where}.name: thiếu khóa bắt buộc")
+        name = _text(table, "name", where)
+        parent = _text(table, "parent", where) if "parent" in table else None
+        if any(row.name == name for row in rows):
+            raise CampaignFileError(f"{where}.name: '{name}' bị trùng")
+        rows.append(OrganisationRow(name, parent))
+    names = {row.name for row in rows}
+    parents = {row.name: row.parent for row in rows}
+    for i, row in enumerate(rows):
+        if row.parent is not None and row.parent not in names:
+            raise CampaignFileError(
+                f"{path}: organisations[{i}].parent: '{row.parent}' chưa được khai báo "
+                "trong một bảng [[organisations]]"
+            )
+        seen, up = {row.name}, row.parent
+        while up is not None:
+            if up in seen:
+                raise CampaignFileError(
+                    f"{path}: organisations[{i}].parent: cấp trên vòng lại chính nó"
+                )
+            seen.add(up)
+            up = parents.get(up)
+    return rows
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
         # utf-8-sig: Notepad's "UTF-8 with BOM" is common on Vietnamese Windows machines.
         raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
@@ -52,22 +117,10 @@ def load_campaigns(path: Path | None, today: date) -> list[CampaignSpec]:
         raise CampaignFileError(f"{path}: không đọc được tệp ({exc.strerror})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise CampaignFileError(f"{path}: lỗi cú pháp TOML: {exc}") from exc
-    tables = raw.get("campaigns")
-    if not isinstance(tables, list) or not tables:
-        raise CampaignFileError(f"{path}: cần ít nhất một bảng [[campaigns]]")
-    for i, table in enumerate(tables):
-        if not isinstance(table, dict):
-            raise CampaignFileError(f"{path}: campaigns[{i}]: phải là một bảng [[campaigns]]")
-    specs = [_parse(table, f"{path}: campaigns[{i}]") for i, table in enumerate(tables)]
-    seen: set[str] = set()
-    for i, spec in enumerate(specs):
-        if spec.slug in seen:
-            raise CampaignFileError(f"{path}: campaigns[{i}].slug: '{spec.slug}' bị trùng")
-        seen.add(spec.slug)
-    return specs
+    return raw
 
 
-def _parse(table: dict[str, Any], where: str) -> CampaignSpec:
+def _parse(table: dict[str, Any], where: str, organisations: set[str]) -> CampaignSpec:
     for key in table:
         if key not in _KNOWN:
             raise CampaignFileError(f"{where}.{key}: khóa không được hỗ trợ")
@@ -107,8 +160,26 @@ def _parse(table: dict[str, Any], where: str) -> CampaignSpec:
         require_unit_confirmation=confirm,
         review=_review(table.get("review", {}), f"{where}.review"),
         reminder_days=_reminder_days(table.get("reminder_days", [10, 14]), where),
+        ladder=_ladder(table.get("ladder", []), f"{where}.ladder", organisations),
         **ints,
     )
+
+
+def _ladder(value: Any, where: str, organisations: set[str]) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise CampaignFileError(f"{where}: phải là danh sách tên tổ chức, từ cấp dưới lên")
+    names = tuple(v.strip() for v in value)
+    if len(names) == 1:
+        raise CampaignFileError(f"{where}: cần ít nhất hai cấp (cấp chấm đầu và một cấp trên)")
+    for name in names:
+        # Named once in [[organisations]], so a typo is caught here, not on the first press.
+        if name not in organisations:
+            raise CampaignFileError(
+                f"{where}: '{name}' chưa được khai báo trong một bảng [[organisations]]"
+            )
+    if len(set(names)) != len(names):
+        raise CampaignFileError(f"{where}: một tổ chức xuất hiện hai lần")
+    return names
 
 
 def _reminder_days(value: Any, where: str) -> tuple[int, ...]:

@@ -51,6 +51,10 @@ class CampaignSpec:
     monthly_deadline_day: int = 15
     reminder_days: tuple[int, ...] = (10, 14)
     review: ReviewSpec = field(default_factory=lambda: ReviewSpec())
+    # The organisations a story climbs through after the unit's confirmation: the first is
+    # the campaign's own review (today's reviewers), each next one a level a story can be
+    # sent up to. Empty: the story's life ends at the review's decision.
+    ladder: tuple[str, ...] = ()
 
     @property
     def max_chars(self) -> int:

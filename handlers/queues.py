@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import review
+from handlers import ladder, review
 from handlers.context import Ctx
+from handlers.ladder_press import stage as ladder_stage
 from handlers.notify import Notifier
 from handlers.services import Services
 from handlers.types import Choice
@@ -18,14 +19,18 @@ from storage.models import Person, Submission
 PAGE_SIZE = 5
 
 
-async def waiting_for(ctx: Ctx) -> list[tuple[Submission, str]]:
-    """Stories waiting for the sender to act, oldest first, with the stage they wait in."""
-    found: list[tuple[Submission, str]] = []
+async def waiting_for(ctx: Ctx) -> list[tuple[Submission, str, datetime, str]]:
+    """Stories waiting for the sender to act, oldest first, with the stage they wait in,
+    since when, and (at a level of the nomination ladder) the level's name."""
+    found: list[tuple[Submission, str, datetime, str]] = []
     for sub in await repo.waiting(ctx.session, (repo.SUBMITTED, repo.IN_REVIEW)):
         stage = review.UNIT if sub.status == repo.SUBMITTED else review.REVIEW
         allowed, _ = await review.may_act(ctx, sub, stage)
         if allowed:
-            found.append((sub, stage))
+            found.append((sub, stage, sub.status_since or sub.created_at, ""))
+    for sub, row, name in await ladder.waiting_for(ctx):
+        found.append((sub, ladder_stage(row.level), row.nominated_at, name))
+    found.sort(key=lambda item: item[2])
     return found
 
 
@@ -39,8 +44,8 @@ async def pending(ctx: Ctx, page: int = 0) -> None:
     page = min(max(page, 0), pages - 1)
     shown = items[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
     now = ctx.services.now()
-    rows = [(sub, stage, (now - (sub.status_since or sub.created_at)).days) for sub, stage in shown]
-    choices = [Choice(ctx.text("buttons.open_item", sub=sub), f"!op:{sub.id}") for sub, _ in shown]
+    rows = [(sub, stage, (now - since).days, name) for sub, stage, since, name in shown]
+    choices = [Choice(ctx.text("buttons.open_item", sub=sub), f"!op:{sub.id}") for sub, *_ in shown]
     if page > 0:
         choices.append(ctx.button("page_prev", f"!pd:{page - 1}"))
     if page < pages - 1:
@@ -51,6 +56,10 @@ async def pending(ctx: Ctx, page: int = 0) -> None:
 async def open_card(ctx: Ctx, submission_id: int) -> None:
     """Send the story's card, with its decision buttons, to whoever may act on it."""
     sub = await repo.get(ctx.session, submission_id)
+    # Approved at the review, it may wait at a level of the ladder the sender decides at.
+    waits = (repo.SUBMITTED, repo.IN_REVIEW)
+    if sub is not None and sub.status not in waits and await ladder.open_card(ctx, sub):
+        return
     if sub is None or sub.status not in (repo.SUBMITTED, repo.IN_REVIEW):
         ctx.notice("queue.not_waiting")
         ctx.response.press_accepted = False
@@ -84,7 +93,8 @@ async def history(ctx: Ctx, code: str) -> None:
     # organisation cover the unit, admins (named in GUONGSANG_ADMINS or granted) everything.
     unit_ok, _ = await review.may_act(ctx, sub, review.UNIT)
     review_ok, _ = await review.may_act(ctx, sub, review.REVIEW)
-    if not (unit_ok or review_ok):
+    # A level the story was sent up to sees how it got there.
+    if not (unit_ok or review_ok or await ladder.may_see(ctx, sub)):
         ctx.say("queue.history_not_allowed", code=sub.code, held=await review.held_roles(ctx))
         return
     log = await events.history(ctx.session, "submission", sub.id)

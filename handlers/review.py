@@ -17,6 +17,7 @@ from handlers.context import Ctx
 from handlers.fields import clean_story
 from handlers.forms import FieldKind, form_for
 from handlers.ids import parse_id
+from handlers.ladder_press import offer_up, up_choices
 from handlers.notify import Notifier
 from handlers.phones import story_has_phone
 from handlers.services import Services
@@ -516,14 +517,18 @@ async def decide(
         on_behalf=on_behalf,
     )
     notifier = Notifier(ctx.session, ctx.services)
-    await notifier.edit_cards(
-        sub.id,
-        press.stage,
-        await card(ctx.session, ctx.services, sub, press.stage, outcome=outcome),
-    )
+    decided = await card(ctx.session, ctx.services, sub, press.stage, outcome=outcome)
+    if target == repo.APPROVED:
+        # On a campaign with a nomination ladder the approved card offers the level above.
+        ladder = campaign_of(ctx.services, sub).ladder
+        decided = offer_up(ctx.services, decided, ladder, sub.code or "", sub.id, 0)
+    await notifier.edit_cards(sub.id, press.stage, decided)
     ctx.notice("review.done", action=action, code=sub.code)
     ctx.response.press_accepted = True
-    ctx.say("review.done", action=action, code=sub.code)
+    up = []
+    if target == repo.APPROVED:
+        up = up_choices(ctx.services, campaign_of(ctx.services, sub).ladder, sub.id, 0)
+    ctx.say("review.done", action=action, code=sub.code, choices=up)
     editable = target in (repo.RETURNED, repo.CHANGES_REQUESTED)
     tell = Reply(
         ctx.text(

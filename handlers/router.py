@@ -11,6 +11,7 @@ from handlers import (
     files,
     groups,
     invites,
+    ladder,
     numbered,
     queues,
     registration,
@@ -20,6 +21,7 @@ from handlers import (
 from handlers.context import Ctx
 from handlers.emulation import chat as emulation
 from handlers.ids import parse_id
+from handlers.ladder_press import LADDER
 from handlers.menu import command_for, main_menu
 from handlers.services import Services
 from handlers.types import Choice, Event, Reply, Response
@@ -41,6 +43,7 @@ STEPS: dict[str, tuple[Handler, Handler]] = {
     submission.NEW_STEP: (submission.on_keep_draft, submission.resume),
     submission.DRAFTS_STEP: (submission.on_drafts, submission.resume),
     review.NOTE_STEP: (review.on_note, review.resume_note),
+    ladder.NOTE_STEP: (ladder.on_note, ladder.resume_note),
     invites.ROLE_STEP: (invites.on_role, invites.resume),
     invites.UNIT_STEP: (invites.on_unit, invites.resume),
     invites.LEVELS_STEP: (invites.on_levels, invites.resume),
@@ -56,10 +59,11 @@ STEPS: dict[str, tuple[Handler, Handler]] = {
 # Steps people with a role but no registration (reviewers, admins) can be in.
 ROLE_COMMANDS = (
     "pending", "history", "invite", "join", "honour", "subscribe", "unsubscribe", "report",
-    "campaigns", emulation.COMMAND, *review.TYPED,
+    "campaigns", emulation.COMMAND, *review.TYPED, *ladder.TYPED,
 )  # fmt: skip
 NO_REGISTRATION = (
-    registration.STEP, review.NOTE_STEP, *invites.STEPS, *broadcast.STEPS, emulation.STEP,
+    registration.STEP, review.NOTE_STEP, ladder.NOTE_STEP, *invites.STEPS, *broadcast.STEPS,
+    emulation.STEP,
 )  # fmt: skip
 
 
@@ -189,6 +193,8 @@ async def _global_button(ctx: Ctx) -> None:
     number = parse_id(rest)
     if kind in (review.UNIT, review.REVIEW):
         await review.on_press(ctx)
+    elif kind == LADDER:
+        await ladder.on_press(ctx)
     elif kind == "pd" and number is not None:
         await queues.pending(ctx, number)
     elif kind == "op" and number is not None:
@@ -229,7 +235,8 @@ async def _command(ctx: Ctx) -> None:
             await _resume(ctx)
         return
     if command == "cancel":
-        if step in (review.NOTE_STEP, *invites.STEPS, *broadcast.STEPS, emulation.STEP):
+        note_steps = (review.NOTE_STEP, ladder.NOTE_STEP)
+        if step in (*note_steps, *invites.STEPS, *broadcast.STEPS, emulation.STEP):
             ctx.goto("idle")
             ctx.say("common.cancelled", menu=main_menu(ctx) if registered else None)
         elif step == registration.STEP and not registered:
@@ -292,6 +299,8 @@ async def _role_command(ctx: Ctx, command: str, args: str) -> None:
             await emulation.start(ctx, args)
         case typed if typed in review.TYPED:
             await review.on_command(ctx, typed, args)
+        case typed if typed in ladder.TYPED:
+            await ladder.on_command(ctx, typed, args)
 
 
 async def _idle(ctx: Ctx) -> None:
@@ -348,6 +357,9 @@ async def _numbered_answer(ctx: Ctx) -> bool:
         return True
     if ambiguous and review.is_decision(chosen):
         await review.ask_for_code(ctx, chosen)
+        return False
+    if ambiguous and ladder.is_decision(chosen):
+        await ladder.ask_for_code(ctx, chosen)
         return False
     ctx.event.kind, ctx.event.button = "button", chosen
     return True

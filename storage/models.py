@@ -70,6 +70,8 @@ class Organisation(Base):
     __tablename__ = "organisations"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # The level above on the nomination ladder (school office → district → city), if any.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("organisations.id"))
 
 
 class Unit(Base):
@@ -390,6 +392,28 @@ class Broadcast(Base):
     progress_channel: Mapped[str | None] = mapped_column(String(20))
     progress_chat_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LENGTH))
     progress_message_id: Mapped[str | None] = mapped_column(String(PLATFORM_ID_LENGTH))
+
+
+class Nomination(Base):
+    """A story sent up the campaign's ladder to one level, and that level's decision.
+
+    Level 0 is the campaign's own review (the submission's status); rows start at level 1.
+    One row per (story, level): one nomination and one decision win at every level.
+    """
+
+    __tablename__ = "nominations"
+    __table_args__ = (UniqueConstraint("submission_id", "level"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"))
+    level: Mapped[int] = mapped_column(Integer)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    status: Mapped[str] = mapped_column(String(20))
+    nominated_by_id: Mapped[int] = mapped_column(ForeignKey("people.id"))
+    nominated_at: Mapped[datetime] = mapped_column()
+    note: Mapped[str] = mapped_column(Text)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    decided_at: Mapped[datetime | None] = mapped_column()
+    decision_note: Mapped[str | None] = mapped_column(Text)
 
 
 # Letter 004's tables live in their own module, on this metadata (imported last: they use Base).

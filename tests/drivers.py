@@ -117,24 +117,34 @@ async def submit_story(chat: Chat, title: str = TITLE) -> str:
 
 
 async def invite_code(
-    app: object, role: str, unit_name: str | None = None, levels: str | None = None
+    app: object,
+    role: str,
+    unit_name: str | None = None,
+    levels: str | None = None,
+    organisation: str | None = None,
 ) -> str:
-    """A fresh invite made the way /invite and the CLI make them."""
+    """A fresh invite made the way /invite and the CLI make them (`organisation` as
+    `guongsang invite --organisation NAME` gives it)."""
     from sqlalchemy import select
 
     from handlers import invites
+    from storage import units
     from storage.models import Unit
 
     async with app.db.transaction() as session:  # type: ignore[attr-defined]
         unit_id = None
         if unit_name:
             unit_id = await session.scalar(select(Unit.id).where(Unit.name == unit_name))
+        organisation_id = None
+        if organisation:
+            organisation_id = (await units.organisation(session, organisation)).id
         invite = await invites.create(
             session,
-            app.services,
+            app.services,  # type: ignore[attr-defined]
             role,
             unit_id=unit_id,
-            levels=levels,  # type: ignore[attr-defined]
+            organisation_id=organisation_id,
+            levels=levels,
         )
         return invite.code
 

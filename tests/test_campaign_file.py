@@ -335,3 +335,69 @@ def test_cli_config_error_is_plain_text(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "campaigns[0].form: 'poem' không hợp lệ" in done.stderr, done.stderr
+
+
+# ---------------------------------------------------------------- the nomination ladder
+
+ORGANISATIONS = """
+[[organisations]]
+name = "Hội đồng thi cấp Thành phố"
+
+[[organisations]]
+name = "Phòng Nội vụ quận Thanh Xuân"
+parent = "Hội đồng thi cấp Thành phố"
+
+[[organisations]]
+name = "Phòng GDĐT quận Thanh Xuân"
+parent = "Phòng Nội vụ quận Thanh Xuân"
+"""
+LADDER = '["Phòng GDĐT quận Thanh Xuân", "Phòng Nội vụ quận Thanh Xuân"]'
+
+
+def test_a_ladder_names_organisations_declared_with_their_parents(tmp_path: Path) -> None:
+    from bot.campaign_file import load_organisations
+    from storage.nominations import OrganisationRow
+
+    path = write(tmp_path, ORGANISATIONS + table(ladder=LADDER))
+    (spec,) = load_campaigns(path, TODAY)
+    assert spec.ladder == ("Phòng GDĐT quận Thanh Xuân", "Phòng Nội vụ quận Thanh Xuân")
+    assert load_organisations(path)[1] == OrganisationRow(
+        "Phòng Nội vụ quận Thanh Xuân", "Hội đồng thi cấp Thành phố"
+    )
+    (plain,) = load_campaigns(write(tmp_path, table()), TODAY)
+    assert plain.ladder == (), "no ladder: the story's life ends at the review, as before"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (table(ladder=LADDER), "ladder: 'Phòng GDĐT quận Thanh Xuân' chưa được khai báo"),
+        (ORGANISATIONS + table(ladder='["Phòng GDĐT quận Thanh Xuân"]'), "ít nhất hai cấp"),
+        (ORGANISATIONS + table(ladder='"Phòng GDĐT"'), "ladder: phải là danh sách"),
+        (
+            ORGANISATIONS
+            + table(ladder='["Phòng GDĐT quận Thanh Xuân", "Phòng GDĐT quận Thanh Xuân"]'),
+            "xuất hiện hai lần",
+        ),
+        ('[[organisations]]\nname = "A"\nparent = "B"\n' + table(), "parent: 'B' chưa được"),
+        (
+            '[[organisations]]\nname = "A"\nparent = "B"\n[[organisations]]\nname = "B"\n'
+            'parent = "A"\n' + table(),
+            "vòng lại",
+        ),
+        ('[[organisations]]\nname = "A"\nlevel = 2\n' + table(), "level: khóa không được hỗ trợ"),
+    ],
+)
+def test_a_wrong_ladder_or_organisation_is_refused(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(CampaignFileError, match=message):
+        load_campaigns(write(tmp_path, text), TODAY)
+
+
+def test_the_example_file_has_a_two_level_ladder_to_try() -> None:
+    from bot.campaign_file import load_organisations
+
+    path = REPO / "campaigns.example.toml"
+    contest = next(c for c in load_campaigns(path, TODAY) if c.form == "story")
+    assert contest.ladder == ("Phòng GDĐT quận Thanh Xuân", "Phòng Nội vụ quận Thanh Xuân")
+    parents = {row.name: row.parent for row in load_organisations(path)}
+    assert parents["Phòng GDĐT quận Thanh Xuân"] == "Phòng Nội vụ quận Thanh Xuân"

@@ -32,6 +32,7 @@ def test_history_names_every_action_and_channel_in_vietnamese() -> None:
     actions = [
         "created", "submitted", "resubmitted", "unit_confirmed", "returned", "approved",
         "changes_requested", "rejected", "discarded", "honoured", "broadcast_started",
+        "ladder_nominated", "ladder_selected", "ladder_returned", "ladder_not_selected",
     ]  # fmt: skip
     rows = [
         (SimpleNamespace(action=action, channel=channel, reason=None), "Hoa", WHEN)
