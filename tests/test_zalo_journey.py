@@ -1,5 +1,7 @@
-"""The whole journey over Zalo: registration, a 1,900-word story in six messages, photos,
-the principal confirming on Zalo, a reviewer approving on Telegram, the author told on Zalo.
+"""The whole journey over Zalo: registration, a 1,900-word story in six messages (or a
+2,000-word one written in the web editor from the link step 5 offers), photos, the principal
+confirming on Zalo, a reviewer approving on Telegram, the author told on Zalo, the story
+honoured and spread to a subscriber.
 
 Real parts throughout: the application, the Zalo channel polling a fake Zalo Bot API on
 127.0.0.1, the Telegram channel polling a fake Bot API, and the web app on uvicorn serving the
@@ -8,7 +10,10 @@ signed photo URLs the fake Zalo fetches, as Zalo's servers would.
 
 from __future__ import annotations
 
+import re
+
 import httpx
+import pytest
 from sqlalchemy import select
 
 from bot.app import GuongSang
@@ -18,6 +23,7 @@ from storage import units
 from storage.models import Attachment, Submission
 from tests.drivers import Chat, introduce, invite_code, join, jpeg
 from tests.drivers import text_of as telegram_text
+from tests.factories import add_audience, honour_and_send
 from tests.fakes.telegram_server import FakeTelegram
 from tests.fakes.zalo_server import FakeZalo
 from tests.zalo_drivers import ZaloChat, register_on_zalo
@@ -43,11 +49,40 @@ def story_parts(parts: int = 6, words: int = 1900) -> list[str]:
     return out
 
 
+def web_story(words: int = 2000) -> str:
+    """A story of exactly `words` words, in paragraphs, as pasted into the web editor."""
+    paragraphs, counted = [], 0
+    while counted < words:
+        take = SENTENCE.split()[: words - counted]
+        # Every paragraph a sentence, however it was cut to make the count.
+        paragraphs.append(" ".join(take).rstrip(".,") + ".")
+        counted += len(take)
+    return "\n\n".join(paragraphs)
+
+
+async def write_on_the_web(web: httpx.AsyncClient, prompt: str, public_url: str, story: str) -> str:
+    """Open the editor link of step 5's prompt, save `story`, tap «Xong»: the page's answer."""
+    found = re.search(r"✍️ Viết trên trang web: (\S+/editor/\S+)", prompt)
+    assert found, prompt
+    path = found.group(1).removeprefix(public_url)
+    page = await web.get(path)
+    token = re.search(r'data-csrf="([0-9a-f]+)"', page.text)
+    assert page.status_code == 200 and token, page.text[:300]
+    headers = {"X-CSRF-Token": token.group(1)}
+    saved = await web.post(f"{path}/save", json={"story": story}, headers=headers)
+    assert saved.json()["ok"] is True, saved.text
+    done = await web.post(f"{path}/done", json={}, headers=headers)
+    assert done.status_code == 200, done.text
+    return str(done.json()["message"])
+
+
+@pytest.mark.parametrize("on_the_web", [False, True], ids=["in-messages", "on-the-web"])
 async def test_the_whole_journey_on_zalo_with_a_reviewer_on_telegram(
     zalo_app: GuongSang,
     zalo: FakeZalo,
     zalo_web: httpx.AsyncClient,
     telegram: FakeTelegram,
+    on_the_web: bool,
 ) -> None:
     app = zalo_app
     tg = TelegramChannel(app, telegram.token, telegram.api_root, poll_timeout=1)
@@ -81,13 +116,23 @@ async def test_the_whole_journey_on_zalo_with_a_reviewer_on_telegram(
         text = await teacher.send("Cô giáo của những buổi chiều thứ Bảy")
         assert "Bước 5" in text
 
-        total = 0
-        for part in story_parts():
-            total += count_words(part)
-            text = await teacher.send(part)
-            assert f"{total:,}".replace(",", ".") + " / 2.000 từ" in text, text
-        assert 1850 <= total <= 2000
-        await teacher.choose("Xong phần bài viết")
+        if on_the_web:
+            typed = web_story()
+            total = count_words(typed)
+            said = await write_on_the_web(zalo_web, text, app.settings.public_url, typed)
+            assert "2.000 / 2.000 từ" in said
+            told = text_of_card(await teacher.replies(min_count=2))
+            assert "Đã nhận bài viết từ trang web: 2.000 / 2.000 từ" in told, told
+            assert "Bước 6" in told, told
+        else:
+            typed = " ".join(story_parts())
+            total = 0
+            for part in story_parts():
+                total += count_words(part)
+                text = await teacher.send(part)
+                assert f"{total:,}".replace(",", ".") + " / 2.000 từ" in text, text
+            assert 1850 <= total <= 2000
+            await teacher.choose("Xong phần bài viết")
 
         photos = [jpeg(1, (640, 480)), jpeg(2, (640, 480))]
         for data in photos:
@@ -115,7 +160,7 @@ async def test_the_whole_journey_on_zalo_with_a_reviewer_on_telegram(
         assert len(pieces) >= 4 and all(0 < len(piece) <= 2000 for piece in pieces)
         assert all(piece.rstrip().endswith(".") for piece in pieces)
         received = " ".join(" ".join(pieces).split())
-        assert " ".join(" ".join(story_parts()).split()) in received
+        assert " ".join(typed.split()) in received
 
         text = await principal.send("1")
         assert "Đã ghi nhận" in text and "GS-2024-0001" in text
@@ -125,12 +170,18 @@ async def test_the_whole_journey_on_zalo_with_a_reviewer_on_telegram(
         await reviewer.press("Duyệt", card_message)
         told = text_of_card(await teacher.replies())
         assert "đã được duyệt" in told
+
+        # Honoured and spread like any story: a subscriber on Telegram gets the post.
+        await add_audience(app, [701])
+        await honour_and_send(app, "GS-2024-0001")
+        post = await telegram.user(701, "Mai").next_message(timeout=30)
+        assert "Nguyễn Thị Lan" in (post.plain_text or ""), post.plain_text
     finally:
         await tg.stop()
 
     async with app.db.transaction() as session:
         sub = await session.scalar(select(Submission).where(Submission.code == "GS-2024-0001"))
-        assert sub is not None and sub.status == "approved" and sub.channel == "zalo"
+        assert sub is not None and sub.status == "honoured" and sub.channel == "zalo"
         assert sub.word_count == total
         attachments = (
             await session.scalars(select(Attachment).where(Attachment.submission_id == sub.id))
