@@ -21,7 +21,7 @@ from bot.settings import Settings
 from bot.web.media import file_url, sign, sign_file, verify, verify_file
 from handlers import broadcast as broadcasting
 from handlers import files
-from storage.models import AudienceMember, ProcessedUpdate
+from storage.models import AudienceMember, Identity, ProcessedUpdate
 from tests.drivers import jpeg
 from tests.factories import honour_and_send, story
 from tests.fakes.zalo_server import FakeZalo, fixture
@@ -99,10 +99,20 @@ async def test_half_an_emoji_in_a_name_is_marked_and_the_answer_still_goes(
     headers = {"Content-Type": "application/json", "X-Bot-Api-Secret-Token": WEBHOOK_SECRET}
     answer = await zalo_web.post("/webhook/zalo", content=json.dumps(update), headers=headers)
     assert answer.status_code == 200
-    # The welcome greets the person by name; UTF-8 cannot carry half a character, so a kept
-    # half would have made every answer holding the name fail to send.
+    # The name is kept (cards and /history show it until a full name is given); UTF-8 cannot
+    # carry half a character, so a kept half would have made every answer holding it fail.
     welcome = zalo.sent(chat_id)[0].text or ""
-    assert "Hoa \ufffd" in welcome and "Gương Sáng" in welcome
+    assert "Gương Sáng" in welcome
+    async with zalo_app.db.transaction() as session:
+        names = (await session.scalars(select(Identity.display_name))).all()
+    assert names == ["Hoa \ufffd"]
+    # Typed text carrying half an emoji is marked the same way, and answered.
+    update["message"]["message_id"] = "half-emoji-typed"
+    update["message"]["text"] = "Nguyễn Thị Hoa \ud83c"
+    answer = await zalo_web.post("/webhook/zalo", content=json.dumps(update), headers=headers)
+    assert answer.status_code == 200
+    asked = zalo.sent(chat_id)[-1].text or ""
+    assert "Nguyễn Thị Hoa \ufffd" in asked or "đơn vị" in asked, asked
 
 
 async def to_photos_step(chat: ZaloChat) -> None:
