@@ -36,7 +36,6 @@ from storage import submissions as repo
 from storage.models import Nomination, Person, Submission, Unit
 
 NOTE_STEP = "ladder_note"
-NOTE_MIN, NOTE_MAX = review.NOTE_MIN, review.NOTE_MAX
 # Typed where there are no buttons (Zalo): command → action.
 TYPED = {"guilen": UP, "chon": SELECT, "tracapduoi": RETURN, "khongchon": NOT_SELECTED}
 OUTCOMES = {
@@ -163,8 +162,7 @@ async def _act(
     if not note:
         await _ask_note(ctx, sub, press)
         return
-    if len(note) < NOTE_MIN or len(note) > NOTE_MAX:
-        ctx.say("review.note_length", length=len(note), low=NOTE_MIN, high=NOTE_MAX)
+    if not review.note_fits(ctx, note):
         return
     await apply(ctx, sub, press, note)
 

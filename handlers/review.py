@@ -310,8 +310,7 @@ async def on_command(ctx: Ctx, command: str, args: str) -> None:
         if not note:
             await _ask_note(ctx, sub, press)
             return
-        if len(note) < NOTE_MIN or len(note) > NOTE_MAX:
-            ctx.say("review.note_length", length=len(note), low=NOTE_MIN, high=NOTE_MAX)
+        if not note_fits(ctx, note):
             return
     await decide(ctx, sub, press, note=note or None, on_behalf=on_behalf)
 
@@ -413,6 +412,14 @@ async def _ask_note(ctx: Ctx, sub: Submission, press: Press) -> None:
     ctx.notice("review.note_in_private", code=sub.code)
 
 
+def note_fits(ctx: Ctx, note: str) -> bool:
+    """Whether a note's length is within bounds; says the bounds when it is not."""
+    if len(note) < NOTE_MIN or len(note) > NOTE_MAX:
+        ctx.say("review.note_length", length=len(note), low=NOTE_MIN, high=NOTE_MAX)
+        return False
+    return True
+
+
 async def typed_note(ctx: Ctx, texts: str, resume: Callable[[Ctx], Awaitable[None]]) -> str | None:
     """The note typed at a note step, cleaned; None when the person was already answered
     (cancelled, sent something other than text, or a note of the wrong length).
@@ -429,8 +436,7 @@ async def typed_note(ctx: Ctx, texts: str, resume: Callable[[Ctx], Awaitable[Non
         await resume(ctx)
         return None
     note = clean_story(event.text)
-    if len(note) < NOTE_MIN or len(note) > NOTE_MAX:
-        ctx.say("review.note_length", length=len(note), low=NOTE_MIN, high=NOTE_MAX)
+    if not note_fits(ctx, note):
         return None
     return note
 
