@@ -36,7 +36,6 @@ from storage import submissions as repo
 from storage.models import Nomination, Person, Submission, Unit
 
 NOTE_STEP = "ladder_note"
-NOTE_MIN, NOTE_MAX = review.NOTE_MIN, review.NOTE_MAX
 # Typed where there are no buttons (Zalo): command → action.
 TYPED = {"guilen": UP, "chon": SELECT, "tracapduoi": RETURN, "khongchon": NOT_SELECTED}
 OUTCOMES = {
@@ -163,8 +162,7 @@ async def _act(
     if not note:
         await _ask_note(ctx, sub, press)
         return
-    if len(note) < NOTE_MIN or len(note) > NOTE_MAX:
-        ctx.say("review.note_length", length=len(note), low=NOTE_MIN, high=NOTE_MAX)
+    if not review.note_fits(ctx, note):
         return
     await apply(ctx, sub, press, note)
 
@@ -235,18 +233,8 @@ async def _ask_note(ctx: Ctx, sub: Submission, press: LadderPress) -> None:
 
 async def on_note(ctx: Ctx) -> None:
     """The note typed after pressing "send up", "send back" or "not selected"."""
-    event = ctx.event
-    if event.kind == "button" and event.button == "cancel":
-        ctx.goto("idle")
-        ctx.say("ladder.note_cancelled")
-        return
-    if event.kind != "text":
-        ctx.say("ladder.note_wants_text")
-        await resume_note(ctx)
-        return
-    note = clean_story(event.text)
-    if len(note) < NOTE_MIN or len(note) > NOTE_MAX:
-        ctx.say("review.note_length", length=len(note), low=NOTE_MIN, high=NOTE_MAX)
+    note = await review.typed_note(ctx, "ladder", resume_note)
+    if note is None:
         return
     data = ctx.data
     sub = await repo.get(ctx.session, data["submission_id"])

@@ -6,6 +6,7 @@ against the presser's roles, the story's status and its version; nothing else is
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from markupsafe import Markup
@@ -309,8 +310,7 @@ async def on_command(ctx: Ctx, command: str, args: str) -> None:
         if not note:
             await _ask_note(ctx, sub, press)
             return
-        if len(note) < NOTE_MIN or len(note) > NOTE_MAX:
-            ctx.say("review.note_length", length=len(note), low=NOTE_MIN, high=NOTE_MAX)
+        if not note_fits(ctx, note):
             return
     await decide(ctx, sub, press, note=note or None, on_behalf=on_behalf)
 
@@ -412,21 +412,40 @@ async def _ask_note(ctx: Ctx, sub: Submission, press: Press) -> None:
     ctx.notice("review.note_in_private", code=sub.code)
 
 
-async def on_note(ctx: Ctx) -> None:
-    """The comment or reason, typed after pressing "request changes", "reject" or "return"."""
-    data = ctx.data
+def note_fits(ctx: Ctx, note: str) -> bool:
+    """Whether a note's length is within bounds; says the bounds when it is not."""
+    if len(note) < NOTE_MIN or len(note) > NOTE_MAX:
+        ctx.say("review.note_length", length=len(note), low=NOTE_MIN, high=NOTE_MAX)
+        return False
+    return True
+
+
+async def typed_note(ctx: Ctx, texts: str, resume: Callable[[Ctx], Awaitable[None]]) -> str | None:
+    """The note typed at a note step, cleaned; None when the person was already answered
+    (cancelled, sent something other than text, or a note of the wrong length).
+
+    `texts` is the template group ("review" or "ladder") whose cancel and wants-text lines
+    are said; `resume` asks again for the note."""
     event = ctx.event
     if event.kind == "button" and event.button == "cancel":
         ctx.goto("idle")
-        ctx.say("review.note_cancelled")
-        return
+        ctx.say(f"{texts}.note_cancelled")
+        return None
     if event.kind != "text":
-        ctx.say("review.note_wants_text")
-        await resume_note(ctx)
-        return
+        ctx.say(f"{texts}.note_wants_text")
+        await resume(ctx)
+        return None
     note = clean_story(event.text)
-    if len(note) < NOTE_MIN or len(note) > NOTE_MAX:
-        ctx.say("review.note_length", length=len(note), low=NOTE_MIN, high=NOTE_MAX)
+    if not note_fits(ctx, note):
+        return None
+    return note
+
+
+async def on_note(ctx: Ctx) -> None:
+    """The comment or reason, typed after pressing "request changes", "reject" or "return"."""
+    data = ctx.data
+    note = await typed_note(ctx, "review", resume_note)
+    if note is None:
         return
     sub = await repo.get(ctx.session, data["submission_id"])
     ctx.goto("idle")

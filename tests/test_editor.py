@@ -60,6 +60,14 @@ async def open_page(web: httpx.AsyncClient, path: str) -> tuple[httpx.Response, 
     return page, found.group(1) if found else ""
 
 
+async def opened_draft(app: GuongSang, web: httpx.AsyncClient) -> tuple[Submission, str, str]:
+    """A draft at the story step, its editor path, and the CSRF token of its opened page."""
+    draft = await draft_at_story(app)
+    path = link(app, draft)
+    _, csrf = await open_page(web, path)
+    return draft, path, csrf
+
+
 async def stored(app: GuongSang, draft_id: int) -> Submission:
     async with app.db.transaction() as session:
         found = await session.get(Submission, draft_id)
@@ -119,9 +127,7 @@ async def test_the_page_shows_the_draft_and_saves_into_it(
 
 
 async def test_the_chat_sees_what_the_web_saved(app: GuongSang, web: httpx.AsyncClient) -> None:
-    draft = await draft_at_story(app)
-    path = link(app, draft)
-    _, csrf = await open_page(web, path)
+    _, path, csrf = await opened_draft(app, web)
     await web.post(
         f"{path}/save", json={"story": "Viết trên web trước."}, headers={"X-CSRF-Token": csrf}
     )
@@ -135,9 +141,7 @@ async def test_the_chat_sees_what_the_web_saved(app: GuongSang, web: httpx.Async
 async def test_over_the_limit_is_refused_saying_by_how_much(
     app: GuongSang, web: httpx.AsyncClient
 ) -> None:
-    draft = await draft_at_story(app)
-    path = link(app, draft)
-    _, csrf = await open_page(web, path)
+    draft, path, csrf = await opened_draft(app, web)
     await web.post(f"{path}/save", json={"story": "Bản đã lưu."}, headers={"X-CSRF-Token": csrf})
 
     answer = await web.post(
@@ -159,9 +163,7 @@ async def test_over_the_limit_is_refused_saying_by_how_much(
 async def test_bad_values_are_kept_out_with_a_reason(
     app: GuongSang, web: httpx.AsyncClient
 ) -> None:
-    draft = await draft_at_story(app)
-    path = link(app, draft)
-    _, csrf = await open_page(web, path)
+    draft, path, csrf = await opened_draft(app, web)
     answer = await web.post(
         f"{path}/save", json={"title": "  ", "story": " \n\u00a0 "}, headers={"X-CSRF-Token": csrf}
     )
@@ -175,9 +177,7 @@ async def test_bad_values_are_kept_out_with_a_reason(
 
 
 async def test_user_text_is_escaped_on_the_page(app: GuongSang, web: httpx.AsyncClient) -> None:
-    draft = await draft_at_story(app)
-    path = link(app, draft)
-    _, csrf = await open_page(web, path)
+    _, path, csrf = await opened_draft(app, web)
     script = '"><script>alert(1)</script>'
     await web.post(
         f"{path}/save",
@@ -239,9 +239,7 @@ async def test_bad_links_get_a_clear_page_and_no_data(
 
 
 async def test_saves_are_rate_limited_per_link(app: GuongSang, web: httpx.AsyncClient) -> None:
-    draft = await draft_at_story(app)
-    path = link(app, draft)
-    _, csrf = await open_page(web, path)
+    _, path, csrf = await opened_draft(app, web)
     statuses, messages = [], []
     # A burst of 20 then one a second: 60 at once cannot all pass on any machine that answers
     # them within 40 seconds.
@@ -281,9 +279,7 @@ async def test_a_link_expires_after_twelve_hours(app: GuongSang, web: httpx.Asyn
 async def test_a_save_waits_for_the_chat_changing_the_same_draft(
     app: GuongSang, web: httpx.AsyncClient
 ) -> None:
-    draft = await draft_at_story(app)
-    path = link(app, draft)
-    _, csrf = await open_page(web, path)
+    draft, path, csrf = await opened_draft(app, web)
     # Another transaction waits for a lock (the chat's, or the draft's row).
     waiting = text("SELECT count(*) FROM pg_locks WHERE NOT granted")
     # The chat is in the middle of an update on this draft: it holds the chat and has changed
@@ -314,9 +310,7 @@ async def test_a_save_waits_for_the_chat_changing_the_same_draft(
 async def test_the_chats_other_story_limits_hold_on_the_web(
     app: GuongSang, web: httpx.AsyncClient
 ) -> None:
-    draft = await draft_at_story(app)
-    path = link(app, draft)
-    _, csrf = await open_page(web, path)
+    draft, path, csrf = await opened_draft(app, web)
     await web.post(f"{path}/save", json={"story": "Bản đã lưu."}, headers={"X-CSRF-Token": csrf})
     limit = app.services.campaigns[0].max_chars
     long_words = " ".join(["nghiêngnghiêngnghiêng" * 4] * (limit // 80 + 10))

@@ -3,11 +3,7 @@ decide by number or by a command typed with its code, checked exactly like press
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-
 import httpx
-import pytest
 
 from bot.app import GuongSang
 from bot.channels.telegram.channel import TelegramChannel
@@ -23,16 +19,8 @@ from tests.test_ladder_telegram import (
     nominations,
     settings,  # noqa: F401  (the campaigns file with the ladder)
 )
+from tests.test_zalo_review import tg  # noqa: F401  (the teacher writes on Telegram)
 from tests.zalo_drivers import ZaloChat
-
-
-@pytest.fixture
-async def tg(zalo_app: GuongSang, telegram: FakeTelegram) -> AsyncIterator[TelegramChannel]:
-    """The Telegram channel of the same app: the teacher writes on Telegram."""
-    channel = TelegramChannel(zalo_app, telegram.token, telegram.api_root, poll_timeout=1)
-    await channel.start()
-    yield channel
-    await asyncio.wait_for(channel.stop(), timeout=15)
 
 
 async def on_zalo(app: GuongSang, chat: ZaloChat, name: str, **invite: str) -> ZaloChat:
@@ -42,20 +30,8 @@ async def on_zalo(app: GuongSang, chat: ZaloChat, name: str, **invite: str) -> Z
     return chat
 
 
-async def test_typed_commands_send_a_story_up_back_and_up_again(
-    zalo_app: GuongSang,
-    zalo: FakeZalo,
-    zalo_web: httpx.AsyncClient,
-    telegram: FakeTelegram,
-    tg: TelegramChannel,
-) -> None:
-    app = zalo_app
-    teacher = Chat(telegram.user(101, "Hoa"))
-    await register(teacher)
-    principal = await on_zalo(
-        app, ZaloChat(zalo.user("a0a0c3d4e5f601234567", "Bình")), "Nguyễn Văn Bình",
-        unit_name=SCHOOL,
-    )  # fmt: skip
+async def district_and_home_affairs(app: GuongSang, zalo: FakeZalo) -> tuple[ZaloChat, ZaloChat]:
+    """The district office (level 1) and the Home Affairs office (level 2), joined on Zalo."""
     district = await on_zalo(
         app, ZaloChat(zalo.user("b0b0c3d4e5f601234567", "Thu")), "Vũ Thị Thu",
         organisation=DISTRICT,
@@ -64,6 +40,24 @@ async def test_typed_commands_send_a_story_up_back_and_up_again(
         app, ZaloChat(zalo.user("c0c0c3d4e5f601234567", "Nam")), "Trần Văn Nam",
         organisation=HOME_AFFAIRS,
     )  # fmt: skip
+    return district, home
+
+
+async def test_typed_commands_send_a_story_up_back_and_up_again(
+    zalo_app: GuongSang,
+    zalo: FakeZalo,
+    zalo_web: httpx.AsyncClient,
+    telegram: FakeTelegram,
+    tg: TelegramChannel,  # noqa: F811
+) -> None:
+    app = zalo_app
+    teacher = Chat(telegram.user(101, "Hoa"))
+    await register(teacher)
+    principal = await on_zalo(
+        app, ZaloChat(zalo.user("a0a0c3d4e5f601234567", "Bình")), "Nguyễn Văn Bình",
+        unit_name=SCHOOL,
+    )  # fmt: skip
+    district, home = await district_and_home_affairs(app, zalo)
     city = await on_zalo(
         app, ZaloChat(zalo.user("d0d0c3d4e5f601234567", "Minh")), "Lê Văn Minh",
         organisation=CITY,
@@ -135,19 +129,12 @@ async def test_a_number_after_two_cards_asks_for_the_code(
     zalo: FakeZalo,
     zalo_web: httpx.AsyncClient,
     telegram: FakeTelegram,
-    tg: TelegramChannel,
+    tg: TelegramChannel,  # noqa: F811
 ) -> None:
     app = zalo_app
     teacher = Chat(telegram.user(101, "Hoa"))
     await register(teacher)
-    district = await on_zalo(
-        app, ZaloChat(zalo.user("b0b0c3d4e5f601234567", "Thu")), "Vũ Thị Thu",
-        organisation=DISTRICT,
-    )  # fmt: skip
-    home = await on_zalo(
-        app, ZaloChat(zalo.user("c0c0c3d4e5f601234567", "Nam")), "Trần Văn Nam",
-        organisation=HOME_AFFAIRS,
-    )  # fmt: skip
+    district, home = await district_and_home_affairs(app, zalo)
     codes = []
     for title in ("Cô giáo của những buổi chiều thứ Bảy", "Người thầy trên bản"):
         code = await submit_story(teacher, title=title)

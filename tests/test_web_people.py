@@ -20,7 +20,7 @@ from storage.models import Event, Identity, OutboxMessage, Submission
 from tests.apps import FIXTURES, run_cli_beside
 from tests.drivers import Chat, invite_code, jpeg, register, text_of
 from tests.fakes.telegram_server import FakeTelegram
-from tests.web_drivers import SCHOOL, joined
+from tests.web_drivers import SCHOOL, joined, to_photos
 
 
 @pytest.fixture
@@ -105,17 +105,7 @@ async def test_the_unit_head_gets_the_web_story_like_any_other(
     principal = Chat(telegram.user(201, "Bình"))
     await principal.send(f"/start {await invite_code(app, 'unit_head', SCHOOL)}")
     page = await joined(web, await invite_code(app, "web"))
-    await page.press("Bắt đầu")
-    await page.send("Phạm Thị Thu")
-    await page.send("thcs le quy don")
-    await page.send("0912345678")
-    await page.send("/new")
-    await page.send("Nguyễn Thị Lan")
-    await page.send("Trường Tiểu học Kim Giang")
-    await page.press("An toàn trường học")
-    await page.send("Cô giáo Lan")
-    await page.send("Cô Lan mở lớp học miễn phí vào chiều thứ Bảy.")
-    await page.press("Xong phần bài viết")
+    await to_photos(page)
     await web.post(
         f"{page.path}/photo",
         content=jpeg(7),
@@ -210,17 +200,7 @@ async def test_an_oversized_photo_is_refused_by_its_size(
 ) -> None:
     app.services.max_upload_bytes = 50_000
     page = await joined(web, await invite_code(app, "web"))
-    await page.press("Bắt đầu")
-    await page.send("Phạm Thị Thu")
-    await page.send("thcs le quy don")
-    await page.send("0912345678")
-    await page.send("/new")
-    await page.send("Nguyễn Thị Lan")
-    await page.send("Trường Tiểu học Kim Giang")
-    await page.press("An toàn trường học")
-    await page.send("Cô giáo Lan")
-    await page.send("Cô Lan mở lớp học miễn phí vào chiều thứ Bảy.")
-    await page.press("Xong phần bài viết")
+    await to_photos(page)
 
     async def chunks() -> AsyncIterator[bytes]:
         for _ in range(10):  # no Content-Length: sent in pieces

@@ -67,3 +67,18 @@ async def joined(web: httpx.AsyncClient, code: str) -> Page:
     assert page.path.startswith("/me/")
     await page.load()
     return page
+
+
+async def to_photos(page: Page) -> str:
+    """Register on the personal page and fill a story up to the photos; the step's text."""
+    await page.press("Bắt đầu")
+    await page.send("Phạm Thị Thu")
+    await page.send("thcs le quy don")
+    await page.send("0912345678")
+    await page.send("/new")
+    await page.send("Nguyễn Thị Lan")
+    await page.send("Trường Tiểu học Kim Giang")
+    await page.press("An toàn trường học")
+    await page.send("Cô giáo Lan")
+    await page.send("Cô Lan mở lớp học miễn phí vào chiều thứ Bảy.")
+    return await page.press("Xong phần bài viết")

@@ -145,6 +145,14 @@ async def menu(ctx: Ctx, block_id: int) -> None:
     )
 
 
+async def card_sheet(ctx: Ctx, card: EmulationCard) -> Sheet:
+    """The criteria sheet a card is scored against; the caller has checked it has one."""
+    assert card.sheet_id is not None
+    sheet_row = await repo.sheet(ctx.session, card.sheet_id)
+    assert sheet_row is not None
+    return Sheet.from_data(sheet_row.data)
+
+
 async def refuse(ctx: Ctx) -> None:
     """A press or answer that is not one of the current options: nothing changes."""
     if ctx.event.kind == "button":

@@ -60,9 +60,7 @@ async def _led_card(ctx: Ctx, access: Access) -> tuple[EmulationCard, Sheet] | N
         await common.refuse(ctx)
         await common.menu(ctx, access.block.id)
         return None
-    sheet_row = await repo.sheet(ctx.session, card.sheet_id)
-    assert sheet_row is not None
-    return card, Sheet.from_data(sheet_row.data)
+    return card, await common.card_sheet(ctx, card)
 
 
 async def show_card(ctx: Ctx, card_id: int | None = None, back: str | None = None) -> None:

@@ -26,9 +26,7 @@ async def _own_card(ctx: Ctx, access: Access) -> tuple[EmulationCard, Sheet] | N
         ctx.say("emulation.already_submitted")
         await common.menu(ctx, access.block.id)
         return None
-    sheet_row = await repo.sheet(ctx.session, card.sheet_id)
-    assert sheet_row is not None
-    return card, Sheet.from_data(sheet_row.data)
+    return card, await common.card_sheet(ctx, card)
 
 
 async def ask_scoring(ctx: Ctx) -> None:
