@@ -309,6 +309,11 @@ async def run_people(
     )
 
 
+def reached_code(last: SentMessage | None) -> bool:
+    """Whether a person's last message from the bot gives the story's code: the form done."""
+    return last is not None and "GS-" in last.plain_text
+
+
 def _calls(api: BotApi) -> int:
     # Fetching updates is left out: how many a call brings depends on the load, not the bot.
     return sum(n for method, n in api.calls.items() if method != "getUpdates")
@@ -396,7 +401,7 @@ async def bench_full_form(
                 users,
                 first_id,
                 real_buttons=True,
-                done=lambda last: last is not None and "GS-" in last.plain_text,
+                done=reached_code,
                 think=think,
                 statements=lambda: executed,
             )
@@ -480,7 +485,7 @@ async def bench_peer(users: int, first_id: int, think: float = 0.0) -> Result:
                 users,
                 first_id,
                 real_buttons=True,
-                done=lambda last: last is not None and "GS-" in last.plain_text,
+                done=reached_code,
                 think=think,
                 statements=lambda: executed,
             )
