@@ -52,6 +52,8 @@ async def test_history_only_of_stories_the_asker_may_decide_on(
     cast: Cast,  # noqa: F811
 ) -> None:
     code = await submit_story(cast.teacher)  # a THCS school's story
+    # Take the principal's card first, so it cannot be read as the answer to /history below.
+    assert code in text_of(await cast.principal.replies())
     # A reviewer of preschools (MN) has no business with a THCS story.
     refused = await cast.preschool_reviewer.send(f"/history {code}")
     assert "Lịch sử bài" not in refused
