@@ -112,7 +112,10 @@ async def monthly(
         )
     )
     quota = campaign.monthly_quota if quota_applies(campaign, month) else 0
-    rows = {u.id: UnitMonth(unit=u, quota=quota) for u in await _units(session, campaign, unit_ids)}
+    rows = {
+        u.id: UnitMonth(unit=u, quota=quota)
+        for u in await campaign_units(session, campaign, unit_ids)
+    }
     for _id, unit_id, status, submitted_at, confirmed_at in stories:
         row = rows.get(unit_id or 0)
         if row is None or submitted_at is None:
@@ -128,9 +131,12 @@ async def monthly(
         row.confirmed += confirmed_at is not None or status in PAST_UNIT
         row.approved += status in APPROVED_OR_BETTER
         row.honoured += status == repo.HONOURED
-    return sorted(
-        rows.values(), key=lambda r: (_level_rank(r.unit.level), vietnamese_key(r.unit.name))
-    )
+    return sorted(rows.values(), key=lambda r: unit_order(r.unit))
+
+
+def unit_order(unit: Unit) -> tuple[int, object]:
+    """The order offices list units in: by level (letter 001's), then alphabetically."""
+    return _level_rank(unit.level), vietnamese_key(unit.name)
 
 
 def _level_rank(level: str) -> int:
@@ -143,9 +149,10 @@ def _next_month(month: date) -> date:
     return date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 
-async def _units(
-    session: AsyncSession, campaign: CampaignSpec, unit_ids: set[int] | None
+async def campaign_units(
+    session: AsyncSession, campaign: CampaignSpec, unit_ids: set[int] | None = None
 ) -> list[Unit]:
+    """The units a campaign is for (those of its organisation), or `unit_ids`."""
     stmt = select(Unit)
     if unit_ids is not None:
         return list(await session.scalars(stmt.where(Unit.id.in_(unit_ids))))
