@@ -522,6 +522,9 @@ async def _toggle(ctx: Ctx, exemplar_id: int) -> None:
     unit = await ctx.session.get(Unit, row.unit_id)
     await _record_mark(ctx, row, person)
     ctx.notice("month.marked", goes_up=row.goes_up, unit=unit.name if unit else "")
+    if not ctx.event.has_buttons:
+        # No toast where there are no buttons: the answer says it.
+        ctx.say("month.marked", goes_up=row.goes_up, unit=unit.name if unit else "")
     ctx.response.replies.append(await office_reply(ctx, campaign, row.month))
 
 
