@@ -86,6 +86,8 @@ async def _monthly(args: argparse.Namespace, settings: Settings, texts: Texts) -
             r.approved,
             r.honoured,
             texts.render("reports.met", met=r.met),
+            r.nominated_up,
+            r.exemplar or texts.render("reports.no_exemplar"),
         ]
         for r in rows
     ]
@@ -129,7 +131,8 @@ def _xlsx(headers: list[str], table: list[list[object]], title: str, sheet_name:
 
     from handlers.paper import one_page_wide, row_height
 
-    widths = (46, 7, *([11] * (len(headers) - 3)), 13)
+    # Unit, level, five counts, quota met, nominated up, the month's exemplar, and any after.
+    widths = (46, 7, *([11] * 5), 13, 11, 15, *([11] * (len(headers) - 10)))
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None  # a new Workbook always has its one sheet

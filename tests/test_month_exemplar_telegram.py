@@ -102,6 +102,8 @@ async def test_a_month_nominated_reminded_marked_and_sent_up(
     assert "đã đổi lựa chọn" in text and "GS-2024-0002" in text
     (row,) = await exemplar_rows(app)
     assert (row.month, row.reason) == ("2024-01", "Cứu hai em nhỏ đuối nước ở hồ Linh Đàm.")
+    # The monthly report shows the month's exemplar.
+    assert "gương tháng GS-2024-0002" in await principal.send("/report 2024-01")
 
     # A forged press on the pick list changes nothing.
     await principal.send("/guongthang")

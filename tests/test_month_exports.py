@@ -21,9 +21,9 @@ from sqlalchemy import select
 from bot import export_command
 from bot.app import GuongSang
 from bot.settings import Settings
-from handlers import month_exports
+from handlers import month_exports, reports
 from storage import month_exemplars, nominations, people, roles
-from storage.models import Unit
+from storage.models import Nomination, Unit
 from templates import Texts
 from tests.apps import FIXTURES, Clock, start_app
 from tests.factories import story
@@ -169,3 +169,34 @@ async def test_functions_are_public_and_refusals(
     assert await export(app.settings, "--month", "13-2024", "--format", "xlsx",
                         "--output", str(out)) == 2  # fmt: skip
     assert "không phải tháng" in capsys.readouterr().err and not out.exists()
+
+
+async def test_the_monthly_report_counts_nominations_up_and_names_the_exemplar(
+    app: GuongSang, month: int
+) -> None:
+    async with app.db.transaction() as session:
+        office = await nominations.organisation_named(session, "Phòng Nội vụ quận Thanh Xuân")
+        sub = await app_story(app, session, "GS-2024-0001")
+        assert office is not None
+        session.add(
+            Nomination(submission_id=sub, level=1, organisation_id=office.id, status="pending",
+                       nominated_by_id=1, nominated_at=NOW, note="Tiêu biểu")
+        )  # fmt: skip
+        await session.flush()
+        campaign = app.services.campaign(CAMPAIGN)
+        assert campaign is not None
+        rows = await reports.monthly(
+            session, campaign, month, datetime(2024, 1, 1).date(), app.services.tz
+        )
+    by_unit = {r.unit.name: r for r in rows}
+    assert (by_unit[LQD].nominated_up, by_unit[LQD].exemplar) == (1, "GS-2024-0001")
+    assert (by_unit[KIM_GIANG].nominated_up, by_unit[KIM_GIANG].exemplar) == (0, "GS-2024-0002")
+    assert by_unit["Trường THCS Kim Giang"].exemplar is None
+
+
+async def app_story(app: GuongSang, session: object, code: str) -> int:
+    from storage.models import Submission
+
+    found = await session.scalar(select(Submission.id).where(Submission.code == code))  # type: ignore[attr-defined]
+    assert found is not None
+    return int(found)
