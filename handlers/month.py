@@ -378,6 +378,7 @@ class ListRow:
     reason: str
     by: str
     goes_up: bool
+    by_id: int
 
 
 async def office_org(session: AsyncSession, campaign: CampaignSpec) -> Organisation | None:
@@ -421,6 +422,7 @@ async def list_rows(session: AsyncSession, campaign_id: int, month: str) -> list
                 reason=e.reason,
                 by=(by.full_name if by and by.full_name else "—"),
                 goes_up=e.goes_up,
+                by_id=e.nominated_by_id,
             )
         )
     rows.sort(key=lambda r: reports.unit_order(r.unit))
@@ -613,6 +615,14 @@ async def _send_up(ctx: Ctx, campaign_id: int, month: str) -> None:
     reached = 0
     for receiver in receivers.values():
         reached += await notifier.to_person(receiver, Reply(text))
+    # Each head whose pick went up hears it: the unit's work reached the level above.
+    for row in rows:
+        head = await ctx.session.get(Person, row.by_id)
+        if head is not None:
+            told = ctx.services.texts.render(
+                "month.to_head", month=_display(month), parent=parent.name, row=row
+            )
+            await notifier.to_person(head, Reply(told))
     ctx.notice("month.sent_done", month=_display(month), parent=parent.name, count=len(rows),
                reached=reached)  # fmt: skip
     ctx.say("month.sent_done", month=_display(month), parent=parent.name, count=len(rows),

@@ -143,6 +143,8 @@ async def test_a_month_nominated_reminded_marked_and_sent_up(
     assert "Danh sách gương tiêu biểu tháng 01/2024" in received and DISTRICT in received
     assert "Phạm Văn Hùng" in received and "Cứu hai em nhỏ đuối nước" in received
     assert "Vũ Thị Thu" in received
+    told = text_of(await principal.replies())
+    assert f"đã được phòng gửi lên {HOME_AFFAIRS}" in told and "GS-2024-0002" in told
 
     # Sent once; the month is closed for the office and the principal.
     answer = await office.press_raw(f"!m:s:{row.campaign_id}:2024-01")
