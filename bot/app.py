@@ -17,7 +17,7 @@ from bot.channels.zalo import convert as zalo_convert
 from bot.delivery import Delivery
 from bot.ratelimit import ChannelLimits
 from bot.settings import Settings
-from handlers import queues, reminders, router, web_people
+from handlers import month, queues, reminders, router, web_people
 from handlers.emulation import nudges as emulation_nudges
 from handlers.flood import FloodGuard
 from handlers.services import Services, system_clock
@@ -154,6 +154,13 @@ class GuongSang:
         self.delivery.kick()
         return count
 
+    async def run_exemplar_nudges(self) -> int:
+        """Remind unit heads who have not chosen the month's exemplar (once a day per unit)."""
+        async with self.db.transaction() as session:
+            count = await month.remind(session, self.services)
+        self.delivery.kick()
+        return count
+
     async def forget_old_updates(self) -> int:
         """Drop the records of updates no platform will deliver again; returns how many."""
         async with self.db.transaction() as session:
@@ -176,6 +183,7 @@ class GuongSang:
                 await self.run_reminders()
                 await self.run_daily_nudges()
                 await self.run_emulation_nudges()
+                await self.run_exemplar_nudges()
                 await self.forget_old_updates()
                 await self.forget_idle_budgets()
             except Exception:

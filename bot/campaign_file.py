@@ -27,10 +27,11 @@ _INTS = {
     "max_photos": (1, 50),
     "monthly_quota": (0, 1000),
     "monthly_deadline_day": (1, 28),
+    "exemplar_deadline_day": (2, 28),
 }
 _KNOWN = {
     *_REQUIRED, *_INTS, "form", "focus_areas", "require_unit_confirmation", "review",
-    "reminder_days", "ladder",
+    "reminder_days", "ladder", "monthly_exemplar", "exemplar_reminder_days",
 }  # fmt: skip
 
 
@@ -146,6 +147,15 @@ def _parse(table: dict[str, Any], where: str, organisations: set[str]) -> Campai
     areas = table.get("focus_areas", [])
     if not isinstance(areas, list) or not all(isinstance(a, str) and a.strip() for a in areas):
         raise CampaignFileError(f"{where}.focus_areas: phải là danh sách chuỗi không rỗng")
+    exemplar = table.get("monthly_exemplar", False)
+    if not isinstance(exemplar, bool):
+        raise CampaignFileError(f"{where}.monthly_exemplar: phải là true hoặc false")
+    exemplar_days = _reminder_days(
+        table.get("exemplar_reminder_days", [20, 24]), where, "exemplar_reminder_days"
+    )
+    if any(day >= ints.get("exemplar_deadline_day", 25) for day in exemplar_days):
+        # A reminder on or after the deadline would ask for what can no longer be done.
+        raise CampaignFileError(f"{where}.exemplar_reminder_days: phải trước exemplar_deadline_day")
     confirm = table.get("require_unit_confirmation", True)
     if not isinstance(confirm, bool):
         raise CampaignFileError(f"{where}.require_unit_confirmation: phải là true hoặc false")
@@ -161,6 +171,8 @@ def _parse(table: dict[str, Any], where: str, organisations: set[str]) -> Campai
         review=_review(table.get("review", {}), f"{where}.review"),
         reminder_days=_reminder_days(table.get("reminder_days", [10, 14]), where),
         ladder=_ladder(table.get("ladder", []), f"{where}.ladder", organisations),
+        monthly_exemplar=exemplar,
+        exemplar_reminder_days=exemplar_days,
         **ints,
     )
 
@@ -182,11 +194,11 @@ def _ladder(value: Any, where: str, organisations: set[str]) -> tuple[str, ...]:
     return names
 
 
-def _reminder_days(value: Any, where: str) -> tuple[int, ...]:
+def _reminder_days(value: Any, where: str, key: str = "reminder_days") -> tuple[int, ...]:
     if not isinstance(value, list) or not all(
         isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 28 for d in value
     ):
-        raise CampaignFileError(f"{where}.reminder_days: phải là danh sách ngày từ 1 đến 28")
+        raise CampaignFileError(f"{where}.{key}: phải là danh sách ngày từ 1 đến 28")
     return tuple(sorted(set(value)))
 
 

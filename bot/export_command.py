@@ -2,7 +2,8 @@
 
 - `summary`: letter 000's summary list of honoured exemplars, as XLSX or DOCX;
 - `submissions`: one campaign's submitted stories, an internal office report, as XLSX or CSV;
-- `docx`: one story as a Word document to print and bind, with the principal's confirmation.
+- `docx`: one story as a Word document to print and bind, with the principal's confirmation;
+- `exemplars`: the month's exemplars the office sends up (letter 001), as XLSX or DOCX.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import running
 from bot.settings import Settings
+from handlers import month_exports, reports
 from handlers.exports import (
     export_texts,
     summary_docx,
@@ -131,6 +133,24 @@ def add_parser(sub: Any) -> None:
         "--output", type=Path, required=True, metavar="PATH", help="file to write (replaced)"
     )
     story.set_defaults(func=_story_docx)
+
+    exemplars = export_sub.add_parser(
+        "exemplars",
+        help=(
+            "the month's exemplars (letter 001's '01 gương tiêu biểu' a unit a month): the ones "
+            "the office marked to go up, or every unit's with --all"
+        ),
+    )
+    exemplars.add_argument("--campaign", metavar="SLUG", required=True, help="the campaign")
+    exemplars.add_argument("--month", metavar="YYYY-MM", required=True, help="the month")
+    exemplars.add_argument("--format", choices=FORMATS, required=True, help="Excel or Word")
+    exemplars.add_argument(
+        "--output", type=Path, required=True, metavar="PATH", help="file to write (replaced)"
+    )
+    exemplars.add_argument(
+        "--all", action="store_true", help="every unit's nomination, marked or not"
+    )
+    exemplars.set_defaults(func=_exemplars)
 
 
 async def _summary(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
@@ -250,6 +270,31 @@ async def _story_docx(args: argparse.Namespace, settings: Settings, texts: Texts
     if not _write(args.output, data):
         return 2
     print(words.render("story.exported", code=story.code, path=args.output))
+    return 0
+
+
+async def _exemplars(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
+    """Write the month's exemplar list to `args.output`; returns the exit status."""
+    words = export_texts()
+    month = reports.parse_month(args.month)
+    if month is None:
+        print(texts.render("reports.bad_month", raw=args.month), file=sys.stderr)
+        return 2
+    key = f"{month.year:04d}-{month.month:02d}"
+    async with running(settings) as app, app.db.transaction() as session:
+        campaign = app.services.campaign(args.campaign)
+        if campaign is None:
+            return await _unknown_campaign(session, args.campaign, words)
+        if not campaign.monthly_exemplar:
+            print(words.render("month.not_monthly", slug=campaign.slug), file=sys.stderr)
+            return 2
+        campaign_id = app.services.campaign_ids[campaign.slug]
+        rows = await month_exports.rows(session, campaign_id, key, marked_only=not args.all)
+        frame = await month_exports.heading(session, campaign, campaign_id, key, app.services.tz)
+    build = month_exports.xlsx if args.format == "xlsx" else month_exports.docx
+    if not _write(args.output, build(rows, frame)):
+        return 2
+    print(words.render("month.exported", count=len(rows), path=args.output))
     return 0
 
 

@@ -1,4 +1,5 @@
-"""`guongsang campaigns` and `guongsang report monthly`: the figures offices file."""
+"""`guongsang campaigns`, `guongsang report monthly` and `guongsang report year`: the figures
+offices file."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from bot.app import running
 from bot.settings import Settings
-from handlers import reports
+from handlers import reports, year_summary
 from templates import Texts
 
 FORMATS = ("table", "csv", "xlsx")
@@ -29,6 +30,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     monthly.add_argument("--format", choices=FORMATS, default="table")
     monthly.add_argument("--output", type=Path, help="file to write (csv, xlsx)")
     monthly.set_defaults(func=_monthly)
+    year = report_sub.add_parser(
+        "year", help="per-unit year summary for the emulation review (letter 001)"
+    )
+    year.add_argument("--campaign", required=True, help="campaign slug")
+    year.add_argument("--year", required=True, type=int, help="calendar year, e.g. 2024")
+    year.add_argument("--format", choices=FORMATS, default="table")
+    year.add_argument("--output", type=Path, help="file to write (csv, xlsx)")
+    year.set_defaults(func=_year)
 
 
 async def _campaigns(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
@@ -86,6 +95,8 @@ async def _monthly(args: argparse.Namespace, settings: Settings, texts: Texts) -
             r.approved,
             r.honoured,
             texts.render("reports.met", met=r.met),
+            r.nominated_up,
+            r.exemplar or texts.render("reports.no_exemplar"),
         ]
         for r in rows
     ]
@@ -121,7 +132,67 @@ async def _monthly(args: argparse.Namespace, settings: Settings, texts: Texts) -
     return 0
 
 
-def _xlsx(headers: list[str], table: list[list[object]], title: str, sheet_name: str) -> bytes:
+async def _year(args: argparse.Namespace, settings: Settings, texts: Texts) -> int:
+    if not 2000 <= args.year <= 2100:
+        print(texts.render("reports.bad_year", raw=args.year), file=sys.stderr)
+        return 2
+    if args.format != "table" and args.output is None:
+        print(texts.render("reports.needs_output", format=args.format), file=sys.stderr)
+        return 2
+    async with running(settings) as app:
+        campaign = app.services.campaign(args.campaign)
+        if campaign is None:
+            known = [c.slug for c in app.services.campaigns]
+            print(
+                texts.render("reports.unknown_campaign", slug=args.campaign, known=known),
+                file=sys.stderr,
+            )
+            return 2
+        async with app.db.transaction() as session:
+            rows = await year_summary.year_summary(session, app.services, campaign, args.year)
+    if not rows:
+        print(texts.render("reports.no_units", campaign=campaign), file=sys.stderr)
+        return 1
+    headers = texts.render("reports.year_headers", levels=campaign.ladder[1:]).split("|")
+    table: list[list[object]] = [
+        [
+            r.unit.name,
+            texts.render("reports.level", code=r.unit.level),
+            r.entries,
+            r.approved,
+            r.nominated_up,
+            *r.selected,
+            r.honoured,
+            texts.render("reports.months", met=r.months_met, counted=r.months_counted),
+            r.exemplar_months,
+        ]
+        for r in rows
+    ]
+    title = texts.render("reports.year_title", campaign=campaign, year=args.year)
+    if args.format == "table":
+        print(texts.render("reports.year_table", title=title, headers=headers, table=table))
+        return 0
+    if args.format == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(headers)
+        writer.writerows(table)
+        args.output.write_text(buffer.getvalue(), encoding="utf-8-sig")
+    else:
+        widths = (46, 7, *([11] * (len(headers) - 2)))
+        sheet_name = texts.render("reports.year_sheet_name")
+        args.output.write_bytes(_xlsx(headers, table, title, sheet_name, widths))
+    print(texts.render("reports.written", path=args.output, count=len(table)))
+    return 0
+
+
+def _xlsx(
+    headers: list[str],
+    table: list[list[object]],
+    title: str,
+    sheet_name: str,
+    widths: tuple[int, ...] | None = None,
+) -> bytes:
     """The report as one sheet: title, bordered table, printed landscape one page wide."""
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Border, Font, Side
@@ -129,7 +200,8 @@ def _xlsx(headers: list[str], table: list[list[object]], title: str, sheet_name:
 
     from handlers.paper import one_page_wide, row_height
 
-    widths = (46, 7, *([11] * (len(headers) - 3)), 13)
+    # Unit, level, five counts, quota met, nominated up, the month's exemplar, and any after.
+    widths = widths or (46, 7, *([11] * 5), 13, 11, 15, *([11] * (len(headers) - 10)))
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None  # a new Workbook always has its one sheet

@@ -55,6 +55,11 @@ class CampaignSpec:
     # the campaign's own review (today's reviewers), each next one a level a story can be
     # sent up to. Empty: the story's life ends at the review's decision.
     ladder: tuple[str, ...] = ()
+    # Letter 001: each month every unit head nominates one exemplar of the month (01 gương
+    # tiêu biểu) before `exemplar_deadline_day`, reminded on `exemplar_reminder_days`.
+    monthly_exemplar: bool = False
+    exemplar_deadline_day: int = 25
+    exemplar_reminder_days: tuple[int, ...] = (20, 24)
 
     @property
     def max_chars(self) -> int:

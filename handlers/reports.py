@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.campaigns import LEVELS, CampaignSpec
 from handlers.collation import vietnamese_key
 from storage import submissions as repo
-from storage.models import Event, Organisation, Submission, Unit
+from storage.models import Event, Nomination, Organisation, Submission, Unit
+from storage.month_models import MonthExemplar
 
 # Statuses a story reaches only after its unit head confirmed it (or none was required).
 PAST_UNIT = (repo.IN_REVIEW, repo.CHANGES_REQUESTED, repo.APPROVED, repo.REJECTED, repo.HONOURED)
@@ -39,6 +40,10 @@ class UnitMonth:
     approved: int = 0
     honoured: int = 0
     quota: int = 1
+    # Of the month's stories, how many an office sent up the ladder («Đề cử lên»), and the
+    # code of the story the unit's head chose as the month's exemplar («Gương tháng»).
+    nominated_up: int = 0
+    exemplar: str | None = None
 
     @property
     def met(self) -> bool:
@@ -112,8 +117,12 @@ async def monthly(
         )
     )
     quota = campaign.monthly_quota if quota_applies(campaign, month) else 0
-    rows = {u.id: UnitMonth(unit=u, quota=quota) for u in await _units(session, campaign, unit_ids)}
-    for _id, unit_id, status, submitted_at, confirmed_at in stories:
+    rows = {
+        u.id: UnitMonth(unit=u, quota=quota)
+        for u in await campaign_units(session, campaign, unit_ids)
+    }
+    in_month: dict[int, UnitMonth] = {}
+    for sub_id, unit_id, status, submitted_at, confirmed_at in stories:
         row = rows.get(unit_id or 0)
         if row is None or submitted_at is None:
             continue
@@ -124,13 +133,34 @@ async def monthly(
             row.on_time += 1
         if not start <= submitted_at < end:
             continue
+        in_month[sub_id] = row
         row.submitted += 1
         row.confirmed += confirmed_at is not None or status in PAST_UNIT
         row.approved += status in APPROVED_OR_BETTER
         row.honoured += status == repo.HONOURED
-    return sorted(
-        rows.values(), key=lambda r: (_level_rank(r.unit.level), vietnamese_key(r.unit.name))
+    if in_month:
+        sent_up = await session.scalars(
+            select(Nomination.submission_id)
+            .where(Nomination.submission_id.in_(list(in_month)))
+            .distinct()
+        )
+        for sub_id in sent_up:
+            in_month[sub_id].nominated_up += 1
+    key = f"{month.year:04d}-{month.month:02d}"
+    chosen = await session.execute(
+        select(MonthExemplar.unit_id, Submission.code)
+        .join(Submission, Submission.id == MonthExemplar.submission_id)
+        .where(MonthExemplar.campaign_id == campaign_id, MonthExemplar.month == key)
     )
+    for unit_id, code in chosen:
+        if unit_id in rows:
+            rows[unit_id].exemplar = code
+    return sorted(rows.values(), key=lambda r: unit_order(r.unit))
+
+
+def unit_order(unit: Unit) -> tuple[int, object]:
+    """The order offices list units in: by level (letter 001's), then alphabetically."""
+    return _level_rank(unit.level), vietnamese_key(unit.name)
 
 
 def _level_rank(level: str) -> int:
@@ -143,9 +173,10 @@ def _next_month(month: date) -> date:
     return date(month.year + month.month // 12, month.month % 12 + 1, 1)
 
 
-async def _units(
-    session: AsyncSession, campaign: CampaignSpec, unit_ids: set[int] | None
+async def campaign_units(
+    session: AsyncSession, campaign: CampaignSpec, unit_ids: set[int] | None = None
 ) -> list[Unit]:
+    """The units a campaign is for (those of its organisation), or `unit_ids`."""
     stmt = select(Unit)
     if unit_ids is not None:
         return list(await session.scalars(stmt.where(Unit.id.in_(unit_ids))))

@@ -12,6 +12,7 @@ from handlers import (
     groups,
     invites,
     ladder,
+    month,
     numbered,
     queues,
     registration,
@@ -55,15 +56,18 @@ STEPS: dict[str, tuple[Handler, Handler]] = {
     broadcast.SUMMARY_STEP: (broadcast.on_summary, broadcast.resume),
     broadcast.CONFIRM_STEP: (broadcast.on_confirm, broadcast.resume),
     emulation.STEP: (emulation.on_step, emulation.resume),
+    month.PICK_STEP: (month.on_pick, month.resume),
+    month.REASON_STEP: (month.on_reason, month.resume),
 }
 # Steps people with a role but no registration (reviewers, admins) can be in.
 ROLE_COMMANDS = (
     "pending", "history", "invite", "join", "honour", "subscribe", "unsubscribe", "report",
-    "campaigns", emulation.COMMAND, *review.TYPED, *ladder.TYPED,
+    "campaigns", emulation.COMMAND, month.COMMAND, month.LIST_COMMAND, *review.TYPED,
+    *ladder.TYPED,
 )  # fmt: skip
 NO_REGISTRATION = (
     registration.STEP, review.NOTE_STEP, ladder.NOTE_STEP, *invites.STEPS, *broadcast.STEPS,
-    emulation.STEP,
+    emulation.STEP, *month.STEPS,
 )  # fmt: skip
 
 
@@ -195,6 +199,8 @@ async def _global_button(ctx: Ctx) -> None:
         await review.on_press(ctx)
     elif kind == LADDER:
         await ladder.on_press(ctx)
+    elif kind == month.BUTTON:
+        await month.on_press(ctx)
     elif kind == "pd" and number is not None:
         await queues.pending(ctx, number)
     elif kind == "op" and number is not None:
@@ -236,7 +242,7 @@ async def _command(ctx: Ctx) -> None:
         return
     if command == "cancel":
         note_steps = (review.NOTE_STEP, ladder.NOTE_STEP)
-        if step in (*note_steps, *invites.STEPS, *broadcast.STEPS, emulation.STEP):
+        if step in (*note_steps, *invites.STEPS, *broadcast.STEPS, emulation.STEP, *month.STEPS):
             ctx.goto("idle")
             ctx.say("common.cancelled", menu=main_menu(ctx) if registered else None)
         elif step == registration.STEP and not registered:
@@ -297,6 +303,10 @@ async def _role_command(ctx: Ctx, command: str, args: str) -> None:
             await admin.campaigns(ctx)
         case emulation.COMMAND:
             await emulation.start(ctx, args)
+        case month.COMMAND:
+            await month.start(ctx)
+        case month.LIST_COMMAND:
+            await month.show_list(ctx, args)
         case typed if typed in review.TYPED:
             await review.on_command(ctx, typed, args)
         case typed if typed in ladder.TYPED:

@@ -416,5 +416,6 @@ class Nomination(Base):
     decision_note: Mapped[str | None] = mapped_column(Text)
 
 
-# Letter 004's tables live in their own module, on this metadata (imported last: they use Base).
-from storage import emulation_models  # noqa: E402, F401
+# Letter 004's tables and the month's exemplar (issue 20) live in their own modules, on this
+# metadata (imported last: they use Base).
+from storage import emulation_models, month_models  # noqa: E402, F401

@@ -219,6 +219,8 @@ async def test_bot_publishes_its_command_menu(telegram: FakeTelegram, channel: o
         "report",
         "subscribe",
         "thidua",
+        "guongthang",
+        "dsguongthang",
         "cancel",
         "help",
     }

@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import reports
+from handlers import reports, year_summary
 from handlers.campaigns import CampaignSpec
 from handlers.emulation.criteria import Criterion
 from handlers.services import Services
@@ -18,8 +18,9 @@ from storage.models import Submission
 async def figure(
     session: AsyncSession, services: Services, criterion: Criterion, unit_id: int
 ) -> int | None:
-    """The unit's count the criterion names (entries sent, approved, honoured, or months the
-    monthly quota was met) in its campaign; None when the criterion is not proposed."""
+    """The unit's count the criterion names (entries sent, approved, honoured, months the
+    monthly quota was met, stories sent up the ladder, or months with an exemplar chosen) in
+    its campaign; None when the criterion is not proposed."""
     if criterion.from_contest is None or criterion.campaign is None:
         return None
     campaign = services.campaign(criterion.campaign)
@@ -28,6 +29,10 @@ async def figure(
         return None
     if criterion.from_contest == "months_met":
         return await _months_met(session, services, campaign, campaign_id, unit_id)
+    if criterion.from_contest == "nominated_up":
+        return await year_summary.nominated_up(session, campaign_id, unit_id)
+    if criterion.from_contest == "exemplar_months":
+        return await year_summary.exemplar_months(session, campaign_id, unit_id)
     statuses = {
         "entries": reports.PAST_UNIT,
         "approved": reports.APPROVED_OR_BETTER,

@@ -16,7 +16,9 @@ from typing import Any
 SCORE, BONUS, DEDUCTION = "score", "bonus", "deduction"
 KINDS = (SCORE, BONUS, DEDUCTION)
 # Letter 001 contest figures a criterion may be proposed from.
-CONTEST_FIGURES = ("entries", "approved", "honoured", "months_met")
+CONTEST_FIGURES = (
+    "entries", "approved", "honoured", "months_met", "nominated_up", "exemplar_months",
+)  # fmt: skip
 _ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z.\-_]{0,19}")
 _CRITERION_KEYS = {
     "id",

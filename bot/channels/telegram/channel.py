@@ -37,6 +37,8 @@ COMMANDS = (
     "report",
     "subscribe",
     "thidua",
+    "guongthang",
+    "dsguongthang",
     "cancel",
     "help",
 )
