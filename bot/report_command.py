@@ -86,6 +86,7 @@ async def _monthly(args: argparse.Namespace, settings: Settings, texts: Texts) -
             r.approved,
             r.honoured,
             texts.render("reports.met", met=r.met),
+            r.web_posts,
         ]
         for r in rows
     ]

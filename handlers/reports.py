@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.campaigns import LEVELS, CampaignSpec
 from handlers.collation import vietnamese_key
 from storage import submissions as repo
+from storage import web_posts
 from storage.models import Event, Organisation, Submission, Unit
 
 # Statuses a story reaches only after its unit head confirmed it (or none was required).
@@ -39,6 +40,9 @@ class UnitMonth:
     approved: int = 0
     honoured: int = 0
     quota: int = 1
+    # Stories published on the unit's page or given a portal address in the calendar month
+    # (letter 001: each school posts at least one story a month on its website).
+    web_posts: int = 0
 
     @property
     def met(self) -> bool:
@@ -128,6 +132,11 @@ async def monthly(
         row.confirmed += confirmed_at is not None or status in PAST_UNIT
         row.approved += status in APPROVED_OR_BETTER
         row.honoured += status == repo.HONOURED
+    for unit_id, count in (
+        await web_posts.posted_per_unit(session, start, end, campaign_id)
+    ).items():
+        if unit_id in rows:
+            rows[unit_id].web_posts = count
     return sorted(
         rows.values(), key=lambda r: (_level_rank(r.unit.level), vietnamese_key(r.unit.name))
     )

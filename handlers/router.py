@@ -17,6 +17,7 @@ from handlers import (
     registration,
     review,
     submission,
+    website,
 )
 from handlers.context import Ctx
 from handlers.emulation import chat as emulation
@@ -59,7 +60,7 @@ STEPS: dict[str, tuple[Handler, Handler]] = {
 # Steps people with a role but no registration (reviewers, admins) can be in.
 ROLE_COMMANDS = (
     "pending", "history", "invite", "join", "honour", "subscribe", "unsubscribe", "report",
-    "campaigns", emulation.COMMAND, *review.TYPED, *ladder.TYPED,
+    "campaigns", emulation.COMMAND, *review.TYPED, *ladder.TYPED, *website.COMMANDS,
 )  # fmt: skip
 NO_REGISTRATION = (
     registration.STEP, review.NOTE_STEP, ladder.NOTE_STEP, *invites.STEPS, *broadcast.STEPS,
@@ -195,6 +196,8 @@ async def _global_button(ctx: Ctx) -> None:
         await review.on_press(ctx)
     elif kind == LADDER:
         await ladder.on_press(ctx)
+    elif kind == website.WEB:
+        await website.on_press(ctx)
     elif kind == "pd" and number is not None:
         await queues.pending(ctx, number)
     elif kind == "op" and number is not None:
@@ -301,6 +304,8 @@ async def _role_command(ctx: Ctx, command: str, args: str) -> None:
             await review.on_command(ctx, typed, args)
         case typed if typed in ladder.TYPED:
             await ladder.on_command(ctx, typed, args)
+        case typed if typed in website.COMMANDS:
+            await website.on_command(ctx, typed, args)
 
 
 async def _idle(ctx: Ctx) -> None:

@@ -71,10 +71,10 @@ async def test_monthly_report_cli(
     lines = {line.split("  ")[0].strip(): line for line in table.stdout.splitlines()}
     assert "Đạt: 2/24 đơn vị" in table.stdout, "the 24 schools of the office; unions excluded"
     # Levels by name, as the chat says them.
-    assert lines[KIM_GIANG].split()[-8:] == ["Tiểu", "học", "2", "2", "1", "1", "0", "Đạt"]
-    assert lines[HOA_SUA].split()[-8:] == ["Mầm", "non", "1", "1", "1", "0", "0", "Đạt"]
-    assert lines[LQD].split()[-8:] == ["THCS", "1", "0", "1", "1", "1", "Chưa", "đạt"]
-    assert lines["Trường THCS Kim Giang"].split()[-8:] == [
+    assert lines[KIM_GIANG].split()[-9:] == ["Tiểu", "học", "2", "2", "1", "1", "0", "Đạt", "0"]
+    assert lines[HOA_SUA].split()[-9:] == ["Mầm", "non", "1", "1", "1", "0", "0", "Đạt", "0"]
+    assert lines[LQD].split()[-9:] == ["THCS", "1", "0", "1", "1", "1", "Chưa", "đạt", "0"]
+    assert lines["Trường THCS Kim Giang"].split()[-9:] == [
         "THCS",
         "0",
         "0",
@@ -83,6 +83,7 @@ async def test_monthly_report_cli(
         "0",
         "Chưa",
         "đạt",
+        "0",
     ]
 
     out = tmp_path / "thang-01.csv"
@@ -103,9 +104,10 @@ async def test_monthly_report_cli(
     ).returncode == 0
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(out.read_text(encoding="utf-8-sig").splitlines()))
-    assert rows[0][0] == "Đơn vị" and rows[0][-1] == "Đạt chỉ tiêu"
+    assert rows[0][0] == "Đơn vị" and rows[0][-2] == "Đạt chỉ tiêu"
+    assert rows[0][-1] == "Bài đăng website"
     by_unit = {r[0]: r for r in rows[1:]}
-    assert by_unit[HOA_SUA] == [HOA_SUA, "Mầm non", "1", "1", "1", "0", "0", "Đạt"]
+    assert by_unit[HOA_SUA] == [HOA_SUA, "Mầm non", "1", "1", "1", "0", "0", "Đạt", "0"]
 
     book = tmp_path / "thang-01.xlsx"
     assert (
@@ -127,7 +129,7 @@ async def test_monthly_report_cli(
     assert sheet.title == "Báo cáo tháng"
     assert sheet["A1"].value.startswith("Báo cáo tháng 01/2024")
     cells = {row[0]: row for row in sheet.iter_rows(min_row=3, values_only=True)}
-    assert cells[LQD] == (LQD, "THCS", 1, 0, 1, 1, 1, "Chưa đạt")
+    assert cells[LQD] == (LQD, "THCS", 1, 0, 1, 1, 1, "Chưa đạt", 0)
     # Vietnamese alphabetical order within each level (code points put "Hoa" before "Hạ").
     units = [row[0] for row in sheet.iter_rows(min_row=3, values_only=True)]
     assert units[:6] == [f"Trường Mầm non {name}" for name in PRESCHOOLS_IN_ORDER]

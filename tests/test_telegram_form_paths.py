@@ -219,6 +219,9 @@ async def test_bot_publishes_its_command_menu(telegram: FakeTelegram, channel: o
         "report",
         "subscribe",
         "thidua",
+        "dangweb",
+        "gobai",
+        "diachiweb",
         "cancel",
         "help",
     }

@@ -37,6 +37,9 @@ COMMANDS = (
     "report",
     "subscribe",
     "thidua",
+    "dangweb",
+    "gobai",
+    "diachiweb",
     "cancel",
     "help",
 )
