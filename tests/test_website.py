@@ -189,7 +189,7 @@ async def test_publish_page_feed_photo_portal_unpublish(
         # The old list accepts the unit's code (it used to answer 400).
         listed = await web.get(f"/exemplars?unit={SCHOOL_CODE}")
         assert listed.status_code == 200 and SCHOOL in listed.text
-        assert (await web.get("/exemplars?unit=KHONG-CO")).status_code == 404
+        assert (await web.get("/exemplars?unit=KHONG-CO")).status_code == 400
 
         # The month's report counts the story once (published and given a portal address).
         async with app.db.transaction() as session:

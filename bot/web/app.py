@@ -318,7 +318,8 @@ class Site:
         async with self.app.db.transaction() as session:
             resolved = await filters.with_unit(session)
             if resolved is None:
-                return self._not_found_page()
+                # A code no unit has is a filter that cannot be, as an unknown id's was.
+                return self._not_found_page(status_code=400, bad_filter=True)
             filters = resolved
             # One row more than a page tells whether there is a next page without a count.
             rows = await self._listing(session, filters, PAGE_SIZE + 1, offset)
@@ -382,7 +383,8 @@ class Site:
         async with self.app.db.transaction() as session:
             resolved = await filters.with_unit(session)
             if resolved is None:
-                return self._not_found_page()
+                # A code no unit has is a filter that cannot be, as an unknown id's was.
+                return self._not_found_page(status_code=400, bad_filter=True)
             filters = resolved
             rows = await self._listing(session, filters, FEED_SIZE, 0)
             units = await self._unit_names(
