@@ -24,9 +24,12 @@ from handlers import reports
 from storage.models import Event as LogEvent
 from storage.models import WebPost
 from tests.apps import Clock, serving
-from tests.drivers import Chat, invite_code, join, register, submit_story
+from tests.drivers import Chat, introduce, invite_code, join, register, submit_story
 from tests.fakes.telegram_server import FakeTelegram, SentMessage
+from tests.fakes.zalo_server import FakeZalo
 from tests.test_telegram_review import card_of, story
+from tests.test_zalo_review import tg  # noqa: F401  (the teacher writes on Telegram)
+from tests.zalo_drivers import ZaloChat
 
 SCHOOL = "Trường THCS Lê Quý Đôn"
 SCHOOL_CODE = "THCS-LQD"
@@ -241,3 +244,33 @@ async def test_unit_page_is_public_html_without_scripts(app: GuongSang, cast: Ca
     assert "script-src" not in page.headers["content-security-policy"]
     assert "<script" not in page.text
     assert isinstance(page, httpx.Response)
+
+
+async def test_on_zalo_the_offer_is_numbered_and_the_number_publishes(
+    zalo_app: GuongSang,
+    zalo: FakeZalo,
+    zalo_web: httpx.AsyncClient,
+    telegram: FakeTelegram,
+    tg: TelegramChannel,  # noqa: F811
+) -> None:
+    app = zalo_app
+    teacher = Chat(telegram.user(101, "Hoa"))
+    await register(teacher)
+    principal = ZaloChat(zalo.user("a0a0c3d4e5f601234567", "Bình"))
+    await principal.send(f"/join {await invite_code(app, 'unit_head', SCHOOL)}")
+    await introduce(principal, "Nguyễn Văn Bình", "Hiệu trưởng")
+    reviewer = ZaloChat(zalo.user("b0b0c3d4e5f601234567", "Thu"))
+    await reviewer.send(f"/join {await invite_code(app, 'reviewer', levels='THCS')}")
+    await introduce(reviewer, "Vũ Thị Thu", "Chuyên viên")
+
+    code = await submit_story(teacher)
+    await principal.replies()
+    assert "Đã ghi nhận" in await principal.send(f"/xacnhan {code}")
+    await reviewer.replies()
+    await reviewer.send(f"/duyet {code}")
+    offer = "\n".join(m.text or "" for m in await principal.replies())
+    assert "1. 🌐 Đăng lên trang của trường" in offer and f"/dangweb {code}" in offer
+    assert f"Đã đăng bài {code}" in await principal.send("1")
+    page = await zalo_web.get(f"/units/{SCHOOL_CODE}")
+    assert f"/stories/{code}" in page.text
+    assert [a for a, _, _ in await web_log(app, code)] == ["web_published"]
