@@ -366,6 +366,9 @@ async def _numbered_answer(ctx: Ctx) -> bool:
     if ambiguous and ladder.is_decision(chosen):
         await ladder.ask_for_code(ctx, chosen)
         return False
+    if ambiguous and website.is_press(chosen):
+        await website.ask_for_code(ctx, chosen)
+        return False
     ctx.event.kind, ctx.event.button = "button", chosen
     return True
 

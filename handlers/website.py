@@ -47,6 +47,21 @@ def parse_press(payload: str) -> tuple[str, int] | None:
     return None if number is None else (parts[1], number)
 
 
+def is_press(payload: str) -> bool:
+    """Whether a numbered choice is a publish/unpublish (which must not land on another story)."""
+    return parse_press(payload) is not None
+
+
+async def ask_for_code(ctx: Ctx, payload: str) -> None:
+    """A number answered one of several offers: ask for the command typed with the code."""
+    parsed = parse_press(payload)
+    assert parsed is not None
+    sub = await repo.get(ctx.session, parsed[1])
+    command = "dangweb" if parsed[0] == PUBLISH else "gobai"
+    code = sub.code if sub else ""
+    ctx.say("review.number_ambiguous", command=command, code=code, needs_note=False)
+
+
 def unit_page_url(services: Services, unit: Unit) -> str:
     """The public address of the unit's page (by its code)."""
     return f"{services.public_url}/units/{unit.code}"

@@ -274,3 +274,17 @@ async def test_on_zalo_the_offer_is_numbered_and_the_number_publishes(
     page = await zalo_web.get(f"/units/{SCHOOL_CODE}")
     assert f"/stories/{code}" in page.text
     assert [a for a, _, _ in await web_log(app, code)] == ["web_published"]
+
+    # Two offers arrive before the head writes: a bare number could mean either story.
+    second, third = await submit_story(teacher, "Bài hai"), await submit_story(teacher, "Bài ba")
+    await principal.replies()
+    for other in (second, third):
+        assert "Đã ghi nhận" in await principal.send(f"/xacnhan {other}")
+    await reviewer.replies()
+    for other in (second, third):
+        await reviewer.send(f"/duyet {other}")
+    await principal.replies(min_count=2)
+    answer = await principal.send("1")
+    assert "chưa biết số bạn gõ dành cho bài nào" in answer and "/dangweb GS-" in answer
+    assert await web_log(app, second) == [] and await web_log(app, third) == []
+    assert f"Đã đăng bài {second}" in await principal.send(f"/dangweb {second}")
