@@ -97,6 +97,7 @@ async def _monthly(args: argparse.Namespace, settings: Settings, texts: Texts) -
             texts.render("reports.met", met=r.met),
             r.nominated_up,
             r.exemplar or texts.render("reports.no_exemplar"),
+            r.web_posts,
         ]
         for r in rows
     ]

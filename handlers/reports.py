@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers.campaigns import LEVELS, CampaignSpec
 from handlers.collation import vietnamese_key
 from storage import submissions as repo
+from storage import web_posts
 from storage.models import Event, Nomination, Organisation, Submission, Unit
 from storage.month_models import MonthExemplar
 
@@ -44,6 +45,9 @@ class UnitMonth:
     # code of the story the unit's head chose as the month's exemplar («Gương tháng»).
     nominated_up: int = 0
     exemplar: str | None = None
+    # Stories published on the unit's page or given a portal address in the calendar month
+    # (letter 001: each school posts at least one story a month on its website).
+    web_posts: int = 0
 
     @property
     def met(self) -> bool:
@@ -155,6 +159,11 @@ async def monthly(
     for unit_id, code in chosen:
         if unit_id in rows:
             rows[unit_id].exemplar = code
+    for unit_id, count in (
+        await web_posts.posted_per_unit(session, start, end, campaign_id)
+    ).items():
+        if unit_id in rows:
+            rows[unit_id].web_posts = count
     return sorted(rows.values(), key=lambda r: unit_order(r.unit))
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import invites
+from handlers import invites, website
 from handlers.campaigns import REVIEWERS, CampaignSpec
 from handlers.context import Ctx
 from handlers.fields import clean_story
@@ -562,6 +562,9 @@ async def decide(
         choices=[Choice(ctx.text("buttons.edit_story"), f"!ed:{sub.id}")] if editable else [],
     )
     await notifier.to_chat(sub.channel, sub.chat_id, tell)
+    if target == repo.APPROVED:
+        # Letter 001: the school posts stories on its website; its heads may publish this one.
+        await website.offer_to_heads(ctx.session, ctx.services, sub)
     if target == repo.IN_REVIEW:
         await send_for_review(ctx.session, ctx.services, sub)
 

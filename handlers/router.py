@@ -18,6 +18,7 @@ from handlers import (
     registration,
     review,
     submission,
+    website,
 )
 from handlers.context import Ctx
 from handlers.emulation import chat as emulation
@@ -63,7 +64,7 @@ STEPS: dict[str, tuple[Handler, Handler]] = {
 ROLE_COMMANDS = (
     "pending", "history", "invite", "join", "honour", "subscribe", "unsubscribe", "report",
     "campaigns", emulation.COMMAND, month.COMMAND, month.LIST_COMMAND, *review.TYPED,
-    *ladder.TYPED,
+    *ladder.TYPED, *website.COMMANDS,
 )  # fmt: skip
 NO_REGISTRATION = (
     registration.STEP, review.NOTE_STEP, ladder.NOTE_STEP, *invites.STEPS, *broadcast.STEPS,
@@ -201,6 +202,8 @@ async def _global_button(ctx: Ctx) -> None:
         await ladder.on_press(ctx)
     elif kind == month.BUTTON:
         await month.on_press(ctx)
+    elif kind == website.WEB:
+        await website.on_press(ctx)
     elif kind == "pd" and number is not None:
         await queues.pending(ctx, number)
     elif kind == "op" and number is not None:
@@ -311,6 +314,8 @@ async def _role_command(ctx: Ctx, command: str, args: str) -> None:
             await review.on_command(ctx, typed, args)
         case typed if typed in ladder.TYPED:
             await ladder.on_command(ctx, typed, args)
+        case typed if typed in website.COMMANDS:
+            await website.on_command(ctx, typed, args)
 
 
 async def _idle(ctx: Ctx) -> None:
@@ -370,6 +375,9 @@ async def _numbered_answer(ctx: Ctx) -> bool:
         return False
     if ambiguous and ladder.is_decision(chosen):
         await ladder.ask_for_code(ctx, chosen)
+        return False
+    if ambiguous and website.is_press(chosen):
+        await website.ask_for_code(ctx, chosen)
         return False
     ctx.event.kind, ctx.event.button = "button", chosen
     return True

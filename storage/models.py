@@ -416,6 +416,26 @@ class Nomination(Base):
     decision_note: Mapped[str | None] = mapped_column(Text)
 
 
+class WebPost(Base):
+    """A story the unit head put on the unit's public page (letter 001: each school posts at
+    least one story a month on its website), and where it was posted on the school's portal.
+
+    One row per story; unpublishing keeps the row (with `published` false) so the portal
+    address and who did what stay known. The events log holds every change.
+    """
+
+    __tablename__ = "web_posts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submissions.id"), unique=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"), index=True)
+    published: Mapped[bool] = mapped_column(default=False)
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    published_at: Mapped[datetime | None] = mapped_column()
+    portal_url: Mapped[str | None] = mapped_column(String(500))
+    portal_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+    portal_at: Mapped[datetime | None] = mapped_column()
+
+
 # Letter 004's tables and the month's exemplar (issue 20) live in their own modules, on this
 # metadata (imported last: they use Base).
 from storage import emulation_models, month_models  # noqa: E402, F401

@@ -71,11 +71,14 @@ async def test_monthly_report_cli(
     lines = {line.split("  ")[0].strip(): line for line in table.stdout.splitlines()}
     assert "Đạt: 2/24 đơn vị" in table.stdout, "the 24 schools of the office; unions excluded"
     # Levels by name, as the chat says them.
-    # The last two columns: stories nominated up, the month's exemplar (none chosen here).
-    assert lines[KIM_GIANG].split()[-10:-2] == ["Tiểu", "học", "2", "2", "1", "1", "0", "Đạt"]
-    assert lines[HOA_SUA].split()[-10:] == ["Mầm", "non", "1", "1", "1", "0", "0", "Đạt", "0", "—"]
-    assert lines[LQD].split()[-10:-2] == ["THCS", "1", "0", "1", "1", "1", "Chưa", "đạt"]
-    assert lines["Trường THCS Kim Giang"].split()[-10:-2] == [
+    # The last three columns: stories nominated up, the month's exemplar (none chosen here),
+    # stories posted on the school's website.
+    assert lines[KIM_GIANG].split()[-11:-3] == ["Tiểu", "học", "2", "2", "1", "1", "0", "Đạt"]
+    assert lines[HOA_SUA].split()[-11:] == [
+        "Mầm", "non", "1", "1", "1", "0", "0", "Đạt", "0", "—", "0"
+    ]  # fmt: skip
+    assert lines[LQD].split()[-11:-3] == ["THCS", "1", "0", "1", "1", "1", "Chưa", "đạt"]
+    assert lines["Trường THCS Kim Giang"].split()[-11:-3] == [
         "THCS",
         "0",
         "0",
@@ -104,9 +107,11 @@ async def test_monthly_report_cli(
     ).returncode == 0
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(out.read_text(encoding="utf-8-sig").splitlines()))
-    assert rows[0][0] == "Đơn vị" and rows[0][-3:] == ["Đạt chỉ tiêu", "Đề cử lên", "Gương tháng"]
+    assert rows[0][0] == "Đơn vị" and rows[0][-4:] == [
+        "Đạt chỉ tiêu", "Đề cử lên", "Gương tháng", "Bài đăng website"
+    ]  # fmt: skip
     by_unit = {r[0]: r for r in rows[1:]}
-    assert by_unit[HOA_SUA] == [HOA_SUA, "Mầm non", "1", "1", "1", "0", "0", "Đạt", "0", "—"]
+    assert by_unit[HOA_SUA] == [HOA_SUA, "Mầm non", "1", "1", "1", "0", "0", "Đạt", "0", "—", "0"]
 
     book = tmp_path / "thang-01.xlsx"
     assert (
@@ -128,7 +133,7 @@ async def test_monthly_report_cli(
     assert sheet.title == "Báo cáo tháng"
     assert sheet["A1"].value.startswith("Báo cáo tháng 01/2024")
     cells = {row[0]: row for row in sheet.iter_rows(min_row=3, values_only=True)}
-    assert cells[LQD] == (LQD, "THCS", 1, 0, 1, 1, 1, "Chưa đạt", 0, "—")
+    assert cells[LQD] == (LQD, "THCS", 1, 0, 1, 1, 1, "Chưa đạt", 0, "—", 0)
     # Vietnamese alphabetical order within each level (code points put "Hoa" before "Hạ").
     units = [row[0] for row in sheet.iter_rows(min_row=3, values_only=True)]
     assert units[:6] == [f"Trường Mầm non {name}" for name in PRESCHOOLS_IN_ORDER]

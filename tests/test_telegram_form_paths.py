@@ -221,6 +221,9 @@ async def test_bot_publishes_its_command_menu(telegram: FakeTelegram, channel: o
         "thidua",
         "guongthang",
         "dsguongthang",
+        "dangweb",
+        "gobai",
+        "diachiweb",
         "cancel",
         "help",
     }

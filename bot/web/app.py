@@ -11,7 +11,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -37,6 +37,7 @@ from starlette.routing import Route
 from bot.app import GuongSang
 from bot.web.editor import editor_routes
 from bot.web.media import media_path, verify, verify_file
+from bot.web.units import unit_by_code, unit_routes, valid_code
 from bot.web.web_chat import web_chat_routes
 from handlers.collation import vietnamese_key
 from handlers.phones import has_phone, mask_phones
@@ -135,12 +136,16 @@ def _text_param(raw: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class Filters:
-    """What the reader asked to see: `campaign` slug, `unit` id, `focus` area, `page`."""
+    """What the reader asked to see: `campaign` slug, `unit` id, `focus` area, `page`.
+
+    `unit_code` is a unit asked for by its code (?unit=TH-KG), until `with_unit` resolves it.
+    """
 
     campaign: str | None = None
     unit: int | None = None
     focus: str | None = None
     page: int = 1
+    unit_code: str | None = None
 
     @classmethod
     def from_request(cls, request: Request) -> Filters:
@@ -149,16 +154,29 @@ class Filters:
         campaign = _text_param(params.get("campaign"))
         focus = _text_param(params.get("focus"))
         raw_unit = (params.get("unit") or "").strip()
+        unit_code = None
+        if raw_unit and not (raw_unit.isascii() and raw_unit.isdigit()):
+            # A unit's code (TH-KG), as the unit pages address it.
+            if not valid_code(raw_unit):
+                raise BadFilter(raw_unit)
+            unit_code, raw_unit = raw_unit, ""
         # Ids are INTEGER columns (32-bit on PostgreSQL): a bigger number would fail the query.
-        if raw_unit and not (
-            raw_unit.isascii() and raw_unit.isdigit() and int(raw_unit[:12]) <= MAX_ID
-        ):
+        if raw_unit and int(raw_unit[:12]) > MAX_ID:
             raise BadFilter(raw_unit)
         unit = int(raw_unit) if raw_unit else None
         raw_page = (params.get("page") or "").strip()
         # A bad page number is a typo, not an error worth a page of its own: show the first.
         page = int(raw_page) if raw_page.isascii() and raw_page.isdigit() else 1
-        return cls(campaign, unit, focus, max(1, min(page, 100_000)))
+        return cls(campaign, unit, focus, max(1, min(page, 100_000)), unit_code)
+
+    async def with_unit(self, session: AsyncSession) -> Filters | None:
+        """These filters with a unit code resolved to its id; None for a code no unit has."""
+        if self.unit_code is None:
+            return self
+        unit = await unit_by_code(session, self.unit_code)
+        if unit is None:
+            return None
+        return replace(self, unit=unit.id, unit_code=None)
 
     def query(self, **change: Any) -> str:
         """The query string of these filters with some values changed ("" when empty)."""
@@ -298,6 +316,11 @@ class Site:
             return self._not_found_page(status_code=400, bad_filter=True)
         offset = (filters.page - 1) * PAGE_SIZE
         async with self.app.db.transaction() as session:
+            resolved = await filters.with_unit(session)
+            if resolved is None:
+                # A code no unit has is a filter that cannot be, as an unknown id's was.
+                return self._not_found_page(status_code=400, bad_filter=True)
+            filters = resolved
             # One row more than a page tells whether there is a next page without a count.
             rows = await self._listing(session, filters, PAGE_SIZE + 1, offset)
             unit_ids = {h.submission.unit_id for h in rows if h.submission.unit_id}
@@ -356,8 +379,13 @@ class Site:
             filters = Filters.from_request(request)
         except BadFilter:
             return self._not_found_page(status_code=400, bad_filter=True)
-        filters = Filters(filters.campaign, filters.unit, filters.focus)
+        filters = replace(filters, page=1)
         async with self.app.db.transaction() as session:
+            resolved = await filters.with_unit(session)
+            if resolved is None:
+                # A code no unit has is a filter that cannot be, as an unknown id's was.
+                return self._not_found_page(status_code=400, bad_filter=True)
+            filters = resolved
             rows = await self._listing(session, filters, FEED_SIZE, 0)
             units = await self._unit_names(
                 session, {h.submission.unit_id for h in rows if h.submission.unit_id}
@@ -478,6 +506,7 @@ def create_web_app(
         Route("/exemplars/{slug}", site.exemplar_page),
         Route("/media/f/{token}", site.media_file),
         Route("/media/{token}", site.media),
+        *unit_routes(app, render, HTML_HEADERS),
         *editor_routes(app),
         *web_chat_routes(app),
         *webhooks,

@@ -39,6 +39,9 @@ COMMANDS = (
     "thidua",
     "guongthang",
     "dsguongthang",
+    "dangweb",
+    "gobai",
+    "diachiweb",
     "cancel",
     "help",
 )
