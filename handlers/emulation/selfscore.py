@@ -173,7 +173,7 @@ async def on_extra(ctx: Ctx, access: Access, pressed: str) -> None:
     criterion = sheet.criteria[i]
     entry = card.scores.get(criterion.id) or {}
     event = ctx.event
-    if pressed == "pause":
+    if common.wants_pause(ctx, pressed):
         _pause(ctx, card)
         return
     if pressed == "next":
@@ -263,7 +263,7 @@ async def on_summary(ctx: Ctx, access: Access, pressed: str) -> None:
     if found is None:
         return
     card, sheet = found
-    if pressed == "pause":
+    if common.wants_pause(ctx, pressed):
         _pause(ctx, card)
     elif pressed == "fix":
         ctx.update(at="fix")
@@ -279,7 +279,10 @@ async def on_fix(ctx: Ctx, access: Access, pressed: str) -> None:
     found = await _own_card(ctx, access)
     if found is None:
         return
-    _card, sheet = found
+    card, sheet = found
+    if common.wants_pause(ctx, pressed):
+        _pause(ctx, card)
+        return
     index = common.picked(pressed, "c:", len(sheet.criteria))
     if index is not None:
         ctx.update(at="score", i=index, one=True)
