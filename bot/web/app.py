@@ -37,6 +37,7 @@ from starlette.routing import Route
 from bot.app import GuongSang
 from bot.web.editor import editor_routes
 from bot.web.media import media_path, verify, verify_file
+from bot.web.note_editor import note_routes
 from bot.web.web_chat import web_chat_routes
 from handlers.collation import vietnamese_key
 from handlers.phones import has_phone, mask_phones
@@ -479,6 +480,7 @@ def create_web_app(
         Route("/media/f/{token}", site.media_file),
         Route("/media/{token}", site.media),
         *editor_routes(app),
+        *note_routes(app),
         *web_chat_routes(app),
         *webhooks,
     ]

@@ -30,6 +30,18 @@ COMMAND = "thidua"
 NOTE_MAX = 500
 
 
+def clean_note(raw: str) -> str:
+    """A criterion's note as it is kept, typed in chat or on the web page: composed (a phone
+    may send decomposed accents), every run of spaces and line breaks one space. Its length in
+    characters is what NOTE_MAX limits."""
+    return " ".join(unicodedata.normalize("NFC", raw).split())
+
+
+def note_fits(text: str) -> bool:
+    """Whether a cleaned note may be kept: not empty, at most NOTE_MAX characters."""
+    return 0 < len(text) <= NOTE_MAX
+
+
 REASON_MIN = 5
 # Evidence documents people send: office files, PDF, pictures saved as files.
 

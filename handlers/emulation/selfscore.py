@@ -10,7 +10,7 @@ from handlers.context import Ctx
 from handlers.emulation import common, contest, scoring
 from handlers.emulation.common import COMMAND, NOTE_MAX, STEP, Access
 from handlers.emulation.criteria import Criterion, Sheet, parse_points
-from handlers.types import Choice, Reply
+from handlers.types import Choice, Reply, WebLink
 from storage import emulation as repo
 from storage import events
 from storage.emulation_models import EmulationCard
@@ -76,12 +76,13 @@ async def ask_scoring(ctx: Ctx) -> None:
     criterion = sheet.criteria[i]
     entry = card.scores.get(criterion.id) or {}
     if at == "extra":
-        ctx.say(
+        reply = ctx.say(
             "emulation.ask_extra",
             criterion=criterion,
             entry=entry,
             choices=[common.button(ctx, "next", "next"), common.button(ctx, "pause", "pause")],
         )
+        reply.link = _note_link(ctx, card, i)
         return
     count = await contest.figure(ctx.session, ctx.services, criterion, card.unit_id)
     proposal = None if count is None else contest.proposed(criterion, count)
@@ -104,6 +105,16 @@ async def ask_scoring(ctx: Ctx) -> None:
         max_total=sheet.max_total,
         choices=common.number_prompt(ctx, choices),
     )
+
+
+def _note_link(ctx: Ctx, card: EmulationCard, index: int) -> WebLink | None:
+    """The web page for a long note, offered as the story editor is where a note is hard to
+    type in one message (Zalo, the console: no buttons, short or line-by-line messages)."""
+    link = ctx.services.note_link
+    if link is None or ctx.person is None or ctx.event.has_buttons or card.sheet_id is None:
+        return None
+    url = link(ctx.person.id, card.id, card.sheet_id, index)
+    return WebLink(ctx.text("emulation_buttons.note_on_web"), url)
 
 
 async def on_score(ctx: Ctx, access: Access, pressed: str) -> None:
@@ -200,7 +211,7 @@ async def on_extra(ctx: Ctx, access: Access, pressed: str) -> None:
         )
         return
     if event.kind == "text" and not pressed:
-        text = " ".join(event.text.split())
+        text = common.clean_note(event.text)
         if text.lower().startswith(("http://", "https://")) and " " not in text:
             evidence = [*entry.get("evidence", []), {"kind": "link", "url": text[:500]}]
             common.set_entry(card, criterion, evidence=evidence)
@@ -219,7 +230,7 @@ async def on_extra(ctx: Ctx, access: Access, pressed: str) -> None:
                 choices=[common.button(ctx, "next", "next"), common.button(ctx, "pause", "pause")],
             )
             return
-        if not text or len(text) > NOTE_MAX:
+        if not common.note_fits(text):
             ctx.say("emulation.bad_note", limit=NOTE_MAX, length=len(text))
             return
         common.set_entry(card, criterion, note=text)
