@@ -108,6 +108,8 @@ async def test_typed_pause_on_zalo(
     await member.choose("Tự chấm điểm")
     text = await member.send("17")
     assert "Gõ «tạm dừng» để lưu và làm tiếp sau" in text
+    # Zalo is offered the web page for a long note, as the story editor is.
+    assert f"📝 Viết ghi chú dài trên trang web: {app.settings.public_url}/note/" in text
     # The note prompt shows numbered options (1. Tiếp, 2. Tạm dừng); the words work too.
     assert PAUSED in await member.send("Tam dung")
     assert "note" not in (await card_of(app, BLOCK_UNITS["kg"])).scores["1.1"]
