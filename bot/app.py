@@ -80,6 +80,7 @@ class GuongSang:
             lease=settings.delivery_lease_seconds,
         )
         self.services.editor_link = self.editor_link
+        self.services.note_link = self.note_link
         self.services.chat_capabilities = {
             zalo_convert.CHANNEL: zalo_convert.CAPABILITIES,
             "console": {"has_buttons": False},
@@ -95,6 +96,15 @@ class GuongSang:
         from bot.web.links import editor_path
 
         path = editor_path(person_id, draft_id, self.services.now(), self.settings.secret_key)
+        return self.settings.public_url + path
+
+    def note_link(self, person_id: int, card_id: int, sheet_id: int, criterion: int) -> str:
+        """A fresh signed link to the web page for one criterion's note on a unit's card."""
+        from bot.web.links import note_path  # see editor_link
+
+        path = note_path(
+            person_id, card_id, sheet_id, criterion, self.services.now(), self.settings.secret_key
+        )
         return self.settings.public_url + path
 
     async def start(self) -> None:

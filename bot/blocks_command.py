@@ -123,10 +123,11 @@ async def _export(args: argparse.Namespace, settings: Settings, texts: Texts) ->
             print(_texts().render("blocks.no_sheet", block=block), file=sys.stderr)
             return 2
         today = app.services.today()
+        signer = await exports.block_signer(session, block)
         if args.format == "xlsx":
-            data = exports.result_xlsx(block, lines, today)
+            data = exports.result_xlsx(block, lines, today, signer=signer)
         else:
-            data = exports.result_docx(block, lines, today)
+            data = exports.result_docx(block, lines, today, signer=signer)
     args.output.write_bytes(data)
     print(_texts().render("blocks.exported", count=len(lines), path=args.output))
     return 0
@@ -148,7 +149,10 @@ async def _registrations(args: argparse.Namespace, settings: Settings, texts: Te
                     by=str(card.registration.get("by_name", "")),
                 )
             )
-        data = exports.registrations_xlsx(block, lines, app.services.today(), app.services.tz)
+        signer = await exports.block_signer(session, block)
+        data = exports.registrations_xlsx(
+            block, lines, app.services.today(), app.services.tz, signer=signer
+        )
     args.output.write_bytes(data)
     print(_texts().render("blocks.exported", count=len(lines), path=args.output))
     return 0

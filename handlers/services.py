@@ -38,6 +38,9 @@ class Services:
     flood: FloodGuard = field(default_factory=FloodGuard)
     # The web editor's signed link for (person id, draft id), when the app serves it.
     editor_link: Callable[[int, int], str] | None = None
+    # The same page's signed link for an emulation criterion's note: (person id, card id,
+    # sheet id, criterion number).
+    note_link: Callable[[int, int, int, int], str] | None = None
     # What each channel's events say it can show (Event fields), for events the core makes
     # itself for a chat (the web editor's «Xong»); Telegram's are the defaults.
     chat_capabilities: dict[str, dict[str, bool | int]] = field(default_factory=dict)

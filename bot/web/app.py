@@ -37,6 +37,7 @@ from starlette.routing import Route
 from bot.app import GuongSang
 from bot.web.editor import editor_routes
 from bot.web.media import media_path, verify, verify_file
+from bot.web.note_editor import note_routes
 from bot.web.units import unit_by_code, unit_routes, valid_code
 from bot.web.web_chat import web_chat_routes
 from handlers.collation import vietnamese_key
@@ -508,6 +509,7 @@ def create_web_app(
         Route("/media/{token}", site.media),
         *unit_routes(app, render, HTML_HEADERS),
         *editor_routes(app),
+        *note_routes(app),
         *web_chat_routes(app),
         *webhooks,
     ]

@@ -244,9 +244,9 @@ async def _json_body(request: Request) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-# Paths whose next segment opens something: an editor link, a personal page (a year), an
-# invitation.
-_LINK_IN_PATH = re.compile(r"^/(editor|me|join)/(?!telegram(?:/|$))[^/?]+")
+# Paths whose next segment opens something: an editor link, a criterion's note, a personal
+# page (a year), an invitation.
+_LINK_IN_PATH = re.compile(r"^/(editor|note|me|join)/(?!telegram(?:/|$))[^/?]+")
 
 
 def hide_link(path: str) -> str:

@@ -107,3 +107,65 @@ def verify_me(token: str, secret: str, now: datetime) -> int | None:
 def me_path(person_id: int, now: datetime, secret: str) -> str:
     """The site-relative path of a person's personal page."""
     return f"/me/{sign_me(person_id, int((now + ME_TTL).timestamp()), secret)}"
+
+
+# A criterion's note on the emulation sheet (letter 004), written on the same editor page in
+# its character-count mode. Its own purpose: no story link, photo token or personal page opens
+# a note, nor a note link a story. Bound to the person, their unit's card, the sheet version the
+# card is scored against and the criterion's place on it: a new sheet version, another unit's
+# card or another criterion needs a new link. Twelve hours, as the story editor's.
+_NOTE_PURPOSE = b"guongsang-note-v1:"
+NOTE_TTL = EDITOR_TTL
+# Four numbers, the expiry and a 43-character signature.
+_MAX_NOTE_TOKEN = 140
+
+
+@dataclass(frozen=True)
+class NoteGrant:
+    """What a genuine, unexpired note link allows: `person_id` may write the note of
+    criterion number `criterion` (0-based) of sheet `sheet_id` on card `card_id`."""
+
+    person_id: int
+    card_id: int
+    sheet_id: int
+    criterion: int
+    expires: int
+
+
+def sign_note(
+    person_id: int, card_id: int, sheet_id: int, criterion: int, expires: int, secret: str
+) -> str:
+    """The note-editor token for this person, card, sheet and criterion, valid until `expires`."""
+    return signed(_NOTE_PURPOSE, f"{person_id}.{card_id}.{sheet_id}.{criterion}.{expires}", secret)
+
+
+def verify_note(token: str, secret: str, now: datetime) -> NoteGrant | None:
+    """The grant of a genuine, unexpired note token; None for anything else, without saying
+    which."""
+    if len(token) > _MAX_NOTE_TOKEN or not token.isascii():
+        return None
+    parts = token.split(".")
+    if len(parts) != 6 or not all(p.isdigit() for p in parts[:5]):
+        return None
+    person_id, card_id, sheet_id, criterion, expires = (int(p) for p in parts[:5])
+    # Re-signing the parsed numbers refuses any other spelling of them than the one issued.
+    expected = sign_note(person_id, card_id, sheet_id, criterion, expires, secret)
+    if not hmac.compare_digest(expected, token):
+        return None
+    if expires <= int(now.timestamp()):
+        return None
+    return NoteGrant(person_id, card_id, sheet_id, criterion, expires)
+
+
+def note_path(
+    person_id: int,
+    card_id: int,
+    sheet_id: int,
+    criterion: int,
+    now: datetime,
+    secret: str,
+    ttl: timedelta = NOTE_TTL,
+) -> str:
+    """The site-relative path of a fresh note-editor link."""
+    expires = int((now + ttl).timestamp())
+    return f"/note/{sign_note(person_id, card_id, sheet_id, criterion, expires, secret)}"

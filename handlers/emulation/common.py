@@ -4,6 +4,7 @@ the audit log, messages to a unit's or the block's heads, and stored files."""
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -14,7 +15,7 @@ from handlers.emulation import scoring
 from handlers.emulation.criteria import Criterion, Sheet
 from handlers.ids import parse_id
 from handlers.notify import Notifier
-from handlers.text_rules import fold
+from handlers.text_rules import bare_words, fold
 from handlers.types import Choice, IncomingFile, Reply
 from storage import emulation as repo
 from storage import events, roles
@@ -27,6 +28,18 @@ COMMAND = "thidua"
 
 
 NOTE_MAX = 500
+
+
+def clean_note(raw: str) -> str:
+    """A criterion's note as it is kept, typed in chat or on the web page: composed (a phone
+    may send decomposed accents), every run of spaces and line breaks one space. Its length in
+    characters is what NOTE_MAX limits."""
+    return " ".join(unicodedata.normalize("NFC", raw).split())
+
+
+def note_fits(text: str) -> bool:
+    """Whether a cleaned note may be kept: not empty, at most NOTE_MAX characters."""
+    return 0 < len(text) <= NOTE_MAX
 
 
 REASON_MIN = 5
@@ -50,7 +63,6 @@ TYPED_OPTIONS = {
     "de xuat": "accept",
     "giu": "keep",
     "xem phieu": "summary",
-    "tam dung": "pause",
     "quay lai": "back",
 }
 
@@ -59,7 +71,43 @@ def typed_option(ctx: Ctx, pressed: str) -> str:
     """The option a typed word stands for at a score prompt (or the press itself)."""
     if pressed or ctx.event.kind != "text":
         return pressed
+    if typed_pause(ctx.event.text):
+        return "pause"
     return TYPED_OPTIONS.get(fold(ctx.event.text), "")
+
+
+# What someone types to stop self-scoring and come back later, with its accents. Typed without
+# accents (or with some) it still counts, but a word accented otherwise does not: "đúng" typed
+# as a note is not "dừng".
+PAUSE_WORDS = ("tạm dừng", "dừng", "tạm dừng lại", "dừng lại", "tạm ngừng", "ngừng")
+
+
+def typed_pause(text: str) -> bool:
+    """Whether typed text asks to pause («tạm dừng», «tam dung», «Dừng», «dừng!»…)."""
+    words = bare_words(text).split()
+    if not words:
+        return False
+    # The same words with their accents kept (lower case, composed), punctuation dropped.
+    accented = "".join(
+        ch if ch.isalnum() else " " for ch in unicodedata.normalize("NFC", text).lower()
+    ).split()
+    if len(accented) != len(words):
+        return False
+    for wanted in PAUSE_WORDS:
+        spelled = wanted.split()
+        if [bare_words(w) for w in spelled] != words:
+            continue
+        if all(a == w or a.isascii() for a, w in zip(accented, spelled, strict=True)):
+            return True
+    return False
+
+
+def wants_pause(ctx: Ctx, pressed: str) -> bool:
+    """A press of «Tạm dừng» (a button, or its number on Zalo and the console) or the words
+    typed at any self-scoring prompt, whatever the channel."""
+    if pressed == "pause":
+        return True
+    return ctx.event.kind == "text" and typed_pause(ctx.event.text)
 
 
 def number_prompt(ctx: Ctx, choices: list[Choice]) -> list[Choice]:

@@ -253,7 +253,12 @@ async def on_adjust_reason(ctx: Ctx, access: Access, pressed: str) -> None:
     points = float(ctx.data["points"])
     entry = card.scores.get(criterion.id) or {}
     before = scoring.final_points(entry)
-    common.set_entry(card, criterion, block=points, reason=reason)
+    # The unit's score the block looked at: if the unit changes it when the sheet comes back,
+    # this adjustment no longer answers it (selfscore.drop_stale_adjustments).
+    common.set_entry(
+        card, criterion, block=points, reason=reason, adjusted_self=entry.get("self"),
+        dropped=None,
+    )  # fmt: skip
     await common.log(
         ctx,
         "emu_card",

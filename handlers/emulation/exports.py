@@ -8,8 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from handlers.emulation.scoring import Ranked
 from handlers.exports import FONT, _clean, _plain_style, _repeat_as_header, export_texts
+from storage import roles
 from storage.emulation_models import EmulationBlock
 
 RESULT_COLUMNS = ("number", "unit", "self", "block", "rank", "award", "notes")
@@ -29,8 +32,42 @@ class RegistrationLine:
     by: str
 
 
+@dataclass(frozen=True)
+class Signer:
+    """Who signs the block's papers: the block head's role, the head unit, and the person
+    heading that unit ("" while the unit has no head in the bot: the line stays to be filled)."""
+
+    role: str
+    unit: str
+    name: str
+    # The head's title in the unit ("Hiệu trưởng"), as given when accepting the invitation.
+    title: str = ""
+
+    @property
+    def unit_line(self) -> str:
+        """The line under the role: "HIỆU TRƯỞNG TRƯỜNG THCS NHÂN CHÍNH" (the title when known)."""
+        return " ".join(p for p in (self.title, self.unit) if p).upper()
+
+
 def _t(name: str, /, **values: object) -> str:
     return export_texts().render(f"emulation.{name}", **values)
+
+
+async def block_signer(session: AsyncSession, block: EmulationBlock) -> Signer:
+    """The signature of the block's result and registration papers: the head of the block's
+    head unit (the first granted, where a unit has several), as the block head."""
+    heads = [
+        (grant, person)
+        for grant, person in await roles.holders(session, roles.UNIT_HEAD)
+        if grant.unit_id == block.head_unit_id and (person.full_name or "").strip()
+    ]
+    grant, person = heads[0] if heads else (None, None)
+    return Signer(
+        role=_t("signature_title"),
+        unit=block.head_unit.name,
+        name=(person.full_name or "").strip() if person else "",
+        title=(grant.title or "").strip() if grant else "",
+    )
 
 
 def result_rows(lines: Sequence[Ranked]) -> list[list[object]]:
@@ -42,19 +79,26 @@ def result_rows(lines: Sequence[Ranked]) -> list[list[object]]:
     ]  # fmt: skip
 
 
-def result_xlsx(block: EmulationBlock, lines: Sequence[Ranked], today: date) -> bytes:
-    """The result as an Excel workbook with the letterhead, the table and the signature."""
+def result_xlsx(
+    block: EmulationBlock, lines: Sequence[Ranked], today: date, signer: Signer | None = None
+) -> bytes:
+    """The result as an Excel workbook with the letterhead, the table and the signature
+    (`signer`'s role, unit and name; without it, the role and a line to sign on)."""
     headers = [_t(f"col_{c}") for c in RESULT_COLUMNS]
     return _xlsx(
         block, _t("title", block=block), _t("sheet_name"), headers, result_rows(lines),
-        RESULT_WIDTHS, today, note=_t("tie_rule"),
+        RESULT_WIDTHS, today, note=_t("tie_rule"), signer=signer,
     )  # fmt: skip
 
 
 def registrations_xlsx(
-    block: EmulationBlock, lines: Sequence[RegistrationLine], today: date, tz: object
+    block: EmulationBlock,
+    lines: Sequence[RegistrationLine],
+    today: date,
+    tz: object,
+    signer: Signer | None = None,
 ) -> bytes:
-    """The registration list for the block head."""
+    """The registration list for the block head, signed as the result is."""
     headers = [_t(f"col_{c}") for c in REGISTRATION_COLUMNS]
     rows: list[list[object]] = [
         [n, line.unit, ", ".join(line.titles),
@@ -64,7 +108,7 @@ def registrations_xlsx(
     ]  # fmt: skip
     return _xlsx(
         block, _t("registrations_title", block=block), _t("registrations_sheet_name"), headers,
-        rows, REGISTRATION_WIDTHS, today, note="",
+        rows, REGISTRATION_WIDTHS, today, note="", signer=signer,
     )  # fmt: skip
 
 
@@ -77,6 +121,7 @@ def _xlsx(
     widths: Sequence[int],
     today: date,
     note: str,
+    signer: Signer | None = None,
 ) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
@@ -134,8 +179,18 @@ def _xlsx(
         put(last + 2, 1, note, end=columns)
         sheet.cell(row=last + 2, column=1).alignment = Alignment(wrap_text=True, vertical="top")
         sheet.row_dimensions[last + 2].height = 32
-    put(last + 4, half + 1, _t("signature_title"), True, columns)
-    put(last + 5, half + 1, _t("signature_hint"), end=columns)
+    row = last + 4
+    put(row, half + 1, signer.role if signer else _t("signature_title"), True, columns)
+    if signer is not None:
+        row += 1
+        put(row, half + 1, _clean(signer.unit_line), True, columns)
+    row += 1
+    put(row, half + 1, _t("signature_hint"), end=columns)
+    sheet.cell(row=row, column=half + 1).font = Font(name=FONT, italic=True, size=12)
+    if signer is not None:
+        # Room for the signature and the seal, then the name.
+        row += 4
+        put(row, half + 1, _clean(signer.name) or _t("signature_blank"), True, columns)
     for column, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(column)].width = width
     sheet.page_setup.orientation = "landscape"
@@ -152,8 +207,11 @@ def _xlsx(
     return out.getvalue()
 
 
-def result_docx(block: EmulationBlock, lines: Sequence[Ranked], today: date) -> bytes:
-    """The result as a Word document: landscape A4, letterhead, table, signature block."""
+def result_docx(
+    block: EmulationBlock, lines: Sequence[Ranked], today: date, signer: Signer | None = None
+) -> bytes:
+    """The result as a Word document: landscape A4, letterhead, table (its header row
+    repeated on every page), signature block (`signer`'s role, unit and name)."""
     from docx import Document
     from docx.enum.section import WD_ORIENT
     from docx.enum.table import WD_TABLE_ALIGNMENT
@@ -208,8 +266,13 @@ def result_docx(block: EmulationBlock, lines: Sequence[Ranked], today: date) -> 
     signature = doc.add_table(rows=1, cols=2)
     paragraph = signature.rows[0].cells[1].paragraphs[0]
     paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    paragraph.add_run(_t("signature_title")).bold = True
+    paragraph.add_run(signer.role if signer else _t("signature_title")).bold = True
+    if signer is not None:
+        paragraph.add_run("\n" + _clean(signer.unit_line)).bold = True
     paragraph.add_run("\n" + _t("signature_hint")).italic = True
+    if signer is not None:
+        # Room for the signature and the seal, then the name.
+        paragraph.add_run("\n\n\n\n" + (_clean(signer.name) or _t("signature_blank"))).bold = True
     doc.core_properties.title = _t("title", block=block).replace("\n", " ")
     doc.core_properties.author = _t("document_author")
     doc.core_properties.last_modified_by = doc.core_properties.author

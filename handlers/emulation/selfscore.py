@@ -3,15 +3,28 @@ total, stop and resume, proposals from letter 001's contest data, and sending th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from handlers.context import Ctx
 from handlers.emulation import common, contest, scoring
 from handlers.emulation.common import COMMAND, NOTE_MAX, STEP, Access
 from handlers.emulation.criteria import Criterion, Sheet, parse_points
-from handlers.types import Choice, Reply
+from handlers.types import Choice, Reply, WebLink
 from storage import emulation as repo
+from storage import events
 from storage.emulation_models import EmulationCard
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A block adjustment dropped on resubmission: the unit changed the score it answered."""
+
+    criterion: Criterion
+    self_before: float | None
+    self_after: float | None
+    block: float
+    reason: str
 
 
 async def _own_card(ctx: Ctx, access: Access) -> tuple[EmulationCard, Sheet] | None:
@@ -63,12 +76,13 @@ async def ask_scoring(ctx: Ctx) -> None:
     criterion = sheet.criteria[i]
     entry = card.scores.get(criterion.id) or {}
     if at == "extra":
-        ctx.say(
+        reply = ctx.say(
             "emulation.ask_extra",
             criterion=criterion,
             entry=entry,
             choices=[common.button(ctx, "next", "next"), common.button(ctx, "pause", "pause")],
         )
+        reply.link = _note_link(ctx, card, i)
         return
     count = await contest.figure(ctx.session, ctx.services, criterion, card.unit_id)
     proposal = None if count is None else contest.proposed(criterion, count)
@@ -91,6 +105,16 @@ async def ask_scoring(ctx: Ctx) -> None:
         max_total=sheet.max_total,
         choices=common.number_prompt(ctx, choices),
     )
+
+
+def _note_link(ctx: Ctx, card: EmulationCard, index: int) -> WebLink | None:
+    """The web page for a long note, offered as the story editor is where a note is hard to
+    type in one message (Zalo, the console: no buttons, short or line-by-line messages)."""
+    link = ctx.services.note_link
+    if link is None or ctx.person is None or ctx.event.has_buttons or card.sheet_id is None:
+        return None
+    url = link(ctx.person.id, card.id, card.sheet_id, index)
+    return WebLink(ctx.text("emulation_buttons.note_on_web"), url)
 
 
 async def on_score(ctx: Ctx, access: Access, pressed: str) -> None:
@@ -160,7 +184,7 @@ async def on_extra(ctx: Ctx, access: Access, pressed: str) -> None:
     criterion = sheet.criteria[i]
     entry = card.scores.get(criterion.id) or {}
     event = ctx.event
-    if pressed == "pause":
+    if common.wants_pause(ctx, pressed):
         _pause(ctx, card)
         return
     if pressed == "next":
@@ -187,7 +211,7 @@ async def on_extra(ctx: Ctx, access: Access, pressed: str) -> None:
         )
         return
     if event.kind == "text" and not pressed:
-        text = " ".join(event.text.split())
+        text = common.clean_note(event.text)
         if text.lower().startswith(("http://", "https://")) and " " not in text:
             evidence = [*entry.get("evidence", []), {"kind": "link", "url": text[:500]}]
             common.set_entry(card, criterion, evidence=evidence)
@@ -206,7 +230,7 @@ async def on_extra(ctx: Ctx, access: Access, pressed: str) -> None:
                 choices=[common.button(ctx, "next", "next"), common.button(ctx, "pause", "pause")],
             )
             return
-        if not text or len(text) > NOTE_MAX:
+        if not common.note_fits(text):
             ctx.say("emulation.bad_note", limit=NOTE_MAX, length=len(text))
             return
         common.set_entry(card, criterion, note=text)
@@ -250,7 +274,7 @@ async def on_summary(ctx: Ctx, access: Access, pressed: str) -> None:
     if found is None:
         return
     card, sheet = found
-    if pressed == "pause":
+    if common.wants_pause(ctx, pressed):
         _pause(ctx, card)
     elif pressed == "fix":
         ctx.update(at="fix")
@@ -266,7 +290,10 @@ async def on_fix(ctx: Ctx, access: Access, pressed: str) -> None:
     found = await _own_card(ctx, access)
     if found is None:
         return
-    _card, sheet = found
+    card, sheet = found
+    if common.wants_pause(ctx, pressed):
+        _pause(ctx, card)
+        return
     index = common.picked(pressed, "c:", len(sheet.criteria))
     if index is not None:
         ctx.update(at="score", i=index, one=True)
@@ -283,6 +310,7 @@ async def _submit(ctx: Ctx, access: Access, card: EmulationCard, sheet: Sheet) -
     deadline = common.deadline(access.block)
     late = deadline is not None and ctx.services.local(now).date() > deadline
     before = card.status
+    dropped = await drop_stale_adjustments(ctx, card, sheet)
     card.status, card.submitted_at, card.submitted_by_id = repo.SUBMITTED, now, ctx.person.id
     card.late = late
     total = scoring.self_total(sheet, card.scores)
@@ -298,10 +326,68 @@ async def _submit(ctx: Ctx, access: Access, card: EmulationCard, sheet: Sheet) -
         late=late,
     )
     ctx.goto(STEP, at="menu", block=access.block.id)
-    ctx.say("emulation.submitted", total=total, late=late, deadline=deadline)
-    await common.tell_leaders(
-        ctx,
-        access.block,
-        Reply(ctx.text("emulation.submitted_to_leaders", unit=card.unit, total=total, late=late)),
+    ctx.say("emulation.submitted", total=total, late=late, deadline=deadline, dropped=dropped)
+    text = ctx.text(
+        "emulation.submitted_to_leaders",
+        unit=card.unit,
+        total=total,
+        late=late,
+        again=before == repo.RETURNED,
+        dropped=dropped,
     )
+    await common.tell_leaders(ctx, access.block, Reply(text))
     await common.menu(ctx, access.block.id)
+
+
+async def drop_stale_adjustments(ctx: Ctx, card: EmulationCard, sheet: Sheet) -> list[Dropped]:
+    """The resubmission rule: where the unit's score differs from the one the block adjusted
+    (the unit changed it after the sheet came back), the block's adjustment no longer answers
+    it and is dropped, so the unit's new score stands until the block looks again. Criteria
+    whose score is unchanged (or changed and put back) keep the adjustment."""
+    dropped: list[Dropped] = []
+    for criterion in sheet.criteria:
+        entry = card.scores.get(criterion.id) or {}
+        if entry.get("block") is None:
+            continue
+        was = await _adjusted_self(ctx, card, criterion, entry)
+        now = entry.get("self")
+        if now == was:
+            continue
+        gone = Dropped(criterion, was, now, float(entry["block"]), str(entry.get("reason") or ""))
+        dropped.append(gone)
+        common.set_entry(
+            card,
+            criterion,
+            block=None,
+            reason=None,
+            adjusted_self=None,
+            # Kept so the block's leaders see what they had decided when they look again.
+            dropped={"block": gone.block, "reason": gone.reason, "self": was},
+        )
+        await common.log(
+            ctx,
+            "emu_card",
+            card.id,
+            "adjustment_dropped",
+            role="unit_head",
+            reason="self_score_changed_on_resubmission",
+            criterion=criterion.id,
+            self_before=was,
+            self_after=now,
+            block=gone.block,
+            block_reason=gone.reason,
+        )
+    return dropped
+
+
+async def _adjusted_self(
+    ctx: Ctx, card: EmulationCard, criterion: Criterion, entry: dict[str, Any]
+) -> float | None:
+    """The unit's score when the block adjusted this criterion."""
+    if "adjusted_self" in entry:
+        return entry["adjusted_self"]
+    # An adjustment made before the entry kept that score: the audit log has it.
+    for event in reversed(await events.history(ctx.session, "emu_card", card.id)):
+        if event.action == "adjusted" and (event.data or {}).get("criterion") == criterion.id:
+            return (event.data or {}).get("self")
+    return None

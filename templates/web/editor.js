@@ -18,11 +18,23 @@ function countWords(text) {
 }
 window.gsCountWords = countWords;
 
+// A note's length as the bot keeps it (handlers/emulation/common.clean_note): composed, every
+// run of spaces one space, trimmed; counted in characters (code points, as Python's len).
+function countChars(text) {
+  const kept = text.normalize("NFC").split(SPACES).filter((run) => run !== "").join(" ");
+  return Array.from(kept).length;
+}
+window.gsCountChars = countChars;
+
 (function () {
   const root = document.getElementById("editor");
   if (!root) return;
   const texts = JSON.parse(document.getElementById("texts").textContent);
   const limit = Number(root.dataset.limit);
+  // "chars": a criterion's note, limited in characters; else a story, limited in words.
+  const byChars = root.dataset.mode === "chars";
+  const count = byChars ? countChars : countWords;
+  const unitName = byChars ? " ký tự" : " từ";
   const storyKey = root.dataset.story;
   const inputs = Array.from(root.querySelectorAll("[data-field]"));
   const statusEl = document.getElementById("status");
@@ -48,10 +60,10 @@ window.gsCountWords = countWords;
 
   function showCount() {
     const story = inputs.find((el) => el.dataset.field === storyKey);
-    const words = countWords(story ? story.value : "");
+    const words = count(story ? story.value : "");
     wordsEl.textContent = fmt(words);
     const over = words - limit;
-    overEl.textContent = over > 0 ? " — vượt " + fmt(over) + " từ" : "";
+    overEl.textContent = over > 0 ? " — vượt " + fmt(over) + unitName : "";
     countEl.classList.toggle("over", over > 0);
   }
 
@@ -163,7 +175,7 @@ window.gsCountWords = countWords;
     const ok = await save(false);
     if (!ok && dirty) { doneButton.disabled = false; return; }
     const story = inputs.find((el) => el.dataset.field === storyKey);
-    if (countWords(story ? story.value : "") > limit) { doneButton.disabled = false; return; }
+    if (count(story ? story.value : "") > limit) { doneButton.disabled = false; return; }
     try {
       const answer = await fetch(root.dataset.done, { method: "POST", headers: headers(), body: "{}" });
       const body = await answer.json().catch(() => ({}));
