@@ -132,6 +132,9 @@ async def test_a_month_nominated_reminded_marked_and_sent_up(
     assert "không có quyền" in answer
     answer = await office.press_raw(f"!m:s:{row.campaign_id}:2024-01")
     assert "Chưa có gương nào được đánh dấu" in answer
+    for forged in ("!m:x", "!m:t:abc", "!m:t:99999", f"!m:s:{row.campaign_id}:2024-13"):
+        assert "không hợp lệ" in await office.press_raw(forged), forged
+    assert not (await exemplar_rows(app))[0].goes_up, "nothing changed"
 
     text = await office.press(SCHOOL)
     assert f"✅ 1. {SCHOOL}" in text

@@ -69,3 +69,26 @@ async def test_picked_by_number_marked_by_number_and_sent_up(
         assert row.goes_up and row.reason.startswith("Cứu hai em")
         assert len(list(await session.scalars(select(MonthList)))) == 1
     assert "đã gửi danh sách" in await principal.send("/guongthang")
+
+
+async def test_the_console_picks_by_number(app: GuongSang) -> None:
+    """The console has no buttons either: the same numbered list, answered by number."""
+    from tests.drivers import typed
+
+    async def say(text: str) -> str:
+        response = await app.handle(typed("hieutruong", text))
+        # The console channel numbers the choices under the text.
+        return "\n".join(r.text + "".join(c.label for c in r.choices) for r in response.replies)
+
+    await story(app, code="GS-2024-0001", unit_name=SCHOOL, exemplar="Nguyễn Thị Lan")
+    await say(f"/join {await invite_code(app, 'unit_head', SCHOOL)}")
+    await say("Nguyễn Văn Bình")
+    await say("Hiệu trưởng")
+    text = await say("/guongthang")
+    assert "GS-2024-0001" in text and "Gõ số thứ tự" in text
+    assert "lý do ngắn" in await say("1")
+    text = await say("Ba năm mở lớp học miễn phí cho học sinh khó khăn.")
+    assert "Đã ghi nhận gương tiêu biểu tháng 01/2024" in text
+    async with app.db.transaction() as session:
+        (row,) = await session.scalars(select(MonthExemplar))
+        assert row.reason.startswith("Ba năm")
