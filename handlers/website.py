@@ -80,7 +80,7 @@ def valid_url(raw: str) -> str | None:
 
 async def offer_to_heads(session: AsyncSession, services: Services, sub: Submission) -> int:
     """After a story is approved, offer the unit's heads to publish it; returns chats told."""
-    if sub.unit_id is None:
+    if sub.unit_id is None or sub.campaign.form == web_posts.REGISTRATION_FORM:
         return 0
     unit = await session.get(Unit, sub.unit_id)
     if unit is None or not unit.code:
@@ -187,6 +187,9 @@ async def _act(ctx: Ctx, action: str, sub: Submission, typed: bool) -> None:
     if not await _may_publish(ctx, sub):
         _tell(ctx, typed, "website.not_allowed", code=sub.code)
         return
+    if sub.campaign.form == web_posts.REGISTRATION_FORM:
+        _tell(ctx, typed, "website.not_a_story", code=sub.code)
+        return
     if sub.status == repo.HONOURED:
         _tell(ctx, typed, "website.honoured_always", code=sub.code)
         return
@@ -227,6 +230,9 @@ async def record_portal(ctx: Ctx, sub: Submission, raw: str) -> None:
     """/diachiweb code url: where the story was posted on the school's portal."""
     if not await _may_publish(ctx, sub):
         ctx.say("website.not_allowed", code=sub.code)
+        return
+    if sub.campaign.form == web_posts.REGISTRATION_FORM:
+        ctx.say("website.not_a_story", code=sub.code)
         return
     if sub.status not in web_posts.PUBLISHABLE:
         ctx.say("website.not_approved", code=sub.code)

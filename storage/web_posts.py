@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import submissions as repo
 from storage.db import upsert_insert
-from storage.models import Event, Honour, Submission, WebPost
+from storage.models import Campaign, Event, Honour, Submission, WebPost
 
 # A story the head may publish: approved (or honoured since, which is public anyway).
 PUBLISHABLE = (repo.APPROVED, repo.HONOURED)
@@ -23,6 +23,12 @@ UNPUBLISHED = "web_unpublished"
 PORTAL = "web_portal"
 # What counts as "posted on the website" in the monthly report.
 POSTED = (PUBLISHED, PORTAL)
+# Letter 003's registrations (a model's name and field) are entries, not stories to publish.
+REGISTRATION_FORM = "registration"
+
+
+def _story_campaigns() -> object:
+    return Submission.campaign_id.in_(select(Campaign.id).where(Campaign.form != REGISTRATION_FORM))
 
 
 async def of_submission(session: AsyncSession, submission_id: int) -> WebPost | None:
@@ -80,9 +86,12 @@ async def set_portal(
 def _public() -> object:
     """The condition that a story is public: honoured, or published by its unit's head."""
     published = select(WebPost.submission_id).where(WebPost.published.is_(True))
-    return or_(
-        Submission.status == repo.HONOURED,
-        and_(Submission.status.in_(PUBLISHABLE), Submission.id.in_(published)),
+    return and_(
+        _story_campaigns(),  # type: ignore[arg-type]
+        or_(
+            Submission.status == repo.HONOURED,
+            and_(Submission.status.in_(PUBLISHABLE), Submission.id.in_(published)),
+        ),
     )
 
 
@@ -114,7 +123,11 @@ async def publishable(session: AsyncSession, unit_id: int, limit: int) -> list[S
     """The unit's approved (or honoured) stories, newest decision first: what /dangweb lists."""
     rows = await session.scalars(
         select(Submission)
-        .where(Submission.unit_id == unit_id, Submission.status.in_(PUBLISHABLE))
+        .where(
+            Submission.unit_id == unit_id,
+            Submission.status.in_(PUBLISHABLE),
+            _story_campaigns(),  # type: ignore[arg-type]
+        )
         .order_by(Submission.decided_at.desc(), Submission.id.desc())
         .limit(limit)
     )

@@ -206,6 +206,7 @@ async def test_publish_page_feed_photo_portal_unpublish(
             )
         by_code = {r.unit.code: r for r in rows}
         assert by_code[SCHOOL_CODE].web_posts == 1 and by_code["THCS-KG"].web_posts == 0
+        assert "đăng website 1" in await cast.principal.send("/report 2024-01")
 
         clock.moment += timedelta(days=30)
         assert (await web.get(signed)).status_code == 403, "the signed link has expired"
