@@ -13,6 +13,7 @@ from handlers import (
     invites,
     ladder,
     numbered,
+    office_menu,
     queues,
     registration,
     review,
@@ -55,15 +56,16 @@ STEPS: dict[str, tuple[Handler, Handler]] = {
     broadcast.SUMMARY_STEP: (broadcast.on_summary, broadcast.resume),
     broadcast.CONFIRM_STEP: (broadcast.on_confirm, broadcast.resume),
     emulation.STEP: (emulation.on_step, emulation.resume),
+    office_menu.STEP: (office_menu.on_step, office_menu.resume),
 }
 # Steps people with a role but no registration (reviewers, admins) can be in.
 ROLE_COMMANDS = (
     "pending", "history", "invite", "join", "honour", "subscribe", "unsubscribe", "report",
-    "campaigns", emulation.COMMAND, *review.TYPED, *ladder.TYPED,
+    "campaigns", emulation.COMMAND, office_menu.COMMAND, *review.TYPED, *ladder.TYPED,
 )  # fmt: skip
 NO_REGISTRATION = (
     registration.STEP, review.NOTE_STEP, ladder.NOTE_STEP, *invites.STEPS, *broadcast.STEPS,
-    emulation.STEP,
+    emulation.STEP, office_menu.STEP,
 )  # fmt: skip
 
 
@@ -236,7 +238,13 @@ async def _command(ctx: Ctx) -> None:
         return
     if command == "cancel":
         note_steps = (review.NOTE_STEP, ladder.NOTE_STEP)
-        if step in (*note_steps, *invites.STEPS, *broadcast.STEPS, emulation.STEP):
+        if step in (
+            *note_steps,
+            *invites.STEPS,
+            *broadcast.STEPS,
+            emulation.STEP,
+            office_menu.STEP,
+        ):
             ctx.goto("idle")
             ctx.say("common.cancelled", menu=main_menu(ctx) if registered else None)
         elif step == registration.STEP and not registered:
@@ -297,6 +305,8 @@ async def _role_command(ctx: Ctx, command: str, args: str) -> None:
             await admin.campaigns(ctx)
         case emulation.COMMAND:
             await emulation.start(ctx, args)
+        case office_menu.COMMAND:
+            await office_menu.start(ctx, args)
         case typed if typed in review.TYPED:
             await review.on_command(ctx, typed, args)
         case typed if typed in ladder.TYPED:

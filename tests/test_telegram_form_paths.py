@@ -219,6 +219,7 @@ async def test_bot_publishes_its_command_menu(telegram: FakeTelegram, channel: o
         "report",
         "subscribe",
         "thidua",
+        "baocao",
         "cancel",
         "help",
     }

@@ -35,6 +35,7 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from bot.app import GuongSang
+from bot.web.downloads import download_routes
 from bot.web.editor import editor_routes
 from bot.web.media import media_path, verify, verify_file
 from bot.web.web_chat import web_chat_routes
@@ -478,6 +479,7 @@ def create_web_app(
         Route("/exemplars/{slug}", site.exemplar_page),
         Route("/media/f/{token}", site.media_file),
         Route("/media/{token}", site.media),
+        *download_routes(app),
         *editor_routes(app),
         *web_chat_routes(app),
         *webhooks,

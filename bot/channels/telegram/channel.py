@@ -37,6 +37,7 @@ COMMANDS = (
     "report",
     "subscribe",
     "thidua",
+    "baocao",
     "cancel",
     "help",
 )

@@ -1,0 +1,140 @@
+"""/baocao on Telegram, through the fake Bot API: the office's files arrive by sendDocument and
+open in openpyxl; each person's menu holds only what their role may ask; a unit head's file
+holds only their unit; forged and out-of-scope presses are refused, recorded, and make nothing."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from bot.app import GuongSang
+from bot.settings import Settings
+from storage.models import Event
+from tests.apps import Clock
+from tests.drivers import Chat, invite_code, join
+from tests.emulation_helpers import BLOCK_UNITS, emulation_settings, start_emulation_app
+from tests.fakes.telegram_server import FakeTelegram, SentMessage
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """The campaigns file with letter 001's contest and the example block."""
+    return emulation_settings(tmp_path, database_url)
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: Clock) -> AsyncIterator[GuongSang]:
+    """The real application with the units and the block synced."""
+    application = await start_emulation_app(settings, clock)
+    yield application
+    await application.close()
+
+
+def documents(chat: Chat) -> list[SentMessage]:
+    """The files the bot sent into this chat."""
+    return [m for m in chat.user.messages() if m.kind == "document"]
+
+
+def cells(message: SentMessage) -> list[str]:
+    """Every non-empty cell of the sent workbook's first sheet, as text."""
+    assert message.file_data is not None
+    sheet = load_workbook(io.BytesIO(message.file_data)).worksheets[0]
+    return [str(c) for row in sheet.iter_rows(values_only=True) for c in row if c is not None]
+
+
+async def export_events(app: GuongSang) -> list[tuple[str, dict[str, object]]]:
+    async with app.db.transaction() as session:
+        rows = await session.scalars(select(Event).where(Event.subject == "export"))
+        return [(e.action, dict(e.data)) for e in rows]
+
+
+async def test_admin_gets_the_monthly_report_as_a_file(
+    app: GuongSang, telegram: FakeTelegram, channel: object
+) -> None:
+    admin = Chat(telegram.user(999, "Quản trị"))
+    text = await admin.send("/baocao")
+    assert "Tải danh sách, báo cáo" in text
+    labels = admin.with_buttons().buttons()
+    assert any("Báo cáo chỉ tiêu tháng" in label for label in labels)
+    assert any("Kết quả chấm điểm khối" in label for label in labels)
+    await admin.press("Báo cáo chỉ tiêu tháng")
+    text = await admin.press("Thanh Xuân")
+    assert "tháng nào" in text
+    await admin.press("12/2023")
+    sent = documents(admin)
+    assert len(sent) == 1
+    assert sent[0].document is not None
+    assert sent[0].document["file_name"] == "bao-cao-thang-2023-12-thanh-xuan-2024.xlsx"
+    found = cells(sent[0])
+    for unit in BLOCK_UNITS.values():
+        assert unit in found
+    [(action, data)] = await export_events(app)
+    assert action == "export_sent"
+    assert {k: data[k] for k in ("what", "scope", "campaign", "month", "as")} == {
+        "what": "monthly",
+        "scope": "all",
+        "campaign": "thanh-xuan-2024",
+        "month": "2023-12",
+        "as": "file",
+    }
+
+
+async def test_block_head_gets_the_result_and_a_member_is_refused(
+    app: GuongSang, telegram: FakeTelegram, channel: object
+) -> None:
+    head = Chat(telegram.user(201, "Bình"))
+    await join(head, await invite_code(app, "unit_head", BLOCK_UNITS["head"]))
+    member = Chat(telegram.user(202, "Hà"))
+    await join(member, await invite_code(app, "unit_head", BLOCK_UNITS["kd"]))
+
+    await head.send("/baocao")
+    await head.press("Kết quả chấm điểm khối thi đua (Excel)")
+    await head.press("Khối")
+    sent = documents(head)
+    assert len(sent) == 1 and sent[0].document is not None
+    assert sent[0].document["file_name"] == "ket-qua-thi-dua-khoi-thcs-2024.xlsx"
+    assert any("KẾT QUẢ CHẤM ĐIỂM" in c for c in cells(sent[0]))
+
+    # A member's menu offers no block files; its own monthly report holds only its unit.
+    await member.send("/baocao")
+    menu = member.with_buttons()
+    assert not any("khối" in label for label in menu.buttons())
+    seq = (menu.button_data()[next(b for b in menu.buttons() if "tháng" in b)] or "").split("|")[0]
+    # A forged press for the block's result, carrying the menu's own number: refused.
+    answer = await member.press_raw(f"{seq}|x:block_result_xlsx", menu.message_id)
+    assert "không được lấy tệp này" in answer
+    assert documents(member) == []
+
+    await member.send("/baocao monthly thanh-xuan-2024 2023-12")
+    sent = documents(member)
+    assert len(sent) == 1
+    found = cells(sent[0])
+    assert BLOCK_UNITS["kd"] in found
+    assert BLOCK_UNITS["kg"] not in found and BLOCK_UNITS["head"] not in found
+
+    # A one-line request for a block the member does not lead is refused too.
+    text = await member.send("/baocao block_result_xlsx khoi-thcs-2024")
+    assert "không được lấy tệp này" in text
+    assert len(documents(member)) == 1
+
+    actions = [(a, d["what"]) for a, d in await export_events(app)]
+    assert actions == [
+        ("export_sent", "block_result_xlsx"),
+        ("export_refused", "block_result_xlsx"),
+        ("export_sent", "monthly"),
+        ("export_refused", "block_result_xlsx"),
+    ]
+
+
+async def test_someone_without_a_role_gets_no_menu(
+    app: GuongSang, telegram: FakeTelegram, channel: object
+) -> None:
+    stranger = Chat(telegram.user(301, "Lan"))
+    text = await stranger.send("/baocao")
+    assert "dành cho quản trị viên" in text
+    assert documents(stranger) == []
