@@ -197,6 +197,9 @@ class Response:
     notice: str = ""
     # False when a pressed button was stale or refused: its message keeps its buttons.
     press_accepted: bool = True
+    # The pressed message keeps its buttons though the press was taken: one of several
+    # alike (open this document, then that one) rather than a step's answer.
+    keep_buttons: bool = False
     # Messages to other chats (notifications, broadcasts) were queued in the outbox.
     queued: bool = False
 
