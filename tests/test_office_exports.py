@@ -5,6 +5,7 @@ holds only their unit; forged and out-of-scope presses are refused, recorded, an
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from sqlalchemy import select
 
 from bot.app import GuongSang
 from bot.settings import Settings
+from bot.web.downloads import hide_tokens_in_access_log
+from handlers.types import OutgoingFile, Reply, payload_to_reply, reply_to_payload
 from storage.models import Event
 from tests.apps import Clock
 from tests.drivers import Chat, invite_code, join
@@ -138,3 +141,37 @@ async def test_someone_without_a_role_gets_no_menu(
     text = await stranger.send("/baocao")
     assert "dành cho quản trị viên" in text
     assert documents(stranger) == []
+
+
+async def test_a_file_reply_goes_through_the_outbox(
+    app: GuongSang, telegram: FakeTelegram, channel: object
+) -> None:
+    """An answer the channel could not send now is queued; its file is kept by its path
+    under the data folder, and sent by sendDocument when the outbox delivers it."""
+    user = telegram.user(401, "Lan")
+    path = app.settings.data_dir / "exports" / "abc" / "bao-cao.xlsx"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"PK-not-really-a-workbook")
+    reply = Reply("<b>Báo cáo</b>", file=OutgoingFile("bao-cao.xlsx", path))
+    payload = reply_to_payload(reply, app.services.media_dir)
+    assert payload["file"] == ["bao-cao.xlsx", "exports/abc/bao-cao.xlsx", ""]
+    assert payload_to_reply(payload, app.services.media_dir).file == reply.file
+
+    await app.delivery.queue_replies("telegram", "401", [reply])
+    sent = await user.messages_until_idle(idle=0.25, timeout=15, min_count=2)
+    assert [m.kind for m in sent] == ["text", "document"]
+    assert sent[1].file_data == b"PK-not-really-a-workbook"
+    assert sent[1].document is not None and sent[1].document["file_name"] == "bao-cao.xlsx"
+
+
+def test_download_tokens_stay_out_of_the_access_log() -> None:
+    """uvicorn's access line names the path; the token in it is replaced before it is written."""
+    hide_tokens_in_access_log()
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/files/ZXhw.1700000000.c2ln/bao-cao.xlsx", "1.1", 200), None,
+    )  # fmt: skip
+    for installed in logging.getLogger("uvicorn.access").filters:
+        assert not isinstance(installed, logging.Filter) or installed.filter(record)
+    assert "ZXhw" not in record.getMessage()
+    assert "/files/…/bao-cao.xlsx" in record.getMessage()
