@@ -16,7 +16,7 @@ person's units: the office's file and a school's file should not be confused.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date
 
 from sqlalchemy import select
@@ -126,7 +126,6 @@ class Export:
     build: Builder
     # A month is asked after the campaign (the monthly report).
     monthly: bool = False
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 async def _visible_unit_names(session: AsyncSession, scope: Scope) -> set[str] | None:

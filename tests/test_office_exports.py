@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from docx import Document
 from openpyxl import load_workbook
 from sqlalchemy import select
 
@@ -85,6 +86,14 @@ async def test_admin_gets_the_monthly_report_as_a_file(
         "month": "2023-12",
         "as": "file",
     }
+
+    # One line for the summary list in Word: a document python-docx opens.
+    await admin.send("/baocao summary_docx thanh-xuan-2024")
+    sent = documents(admin)
+    assert len(sent) == 2 and sent[1].file_data is not None
+    assert sent[1].document is not None
+    assert sent[1].document["file_name"] == "danh-sach-trich-ngang-thanh-xuan-2024.docx"
+    assert Document(io.BytesIO(sent[1].file_data)).paragraphs
 
 
 async def test_block_head_gets_the_result_and_a_member_is_refused(
@@ -175,3 +184,52 @@ def test_download_tokens_stay_out_of_the_access_log() -> None:
         assert not isinstance(installed, logging.Filter) or installed.filter(record)
     assert "ZXhw" not in record.getMessage()
     assert "/files/…/bao-cao.xlsx" in record.getMessage()
+
+
+async def test_a_reviewer_gets_only_the_units_of_their_levels(
+    app: GuongSang, telegram: FakeTelegram, channel: object
+) -> None:
+    reviewer = Chat(telegram.user(501, "Minh"))
+    await join(reviewer, await invite_code(app, "reviewer", levels="MN"))
+    await reviewer.send("/baocao")
+    labels = reviewer.with_buttons().buttons()
+    assert not any("khối" in label for label in labels)
+    await reviewer.press("Danh sách bài dự thi")
+    await reviewer.press("Thanh Xuân")
+    [sent] = documents(reviewer)
+    assert sent.document is not None
+    assert sent.document["file_name"] == "bai-du-thi-thanh-xuan-2024.xlsx"
+    await reviewer.send("/baocao monthly thanh-xuan-2024 2023-12")
+    found = cells(documents(reviewer)[-1])
+    assert "Trường Mầm non Hoa Sữa" in found
+    assert not any("THCS" in c or "Tiểu học" in c for c in found if c.startswith("Trường"))
+    [(_, data), _sent] = await export_events(app)
+    assert data["what"] == "submissions" and data["scope"] == "reviewer:*/MN"
+
+
+async def test_a_school_head_gets_the_school_registration_list(
+    settings: Settings, clock: Clock, tmp_path: Path
+) -> None:
+    """Letter 003's list asked in the console: a download link, and the file behind it holds
+    only the head's school, signed by them, as `export registrations --unit` makes it."""
+    from tests.apps import FIXTURES, start_app
+    from tests.emulation_helpers import unit_head
+    from tests.test_registration_exports import CAMPAIGN, LQD, entry
+    from tests.test_registration_form import REGISTRATION
+
+    config = tmp_path / "campaigns-registration.toml"
+    config.write_text((FIXTURES / "campaigns.toml").read_text() + REGISTRATION)
+    app = await start_app(settings.model_copy(update={"config": config}), clock)
+    try:
+        await entry(app, 1, LQD, "Mô hình thư viện xanh", "Văn hóa", "", "in_review")
+        await entry(app, 2, "Trường Mầm non Hoa Sữa", "Vườn rau của bé", "Y tế", "", "approved")
+        head = await unit_head(app, "lqd", LQD)
+        text = await head.send(f"/baocao registrations {CAMPAIGN}")
+        assert "/files/" in text and "24 giờ" in text, text
+        [made] = list((app.settings.data_dir / "exports").rglob("*.xlsx"))
+        sheet = load_workbook(made).worksheets[0]
+        values = [str(c) for row in sheet.iter_rows(values_only=True) for c in row if c]
+        assert any("Mô hình thư viện xanh" in v for v in values)
+        assert not any("Vườn rau" in v for v in values)
+    finally:
+        await app.close()
