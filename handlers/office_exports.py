@@ -76,11 +76,17 @@ class Scope:
         """The scope in short, for the audit log."""
         if self.admin:
             return "all"
+        parts = []
         if self.unit_ids:
-            return "units:" + ",".join(str(u) for u in sorted(self.unit_ids))
-        return "reviewer:" + ",".join(
-            f"{g.organisation_id or '*'}/{g.levels or '*'}" for g in self.reviewer_grants
-        )
+            parts.append("units:" + ",".join(str(u) for u in sorted(self.unit_ids)))
+        if self.reviewer_grants:
+            parts.append(
+                "reviewer:"
+                + ",".join(
+                    f"{g.organisation_id or '*'}/{g.levels or '*'}" for g in self.reviewer_grants
+                )
+            )
+        return " ".join(parts)
 
 
 async def scope_of(session: AsyncSession, person_id: int | None, admin: bool) -> Scope:
