@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot import blocks_file
@@ -17,7 +18,7 @@ from bot.channels.zalo import convert as zalo_convert
 from bot.delivery import Delivery
 from bot.ratelimit import ChannelLimits
 from bot.settings import Settings
-from handlers import month, queues, reminders, router, web_people
+from handlers import month, outgoing, queues, reminders, router, web_people
 from handlers.emulation import nudges as emulation_nudges
 from handlers.flood import FloodGuard
 from handlers.services import Services, system_clock
@@ -81,9 +82,10 @@ class GuongSang:
         )
         self.services.editor_link = self.editor_link
         self.services.note_link = self.note_link
+        self.services.download_link = self.download_link
         self.services.chat_capabilities = {
             zalo_convert.CHANNEL: zalo_convert.CAPABILITIES,
-            "console": {"has_buttons": False},
+            "console": {"has_buttons": False, "sends_files": False},
             web_people.CHANNEL: web_people.CAPABILITIES,
         }
         self._ticker: asyncio.Task[None] | None = None
@@ -106,6 +108,16 @@ class GuongSang:
             person_id, card_id, sheet_id, criterion, self.services.now(), self.settings.secret_key
         )
         return self.settings.public_url + path
+
+    def download_link(self, path: Path, name: str) -> str:
+        """A signed link, good for a day, to download a file under the data folder (for
+        channels that cannot send files)."""
+        from bot.web.downloads import download_url
+
+        relative = path.resolve().relative_to(self.settings.data_dir.resolve()).as_posix()
+        return download_url(
+            self.settings.public_url, relative, name, self.services.now(), self.settings.secret_key
+        )
 
     async def start(self) -> None:
         """Migrate the database and record the campaigns; call once before handling events."""
@@ -181,6 +193,11 @@ class GuongSang:
         async with self.db.transaction() as session:
             return await self.services.flood.forget_idle(session)
 
+    async def forget_old_exports(self) -> int:
+        """Delete exports made for chats more than two days ago; returns how many."""
+        # Off the event loop: a folder of many files is many system calls.
+        return await asyncio.to_thread(outgoing.forget_old_exports, self.settings.data_dir)
+
     async def _tick_forever(self) -> None:
         # Wait first: a restart need not nudge anyone at once, and the day's marks make a
         # missed tick harmless.
@@ -196,6 +213,7 @@ class GuongSang:
                 await self.run_exemplar_nudges()
                 await self.forget_old_updates()
                 await self.forget_idle_budgets()
+                await self.forget_old_exports()
             except Exception:
                 log.exception("periodic work failed")
 

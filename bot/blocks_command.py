@@ -15,6 +15,7 @@ from bot.settings import Settings
 from handlers.emulation import exports
 from handlers.emulation.criteria import parse_sheet
 from handlers.emulation.crosscheck import ranking
+from handlers.office_exports import block_registration_lines
 from storage import emulation
 from storage.emulation_models import EmulationBlock
 from templates import Texts
@@ -138,17 +139,7 @@ async def _registrations(args: argparse.Namespace, settings: Settings, texts: Te
         block = await _block_or_fail(session, args.block)
         if block is None:
             return 2
-        lines = []
-        for unit in await emulation.members(session, block):
-            card = await emulation.card(session, block.id, unit.id)
-            lines.append(
-                exports.RegistrationLine(
-                    unit=unit.name,
-                    titles=list(card.registration.get("titles", [])),
-                    covenant_at=card.covenant_at,
-                    by=str(card.registration.get("by_name", "")),
-                )
-            )
+        lines = await block_registration_lines(session, block)
         signer = await exports.block_signer(session, block)
         data = exports.registrations_xlsx(
             block, lines, app.services.today(), app.services.tz, signer=signer

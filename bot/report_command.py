@@ -84,23 +84,7 @@ async def _monthly(args: argparse.Namespace, settings: Settings, texts: Texts) -
         # is behind", which is not what happened.
         print(texts.render("reports.no_units", campaign=campaign), file=sys.stderr)
         return 1
-    headers = texts.render("reports.headers").split("|")
-    table = [
-        [
-            r.unit.name,
-            texts.render("reports.level", code=r.unit.level),
-            r.submitted,
-            r.on_time,
-            r.confirmed,
-            r.approved,
-            r.honoured,
-            texts.render("reports.met", met=r.met),
-            r.nominated_up,
-            r.exemplar or texts.render("reports.no_exemplar"),
-            r.web_posts,
-        ]
-        for r in rows
-    ]
+    headers, table = reports.monthly_table(texts, rows)
     if args.format == "table":
         print(
             texts.render(
@@ -121,14 +105,7 @@ async def _monthly(args: argparse.Namespace, settings: Settings, texts: Texts) -
         # A BOM so Excel on Vietnamese Windows reads UTF-8 rather than the ANSI code page.
         args.output.write_text(buffer.getvalue(), encoding="utf-8-sig")
     else:
-        args.output.write_bytes(
-            _xlsx(
-                headers,
-                table,
-                texts.render("reports.title", campaign=campaign, month=month),
-                texts.render("reports.sheet_name"),
-            )
-        )
+        args.output.write_bytes(reports.monthly_xlsx(texts, campaign, month, rows))
     print(texts.render("reports.written", path=args.output, count=len(table)))
     return 0
 
@@ -182,58 +159,6 @@ async def _year(args: argparse.Namespace, settings: Settings, texts: Texts) -> i
     else:
         widths = (46, 7, *([11] * (len(headers) - 2)))
         sheet_name = texts.render("reports.year_sheet_name")
-        args.output.write_bytes(_xlsx(headers, table, title, sheet_name, widths))
+        args.output.write_bytes(reports.table_xlsx(headers, table, title, sheet_name, widths))
     print(texts.render("reports.written", path=args.output, count=len(table)))
     return 0
-
-
-def _xlsx(
-    headers: list[str],
-    table: list[list[object]],
-    title: str,
-    sheet_name: str,
-    widths: tuple[int, ...] | None = None,
-) -> bytes:
-    """The report as one sheet: title, bordered table, printed landscape one page wide."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Border, Font, Side
-    from openpyxl.utils import get_column_letter
-
-    from handlers.paper import one_page_wide, row_height
-
-    # Unit, level, five counts, quota met, nominated up, the month's exemplar, and any after.
-    widths = widths or (46, 7, *([11] * 5), 13, 11, 15, *([11] * (len(headers) - 10)))
-    workbook = Workbook()
-    sheet = workbook.active
-    assert sheet is not None  # a new Workbook always has its one sheet
-    sheet.title = sheet_name
-    thin = Side(style="thin")
-    border = Border(left=thin, right=thin, top=thin, bottom=thin)
-    sheet.append([title])
-    sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(headers))
-    sheet["A1"].font = Font(name="Times New Roman", bold=True, size=13)
-    sheet["A1"].alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-    sheet.row_dimensions[1].height = row_height([title], [sum(widths)], font_points=13)
-    sheet.append(headers)
-    for cell in sheet[2]:
-        cell.font = Font(name="Times New Roman", bold=True)
-        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
-        cell.border = border
-    sheet.row_dimensions[2].height = row_height(headers, widths)
-    for values in table:
-        sheet.append(values)
-        line = sheet.max_row
-        for cell in sheet[line]:
-            cell.font = Font(name="Times New Roman")
-            cell.border = border
-            cell.alignment = Alignment(
-                horizontal="left" if cell.column == 1 else "center", vertical="top", wrap_text=True
-            )
-        sheet.row_dimensions[line].height = row_height(values, widths)
-    for column, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(column)].width = width
-    sheet.freeze_panes = "A3"
-    one_page_wide(sheet, landscape=True, header_rows="2:2")
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()

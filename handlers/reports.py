@@ -3,7 +3,9 @@ campaign counts, for /report, /campaigns and `guongsang report` / `guongsang cam
 
 from __future__ import annotations
 
+import io
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -17,6 +19,7 @@ from storage import submissions as repo
 from storage import web_posts
 from storage.models import Event, Nomination, Organisation, Submission, Unit
 from storage.month_models import MonthExemplar
+from templates import Texts
 
 # Statuses a story reaches only after its unit head confirmed it (or none was required).
 PAST_UNIT = (repo.IN_REVIEW, repo.CHANGES_REQUESTED, repo.APPROVED, repo.REJECTED, repo.HONOURED)
@@ -219,3 +222,91 @@ def parse_month(raw: str) -> date | None:
             if 2000 <= year <= 2100 and 1 <= month <= 12:
                 return date(year, month, 1)
     return None
+
+
+def monthly_table(texts: Texts, rows: Sequence[UnitMonth]) -> tuple[list[str], list[list[object]]]:
+    """The monthly report's headers and lines, in the words of `texts` (the CLI's area), as
+    the CLI prints them and both the CLI and the chat file them."""
+    headers = texts.render("reports.headers").split("|")
+    table: list[list[object]] = [
+        [
+            r.unit.name,
+            texts.render("reports.level", code=r.unit.level),
+            r.submitted,
+            r.on_time,
+            r.confirmed,
+            r.approved,
+            r.honoured,
+            texts.render("reports.met", met=r.met),
+            r.nominated_up,
+            r.exemplar or texts.render("reports.no_exemplar"),
+            r.web_posts,
+        ]
+        for r in rows
+    ]
+    return headers, table
+
+
+def monthly_xlsx(
+    texts: Texts, campaign: CampaignSpec, month: date, rows: Sequence[UnitMonth]
+) -> bytes:
+    """The monthly report as an Excel file (`guongsang report monthly --format xlsx`, /baocao)."""
+    headers, table = monthly_table(texts, rows)
+    return table_xlsx(
+        headers,
+        table,
+        texts.render("reports.title", campaign=campaign, month=month),
+        texts.render("reports.sheet_name"),
+    )
+
+
+def table_xlsx(
+    headers: list[str],
+    table: list[list[object]],
+    title: str,
+    sheet_name: str,
+    widths: tuple[int, ...] | None = None,
+) -> bytes:
+    """A report as one sheet: title, bordered table, printed landscape one page wide."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Border, Font, Side
+    from openpyxl.utils import get_column_letter
+
+    from handlers.paper import one_page_wide, row_height
+
+    # Unit, level, five counts, quota met, nominated up, the month's exemplar, and any after.
+    widths = widths or (46, 7, *([11] * 5), 13, 11, 15, *([11] * (len(headers) - 10)))
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None  # a new Workbook always has its one sheet
+    sheet.title = sheet_name
+    thin = Side(style="thin")
+    border = Border(left=thin, right=thin, top=thin, bottom=thin)
+    sheet.append([title])
+    sheet.merge_cells(start_row=1, start_column=1, end_row=1, end_column=len(headers))
+    sheet["A1"].font = Font(name="Times New Roman", bold=True, size=13)
+    sheet["A1"].alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    sheet.row_dimensions[1].height = row_height([title], [sum(widths)], font_points=13)
+    sheet.append(headers)
+    for cell in sheet[2]:
+        cell.font = Font(name="Times New Roman", bold=True)
+        cell.alignment = Alignment(horizontal="center", vertical="center", wrap_text=True)
+        cell.border = border
+    sheet.row_dimensions[2].height = row_height(headers, widths)
+    for values in table:
+        sheet.append(values)
+        line = sheet.max_row
+        for cell in sheet[line]:
+            cell.font = Font(name="Times New Roman")
+            cell.border = border
+            cell.alignment = Alignment(
+                horizontal="left" if cell.column == 1 else "center", vertical="top", wrap_text=True
+            )
+        sheet.row_dimensions[line].height = row_height(values, widths)
+    for column, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(column)].width = width
+    sheet.freeze_panes = "A3"
+    one_page_wide(sheet, landscape=True, header_rows="2:2")
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()

@@ -14,6 +14,7 @@ from handlers import (
     ladder,
     month,
     numbered,
+    office_menu,
     queues,
     registration,
     review,
@@ -59,16 +60,17 @@ STEPS: dict[str, tuple[Handler, Handler]] = {
     emulation.STEP: (emulation.on_step, emulation.resume),
     month.PICK_STEP: (month.on_pick, month.resume),
     month.REASON_STEP: (month.on_reason, month.resume),
+    office_menu.STEP: (office_menu.on_step, office_menu.resume),
 }
 # Steps people with a role but no registration (reviewers, admins) can be in.
 ROLE_COMMANDS = (
     "pending", "history", "invite", "join", "honour", "subscribe", "unsubscribe", "report",
-    "campaigns", emulation.COMMAND, month.COMMAND, month.LIST_COMMAND, *review.TYPED,
-    *ladder.TYPED, *website.COMMANDS,
+    "campaigns", emulation.COMMAND, office_menu.COMMAND, month.COMMAND, month.LIST_COMMAND,
+    *review.TYPED, *ladder.TYPED, *website.COMMANDS,
 )  # fmt: skip
 NO_REGISTRATION = (
     registration.STEP, review.NOTE_STEP, ladder.NOTE_STEP, *invites.STEPS, *broadcast.STEPS,
-    emulation.STEP, *month.STEPS,
+    emulation.STEP, office_menu.STEP, *month.STEPS,
 )  # fmt: skip
 
 
@@ -245,7 +247,14 @@ async def _command(ctx: Ctx) -> None:
         return
     if command == "cancel":
         note_steps = (review.NOTE_STEP, ladder.NOTE_STEP)
-        if step in (*note_steps, *invites.STEPS, *broadcast.STEPS, emulation.STEP, *month.STEPS):
+        if step in (
+            *note_steps,
+            *invites.STEPS,
+            *broadcast.STEPS,
+            emulation.STEP,
+            office_menu.STEP,
+            *month.STEPS,
+        ):
             ctx.goto("idle")
             ctx.say("common.cancelled", menu=main_menu(ctx) if registered else None)
         elif step == registration.STEP and not registered:
@@ -310,6 +319,8 @@ async def _role_command(ctx: Ctx, command: str, args: str) -> None:
             await month.start(ctx)
         case month.LIST_COMMAND:
             await month.show_list(ctx, args)
+        case office_menu.COMMAND:
+            await office_menu.start(ctx, args)
         case typed if typed in review.TYPED:
             await review.on_command(ctx, typed, args)
         case typed if typed in ladder.TYPED:

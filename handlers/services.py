@@ -41,6 +41,9 @@ class Services:
     # The same page's signed link for an emulation criterion's note: (person id, card id,
     # sheet id, criterion number).
     note_link: Callable[[int, int, int, int], str] | None = None
+    # A signed, expiring download link for a file under the data folder, shown under a name,
+    # where the channel cannot send files (Zalo, the console, the web chat).
+    download_link: Callable[[Path, str], str] | None = None
     # What each channel's events say it can show (Event fields), for events the core makes
     # itself for a chat (the web editor's «Xong»); Telegram's are the defaults.
     chat_capabilities: dict[str, dict[str, bool | int]] = field(default_factory=dict)

@@ -97,6 +97,9 @@ class Event:
     message_chars: int = 0
     # A group chat rather than a private one.
     in_group: bool = False
+    # Whether the bot can send a file into this chat (Telegram); elsewhere an export or an
+    # evidence document goes as a signed, expiring download link instead.
+    sends_files: bool = True
 
     def __post_init__(self) -> None:
         # Every channel's input passes here, so nothing after it meets a lone surrogate.
@@ -115,6 +118,7 @@ class Event:
             # A share-my-phone button exists where buttons do (Telegram's keyboard).
             contact=self.has_buttons and self.takes_contact,
             message_chars=self.message_chars,
+            files=self.sends_files,
         )
 
 
@@ -131,6 +135,8 @@ class Capabilities:
     documents: bool = True
     contact: bool = True
     message_chars: int = 0
+    # Whether the bot can send a file here (else a download link stands for it).
+    files: bool = True
 
 
 @dataclass(frozen=True)
@@ -148,6 +154,16 @@ class WebLink:
 
     label: str
     url: str
+
+
+@dataclass(frozen=True)
+class OutgoingFile:
+    """A file the bot sends (an export, an evidence document): `path` is where it lies, under
+    the data folder; `name` is what the person sees; `caption` is HTML like a reply's text."""
+
+    name: str
+    path: Path
+    caption: str = ""
 
 
 @dataclass
@@ -168,6 +184,8 @@ class Reply:
     # Shown only where there are no buttons (Zalo, the console): how to act by typing instead.
     typed_hint: str = ""
     link: WebLink | None = None
+    # Sent after the text, where the channel sends files (see Capabilities.files).
+    file: OutgoingFile | None = None
 
 
 @dataclass
@@ -179,6 +197,9 @@ class Response:
     notice: str = ""
     # False when a pressed button was stale or refused: its message keeps its buttons.
     press_accepted: bool = True
+    # The pressed message keeps its buttons though the press was taken: one of several
+    # alike (open this document, then that one) rather than a step's answer.
+    keep_buttons: bool = False
     # Messages to other chats (notifications, broadcasts) were queued in the outbox.
     queued: bool = False
 
@@ -192,6 +213,16 @@ def reply_to_payload(reply: Reply, media_dir: Path) -> dict[str, object]:
         "photos": [str(p.relative_to(media_dir)) for p in reply.photos],
         "typed_hint": reply.typed_hint,
         "link": [reply.link.label, reply.link.url] if reply.link else None,
+        # Relative to the data folder (the media folder's parent), as photos are to theirs.
+        "file": (
+            [
+                reply.file.name,
+                str(reply.file.path.relative_to(media_dir.parent)),
+                reply.file.caption,
+            ]
+            if reply.file
+            else None
+        ),
     }
 
 
@@ -200,6 +231,7 @@ def payload_to_reply(payload: dict[str, object], media_dir: Path) -> Reply:
     choices = payload.get("choices") or []
     photos = payload.get("photos") or []
     link = payload.get("link")
+    sent = payload.get("file")
     return Reply(
         text=str(payload.get("text", "")),
         choices=[Choice(str(label), str(data)) for label, data in choices],  # type: ignore[attr-defined]
@@ -207,4 +239,9 @@ def payload_to_reply(payload: dict[str, object], media_dir: Path) -> Reply:
         photos=[media_dir / str(p) for p in photos],  # type: ignore[attr-defined]
         typed_hint=str(payload.get("typed_hint") or ""),
         link=WebLink(str(link[0]), str(link[1])) if isinstance(link, list) else None,
+        file=(
+            OutgoingFile(str(sent[0]), media_dir.parent / str(sent[1]), str(sent[2]))
+            if isinstance(sent, list)
+            else None
+        ),
     )

@@ -27,7 +27,11 @@ from storage.models import Identity, Person
 CHANNEL = "web"
 # What the personal page shows and takes (Event fields): buttons and a menu, photos but no
 # documents (a story goes through the editor), no share-my-phone button.
-CAPABILITIES: dict[str, bool | int] = {"takes_documents": False, "takes_contact": False}
+CAPABILITIES: dict[str, bool | int] = {
+    "takes_documents": False,
+    "takes_contact": False,
+    "sends_files": False,
+}
 # The replies the page shows until the person acts again, kept with the conversation so a
 # reload (or another worker) shows them too.
 SHOWN = "_web_replies"

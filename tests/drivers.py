@@ -181,7 +181,7 @@ def typed(chat: str, text: str) -> Event:
     return Event(
         channel="console", chat_id=chat, user_id=chat, user_name=chat,
         kind="command" if command else "text", command=command, args=args, text=text,
-        update_key=f"c{next(_console_keys)}", has_buttons=False,
+        update_key=f"c{next(_console_keys)}", has_buttons=False, sends_files=False,
     )  # fmt: skip
 
 

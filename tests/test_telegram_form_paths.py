@@ -224,6 +224,7 @@ async def test_bot_publishes_its_command_menu(telegram: FakeTelegram, channel: o
         "dangweb",
         "gobai",
         "diachiweb",
+        "baocao",
         "cancel",
         "help",
     }

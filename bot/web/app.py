@@ -35,6 +35,7 @@ from starlette.responses import (
 from starlette.routing import Route
 
 from bot.app import GuongSang
+from bot.web.downloads import download_routes
 from bot.web.editor import editor_routes
 from bot.web.media import media_path, verify, verify_file
 from bot.web.note_editor import note_routes
@@ -508,6 +509,7 @@ def create_web_app(
         Route("/media/f/{token}", site.media_file),
         Route("/media/{token}", site.media),
         *unit_routes(app, render, HTML_HEADERS),
+        *download_routes(app),
         *editor_routes(app),
         *note_routes(app),
         *web_chat_routes(app),

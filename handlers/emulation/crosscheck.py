@@ -3,12 +3,17 @@ sending back, settling, award proposals, and the ranking."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers import outgoing
 from handlers.context import Ctx
 from handlers.emulation import common, scoring
 from handlers.emulation.common import COMMAND, NOTE_MAX, REASON_MIN, STEP, Access
-from handlers.emulation.criteria import Sheet, parse_points
+from handlers.emulation.criteria import Criterion, Sheet, parse_points
 from handlers.types import Choice, Reply
 from storage import emulation as repo
 from storage.emulation_models import EmulationBlock, EmulationCard
@@ -105,8 +110,15 @@ async def show_card(ctx: Ctx, card_id: int | None = None, back: str | None = Non
             Reply(ctx.text("emulation.evidence_photos", count=len(photos)), photos=photos[:10])
         )
     choices = []
-    if access.leads and in_hands:
+    if leader_view:
+        # Documents cannot be shown in a message: each is a button that sends it (a file on
+        # Telegram, a download link elsewhere), for the block's leaders only.
         choices = [
+            common.button(ctx, "open_document", f"doc:{n}", name=_document_name(entry))
+            for n, entry in enumerate(documents_of(card, criteria))
+        ]
+    if access.leads and in_hands:
+        choices += [
             common.button(ctx, "adjust", "adj"),
             common.button(ctx, "send_back", "ret"),
             common.button(ctx, "award", "award"),
@@ -126,7 +138,56 @@ async def show_card(ctx: Ctx, card_id: int | None = None, back: str | None = Non
     )
 
 
+def documents_of(card: EmulationCard, criteria: Sequence[Criterion]) -> list[dict[str, Any]]:
+    """The card's evidence and report documents (not photos or links), in the card's order."""
+    found = [
+        e
+        for c in criteria
+        for e in (card.scores.get(c.id) or {}).get("evidence", [])
+        if e.get("kind") == "document"
+    ]
+    found += [
+        f
+        for sent in card.reports.values()
+        for f in sent.get("files", [])
+        if f.get("kind") == "document"
+    ]
+    return found
+
+
+def _document_name(entry: dict[str, Any]) -> str:
+    return str(entry.get("name") or Path(str(entry.get("path", ""))).name)
+
+
+async def _open_document(ctx: Ctx, access: Access, pressed: str) -> None:
+    """Send one evidence document of the card shown, to the block's head or deputy only."""
+    card = await repo.card_by_id(ctx.session, int(ctx.data.get("card") or 0))
+    in_view = card is not None and (card.status in repo.IN_BLOCK_HANDS or bool(card.reports))
+    if card is None or card.block_id != access.block.id or not access.leads or not in_view:
+        await common.refuse(ctx)
+        return
+    # The criteria as show_card lists them: a sheet only once it is in the block's hands.
+    in_hands = card.status in repo.IN_BLOCK_HANDS and card.sheet_id is not None
+    sheet = await common.card_sheet(ctx, card) if in_hands else None
+    documents = documents_of(card, sheet.criteria if sheet else ())
+    index = common.picked(pressed, "doc:", len(documents))
+    root = ctx.services.media_dir.resolve()
+    path = (root / str(documents[index]["path"])).resolve() if index is not None else None
+    if path is None or index is None or not path.is_relative_to(root) or not path.is_file():
+        await common.refuse(ctx)
+        return
+    name = _document_name(documents[index])
+    ctx.response.keep_buttons = True
+    outgoing.send_file(ctx, path, name, "emulation.evidence_file", unit=card.unit)
+    await common.log(
+        ctx, "emu_card", card.id, "evidence_opened", role="block_leader", name=name[:200]
+    )
+
+
 async def on_card(ctx: Ctx, access: Access, pressed: str) -> None:
+    if pressed.startswith("doc:"):
+        await _open_document(ctx, access, pressed)
+        return
     if pressed == "back":
         if ctx.data.get("back") == "cards" and access.leads:
             await list_cards(ctx, access.block)

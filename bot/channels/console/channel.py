@@ -98,6 +98,9 @@ class ConsoleChannel:
             "user_id": self.user,
             "user_name": self.user,
             "has_buttons": False,
+            # Files go as download links, as on Zalo: the same words on every channel that
+            # cannot send one.
+            "sends_files": False,
         }
         stripped = line.strip()
         if stripped.startswith(("/photo ", "/doc ")):
@@ -135,6 +138,8 @@ class ConsoleChannel:
             lines.append(to_plain(reply.typed_hint))
         if reply.link:
             lines.append(f"{to_plain(reply.link.label)}: {reply.link.url}")
+        if reply.file:
+            lines.append(f"[tệp: {reply.file.path}]")
         if reply.menu:
             labels = " | ".join(label for row in reply.menu for label in row)
             lines.append(f"[Menu: {labels}]")

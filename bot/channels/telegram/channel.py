@@ -42,6 +42,7 @@ COMMANDS = (
     "dangweb",
     "gobai",
     "diachiweb",
+    "baocao",
     "cancel",
     "help",
 )
@@ -321,7 +322,7 @@ class TelegramChannel:
         with contextlib.suppress(TelegramError):
             # Telegram shows the answer as plain text, at most 200 characters of it.
             await query.answer(to_plain(response.notice)[:200] or None)
-        if response.press_accepted and query.message is not None:
+        if response.press_accepted and not response.keep_buttons and query.message is not None:
             # The pressed message's buttons have done their job.
             with contextlib.suppress(BadRequest):
                 await call_with_retry(lambda: query.edit_message_reply_markup(None))

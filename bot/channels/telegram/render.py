@@ -22,7 +22,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.channels.parts import Part, send_parts
-from handlers.types import Reply
+from handlers.types import OutgoingFile, Reply
 from templates import to_plain
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,27 @@ def reply_calls(
             return str(sent.message_id)
 
         calls.append(text)
+    if reply.file is not None:
+        calls.append(_document_call(bot, chat_id, reply.file))
     return calls
+
+
+def _document_call(bot: Bot, chat_id: int, sent: OutgoingFile) -> Part:
+    """sendDocument for a file the bot made (an export) or keeps (an evidence document)."""
+
+    async def send() -> str | None:
+        # Read when sent: the outbox may send it long after it was made (still under its
+        # two days: the tick deletes older exports).
+        message = await bot.send_document(
+            chat_id,
+            sent.path.read_bytes(),
+            filename=sent.name,
+            caption=sent.caption[:MAX_CAPTION] or None,
+            parse_mode=ParseMode.HTML if sent.caption else None,
+        )
+        return str(message.message_id)
+
+    return send
 
 
 async def edit_reply(bot: Bot, chat_id: int, message_id: int, reply: Reply) -> None:

@@ -20,6 +20,8 @@ CAPABILITIES: dict[str, bool | int] = {
     "has_buttons": False,
     "has_menu": False,
     "takes_documents": False,
+    # Nor can it send any: exports and evidence documents go as download links.
+    "sends_files": False,
     "message_chars": 2000,
 }
 TEXT, IMAGE, STICKER, UNSUPPORTED = (
