@@ -131,21 +131,7 @@ async def _year(args: argparse.Namespace, settings: Settings, texts: Texts) -> i
     if not rows:
         print(texts.render("reports.no_units", campaign=campaign), file=sys.stderr)
         return 1
-    headers = texts.render("reports.year_headers", levels=campaign.ladder[1:]).split("|")
-    table: list[list[object]] = [
-        [
-            r.unit.name,
-            texts.render("reports.level", code=r.unit.level),
-            r.entries,
-            r.approved,
-            r.nominated_up,
-            *r.selected,
-            r.honoured,
-            texts.render("reports.months", met=r.months_met, counted=r.months_counted),
-            r.exemplar_months,
-        ]
-        for r in rows
-    ]
+    headers, table = year_summary.year_table(texts, campaign, rows)
     title = texts.render("reports.year_title", campaign=campaign, year=args.year)
     if args.format == "table":
         print(texts.render("reports.year_table", title=title, headers=headers, table=table))
@@ -157,8 +143,6 @@ async def _year(args: argparse.Namespace, settings: Settings, texts: Texts) -> i
         writer.writerows(table)
         args.output.write_text(buffer.getvalue(), encoding="utf-8-sig")
     else:
-        widths = (46, 7, *([11] * (len(headers) - 2)))
-        sheet_name = texts.render("reports.year_sheet_name")
-        args.output.write_bytes(reports.table_xlsx(headers, table, title, sheet_name, widths))
+        args.output.write_bytes(year_summary.year_xlsx(texts, campaign, args.year, rows))
     print(texts.render("reports.written", path=args.output, count=len(table)))
     return 0

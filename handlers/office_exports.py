@@ -22,7 +22,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import reports
+from handlers import month_exports, reports, year_summary
 from handlers.campaigns import CampaignSpec
 from handlers.emulation import exports as emulation_exports
 from handlers.emulation.crosscheck import ranking
@@ -52,6 +52,11 @@ class Scope:
     unit_ids: frozenset[int] = frozenset()
     reviewer_grants: tuple[RoleGrant, ...] = ()
     led_blocks: tuple[EmulationBlock, ...] = ()
+
+    @property
+    def office_wide(self) -> bool:
+        """Whether the person speaks for an office above the units (admin or reviewer)."""
+        return self.admin or bool(self.reviewer_grants)
 
     @property
     def office(self) -> bool:
@@ -108,6 +113,7 @@ class Picked:
     campaign: CampaignSpec | None = None
     month: date | None = None
     block: EmulationBlock | None = None
+    year: int | None = None
 
 
 @dataclass(frozen=True)
@@ -130,8 +136,12 @@ class Export:
     needs: str
     allowed: Callable[[Scope], bool]
     build: Builder
-    # A month is asked after the campaign (the monthly report).
+    # A month is asked after the campaign (the monthly report, the month's exemplars).
     monthly: bool = False
+    # A calendar year follows the campaign in the one-line form (else this year).
+    yearly: bool = False
+    # Which campaigns it can be made of, beyond the kind `needs` names.
+    fits: Callable[[CampaignSpec], bool] = lambda _campaign: True
 
 
 async def _visible_unit_names(session: AsyncSession, scope: Scope) -> set[str] | None:
@@ -246,10 +256,11 @@ async def _block_result(
     assert block is not None
     _sheet, lines = await ranking(session, block)
     today = services.today()
+    signer = await emulation_exports.block_signer(session, block)
     if fmt == "xlsx":
-        data = emulation_exports.result_xlsx(block, lines, today)
+        data = emulation_exports.result_xlsx(block, lines, today, signer=signer)
     else:
-        data = emulation_exports.result_docx(block, lines, today)
+        data = emulation_exports.result_docx(block, lines, today, signer=signer)
     return Built(_slug_name("ket-qua-thi-dua", block.slug, fmt), data, len(lines))
 
 
@@ -286,12 +297,56 @@ async def _block_registrations(
     block = choice.block
     assert block is not None
     lines = await block_registration_lines(session, block)
-    data = emulation_exports.registrations_xlsx(block, lines, services.today(), services.tz)
+    signer = await emulation_exports.block_signer(session, block)
+    data = emulation_exports.registrations_xlsx(
+        block, lines, services.today(), services.tz, signer=signer
+    )
     return Built(_slug_name("dang-ky-thi-dua", block.slug, "xlsx"), data, len(lines))
+
+
+async def _exemplars(
+    session: AsyncSession, services: Services, scope: Scope, choice: Picked, fmt: str
+) -> Built:
+    campaign, month = choice.campaign, choice.month
+    assert campaign is not None and month is not None
+    key = f"{month:%Y-%m}"
+    campaign_id = services.campaign_ids[campaign.slug]
+    # The office's file is the list it sends up (the marked picks); a school's is its own pick.
+    rows = await month_exports.rows(session, campaign_id, key, marked_only=scope.office_wide)
+    names = await _visible_unit_names(session, scope)
+    if names is not None:
+        rows = [replace(r, number=n) for n, r in enumerate((r for r in rows if r.unit in names), 1)]
+    frame = await month_exports.heading(session, campaign, campaign_id, key, services.tz)
+    data = month_exports.xlsx(rows, frame) if fmt == "xlsx" else month_exports.docx(rows, frame)
+    return Built(f"guong-tieu-bieu-{key}-{campaign.slug}.{fmt}", data, len(rows))
+
+
+async def _exemplars_xlsx(s: AsyncSession, sv: Services, sc: Scope, c: Picked) -> Built:
+    return await _exemplars(s, sv, sc, c, "xlsx")
+
+
+async def _exemplars_docx(s: AsyncSession, sv: Services, sc: Scope, c: Picked) -> Built:
+    return await _exemplars(s, sv, sc, c, "docx")
+
+
+async def _year_summary(
+    session: AsyncSession, services: Services, scope: Scope, choice: Picked
+) -> Built:
+    campaign = choice.campaign
+    assert campaign is not None
+    year = choice.year or services.today().year
+    unit_ids = await _visible_unit_ids(session, scope)
+    rows = await year_summary.year_summary(session, services, campaign, year, unit_ids)
+    data = year_summary.year_xlsx(Texts("cli", html=False), campaign, year, rows)
+    return Built(f"tong-hop-nam-{year}-{campaign.slug}.xlsx", data, len(rows))
 
 
 def _office(scope: Scope) -> bool:
     return scope.office
+
+
+def _asks_exemplar(campaign: CampaignSpec) -> bool:
+    return campaign.monthly_exemplar
 
 
 def _leader(scope: Scope) -> bool:
@@ -306,6 +361,9 @@ EXPORTS: dict[str, Export] = {
         Export("submissions", CAMPAIGN, _office, _submissions),
         Export("registrations", REGISTRATION_CAMPAIGN, _office, _registrations),
         Export("monthly", CAMPAIGN, _office, _monthly, monthly=True),
+        Export("exemplars_xlsx", CAMPAIGN, _office, _exemplars_xlsx, monthly=True, fits=_asks_exemplar),
+        Export("exemplars_docx", CAMPAIGN, _office, _exemplars_docx, monthly=True, fits=_asks_exemplar),
+        Export("year_summary", CAMPAIGN, _office, _year_summary, yearly=True),
         Export("block_result_xlsx", BLOCK, _leader, _block_result_xlsx),
         Export("block_result_docx", BLOCK, _leader, _block_result_docx),
         Export("block_registrations", BLOCK, _leader, _block_registrations),
@@ -320,7 +378,7 @@ def offered(scope: Scope) -> list[Export]:
 
 def campaigns_for(services: Services, export: Export) -> list[CampaignSpec]:
     """The campaigns an export can be made of (letter 003's list: registration ones only)."""
-    found = [c for c in services.campaigns if c.slug in services.campaign_ids]
+    found = [c for c in services.campaigns if c.slug in services.campaign_ids and export.fits(c)]
     if export.needs == REGISTRATION_CAMPAIGN:
         return [c for c in found if c.form == "registration"]
     if export.monthly:

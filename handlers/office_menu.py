@@ -199,6 +199,12 @@ async def _one_line(ctx: Ctx, scope: Scope, words: list[str]) -> None:
     if campaign is None:
         await _ask_subject(ctx, scope, export)
         return
+    if export.yearly:
+        typed = words[2] if len(words) > 2 else ""
+        # A year outside reason is taken as no year: this year's summary is made.
+        year = int(typed) if typed.isdigit() and 2000 <= int(typed) <= 2100 else None
+        await _make(ctx, scope, export, Picked(campaign=campaign, year=year))
+        return
     if not export.monthly:
         await _make(ctx, scope, export, Picked(campaign=campaign))
         return
@@ -224,6 +230,7 @@ async def _make(ctx: Ctx, scope: Scope, export: Export, picked: Picked) -> None:
         count=built.count,
         subject=picked.block.name if picked.block else picked.campaign.title,  # type: ignore[union-attr]
         month=picked.month,
+        year=picked.year or (ctx.services.today().year if export.yearly else None),
     )
     await events.record(
         ctx.session,
@@ -238,6 +245,7 @@ async def _make(ctx: Ctx, scope: Scope, export: Export, picked: Picked) -> None:
             "campaign": picked.campaign.slug if picked.campaign else None,
             "block": picked.block.slug if picked.block else None,
             "month": f"{picked.month:%Y-%m}" if picked.month else None,
+            "year": picked.year,
             "lines": built.count,
             "as": "file" if ctx.event.caps.files else "link",
         },

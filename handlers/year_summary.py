@@ -11,6 +11,7 @@ has passed. `year_summary` is public so the emulation scoring can read the same 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
@@ -24,6 +25,7 @@ from storage import nominations
 from storage import submissions as repo
 from storage.models import Nomination, Submission, Unit
 from storage.month_models import MonthExemplar
+from templates import Texts
 
 
 @dataclass
@@ -132,3 +134,35 @@ async def exemplar_months(session: AsyncSession, campaign_id: int, unit_id: int)
         )
     )
     return int(count or 0)
+
+
+def year_table(
+    texts: Texts, campaign: CampaignSpec, rows: Sequence[UnitYear]
+) -> tuple[list[str], list[list[object]]]:
+    """The year summary's headers and lines in the words of `texts` (the CLI's area), as the
+    CLI prints them and both the CLI and the chat (/baocao) file them."""
+    headers = texts.render("reports.year_headers", levels=campaign.ladder[1:]).split("|")
+    table: list[list[object]] = [
+        [
+            r.unit.name,
+            texts.render("reports.level", code=r.unit.level),
+            r.entries,
+            r.approved,
+            r.nominated_up,
+            *r.selected,
+            r.honoured,
+            texts.render("reports.months", met=r.months_met, counted=r.months_counted),
+            r.exemplar_months,
+        ]
+        for r in rows
+    ]
+    return headers, table
+
+
+def year_xlsx(texts: Texts, campaign: CampaignSpec, year: int, rows: Sequence[UnitYear]) -> bytes:
+    """The year summary as an Excel file (`guongsang report year --format xlsx`, /baocao)."""
+    headers, table = year_table(texts, campaign, rows)
+    title = texts.render("reports.year_title", campaign=campaign, year=year)
+    widths = (46, 7, *([11] * (len(headers) - 2)))
+    sheet_name = texts.render("reports.year_sheet_name")
+    return reports.table_xlsx(headers, table, title, sheet_name, widths)

@@ -23,10 +23,12 @@ from bot.app import GuongSang
 from bot.settings import Settings
 from handlers import month_exports, reports
 from storage import month_exemplars, nominations, people, roles
-from storage.models import Nomination, Unit
+from storage.models import Event, Nomination, Unit
 from templates import Texts
 from tests.apps import FIXTURES, Clock, start_app
+from tests.drivers import Chat
 from tests.factories import story
+from tests.fakes.telegram_server import FakeTelegram, SentMessage
 
 CAMPAIGN = "thanh-xuan-2024"
 LQD, KIM_GIANG, HOA_SUA = (
@@ -200,3 +202,52 @@ async def app_story(app: GuongSang, session: object, code: str) -> int:
     found = await session.scalar(select(Submission.id).where(Submission.code == code))  # type: ignore[attr-defined]
     assert found is not None
     return int(found)
+
+
+async def test_the_list_and_the_year_summary_arrive_in_chat_within_the_askers_scope(
+    app: GuongSang, month: int, telegram: FakeTelegram, channel: object
+) -> None:
+    # The admin (GUONGSANG_ADMINS=telegram:999) asks in one line; the file is the office's list.
+    admin = Chat(telegram.user(999, "Quản trị"))
+    await admin.send(f"/baocao exemplars_docx {CAMPAIGN} 2024-01")
+    (sent,) = await _documents(admin, 1)
+    assert sent.file_data is not None
+    doc = Document(io.BytesIO(sent.file_data))
+    assert [c.text for c in doc.tables[1].rows[0].cells] == HEADERS
+    assert [[c.text for c in r.cells][3] for r in doc.tables[1].rows[1:]] == [HOA_SUA, LQD]
+    # Kim Giang's head (not marked to go up) gets their own unit's pick, nobody else's.
+    head = Chat(telegram.user(802, "Hiệu trưởng 2"))
+    await head.send(f"/baocao exemplars_xlsx {CAMPAIGN} 2024-01")
+    files = await _documents(head, 1)
+    assert files[0].file_data is not None
+    book = load_workbook(io.BytesIO(files[0].file_data)).worksheets[0]
+    values = [str(c) for row in book.iter_rows(values_only=True) for c in row if c is not None]
+    assert KIM_GIANG in values and LQD not in values and HOA_SUA not in values
+    # The year summary: every unit's year, the columns the emulation review reads.
+    await admin.send(f"/baocao year_summary {CAMPAIGN} 2024")
+    files = await _documents(admin, 2)
+    assert files[1].file_data is not None
+    sheet = load_workbook(io.BytesIO(files[1].file_data)).worksheets[0]
+    table = [list(row) for row in sheet.iter_rows(values_only=True)]
+    assert "2024" in str(table[0][0])
+    assert table[1][-1] == "Tháng có gương tiêu biểu"
+    lines = {row[0]: row for row in table[2:]}
+    assert lines[KIM_GIANG][-1] == 1 and lines[LQD][-1] == 1
+    async with app.db.transaction() as session:
+        sent_events = list(
+            await session.scalars(select(Event).where(Event.action == "export_sent"))
+        )
+    assert [e.data["what"] for e in sent_events] == [
+        "exemplars_docx", "exemplars_xlsx", "year_summary"
+    ]  # fmt: skip
+    assert sent_events[2].data["year"] == 2024
+
+
+async def _documents(chat: Chat, count: int) -> list[SentMessage]:
+    """The files sent into the chat, once `count` have arrived (a file follows its caption)."""
+    for _ in range(5):
+        found = [m for m in chat.user.messages() if m.kind == "document"]
+        if len(found) >= count:
+            return found
+        await chat.replies(min_count=1)
+    return [m for m in chat.user.messages() if m.kind == "document"]
