@@ -33,6 +33,21 @@ class ReviewSpec:
 
 
 @dataclass(frozen=True)
+class LevelRule:
+    """One level of a campaign's ladder, with its own window and monthly quota (issue 20).
+
+    `opens`/`closes` bound when stories may be sent up to the level (and, once it has
+    closed, when it may still decide); `quota` is how many stories the level below may send
+    up to it per calendar month. None means no limit of that kind.
+    """
+
+    organisation: str
+    opens: date | None = None
+    closes: date | None = None
+    quota: int | None = None
+
+
+@dataclass(frozen=True)
 class CampaignSpec:
     """One `[[campaigns]]` table of the campaigns file, validated."""
 
@@ -55,6 +70,15 @@ class CampaignSpec:
     # the campaign's own review (today's reviewers), each next one a level a story can be
     # sent up to. Empty: the story's life ends at the review's decision.
     ladder: tuple[str, ...] = ()
+    # The ladder's levels with their dates and quotas, one per name in `ladder` (a plain
+    # name in the file gives a rule without limits). Empty when the campaign has no ladder.
+    ladder_rules: tuple[LevelRule, ...] = ()
+
+    def rule(self, level: int) -> LevelRule:
+        """The rule of ladder level `level` (0 is the campaign's own review)."""
+        if level < len(self.ladder_rules):
+            return self.ladder_rules[level]
+        return LevelRule(self.ladder[level])
 
     @property
     def max_chars(self) -> int:

@@ -8,11 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import upsert_insert
-from storage.models import Nomination, Organisation
+from storage.models import Nomination, Organisation, Submission
 
 PENDING = "pending"  # waiting for the level's reviewers
 SELECTED = "selected"  # chosen at the level: may be sent on up
@@ -140,3 +140,27 @@ async def pending(session: AsyncSession) -> list[Nomination]:
         .order_by(Nomination.nominated_at, Nomination.id)
     )
     return list(rows)
+
+
+async def sent_up(
+    session: AsyncSession, campaign_id: int, level: int, since: datetime, until: datetime
+) -> int:
+    """How many of a campaign's stories were sent up to `level` in [since, until) (a calendar
+    month, for the level's quota).
+
+    In a campaign every story sent up to a level comes from the one organisation below it,
+    so this is that organisation's count. A story the level sent back does not count: it is
+    no longer there, and sending it again counts it anew (the row's time is the new one).
+    """
+    count = await session.scalar(
+        select(func.count(Nomination.id))
+        .join(Submission, Submission.id == Nomination.submission_id)
+        .where(
+            Submission.campaign_id == campaign_id,
+            Nomination.level == level,
+            Nomination.status != RETURNED,
+            Nomination.nominated_at >= since,
+            Nomination.nominated_at < until,
+        )
+    )
+    return int(count or 0)

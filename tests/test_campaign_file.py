@@ -371,7 +371,7 @@ def test_a_ladder_names_organisations_declared_with_their_parents(tmp_path: Path
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (table(ladder=LADDER), "ladder: 'Phòng GDĐT quận Thanh Xuân' chưa được khai báo"),
+        (table(ladder=LADDER), r"ladder\[0\] .*: 'Phòng GDĐT quận Thanh Xuân' chưa được khai báo"),
         (ORGANISATIONS + table(ladder='["Phòng GDĐT quận Thanh Xuân"]'), "ít nhất hai cấp"),
         (ORGANISATIONS + table(ladder='"Phòng GDĐT"'), "ladder: phải là danh sách"),
         (
