@@ -17,6 +17,7 @@ from handlers.campaigns import (
     LevelRule,
     ReviewSpec,
     builtin_campaign,
+    builtin_organisations,
 )
 from storage.nominations import OrganisationRow
 
@@ -64,8 +65,10 @@ def load_campaigns(path: Path | None, today: date) -> list[CampaignSpec]:
 
 def load_organisations(path: Path | None) -> list[OrganisationRow]:
     """The `[[organisations]]` tables of the campaigns file: name and parent (the level above
-    on the nomination ladder). None without a file."""
-    return [] if path is None else _organisations(_read(path), path)
+    on the nomination ladder). Without a file, the built-in campaign's two-level ladder."""
+    if path is None:
+        return [OrganisationRow(name, parent) for name, parent in builtin_organisations()]
+    return _organisations(_read(path), path)
 
 
 def _organisations(raw: dict[str, Any], path: Path) -> list[OrganisationRow]:

@@ -101,6 +101,17 @@ LETTER_001_FOCUS_AREAS = (
 )
 
 
+# The quick start's two-level ladder (letter 001): the education office reviews, then sends
+# its good stories up to the district Home Affairs office, so a newcomer can try nominating
+# up in the console with nothing configured.
+BUILTIN_LADDER = ("Phòng GDĐT quận Thanh Xuân", "Phòng Nội vụ quận Thanh Xuân")
+
+
+def builtin_organisations() -> list[tuple[str, str | None]]:
+    """The built-in ladder's organisations as (name, parent), top first."""
+    return [(BUILTIN_LADDER[1], None), (BUILTIN_LADDER[0], BUILTIN_LADDER[1])]
+
+
 def builtin_campaign(today: date) -> CampaignSpec:
     """The campaign used when no file is given, modelled on letter 001.
 
@@ -119,4 +130,5 @@ def builtin_campaign(today: date) -> CampaignSpec:
         opens=date(start_year, 9, 20),
         closes=date(start_year + 1, 4, 3),
         focus_areas=LETTER_001_FOCUS_AREAS,
+        ladder=BUILTIN_LADDER,
     )

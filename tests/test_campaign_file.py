@@ -134,6 +134,15 @@ def test_no_file_gives_the_builtin_campaign_for_this_school_year() -> None:
     (from_letter,) = load_campaigns(FIXTURE, TODAY)
     assert spec.focus_areas == from_letter.focus_areas
     assert len(spec.focus_areas) == 6
+    # The quick start's two-level ladder, so nominating up can be tried with nothing set up.
+    assert spec.ladder == ("Phòng GDĐT quận Thanh Xuân", "Phòng Nội vụ quận Thanh Xuân")
+    from bot.campaign_file import load_organisations
+    from storage.nominations import OrganisationRow
+
+    assert load_organisations(None) == [
+        OrganisationRow("Phòng Nội vụ quận Thanh Xuân"),
+        OrganisationRow("Phòng GDĐT quận Thanh Xuân", "Phòng Nội vụ quận Thanh Xuân"),
+    ]
 
 
 # ---------------------------------------------------------------- wrong files

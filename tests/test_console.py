@@ -426,3 +426,75 @@ async def test_two_consoles_each_print_their_own_and_a_decision_once(tmp_path: P
         principal.kill()
     assert "gửi tới binh" not in teacher.output, "another person's message in Lan's terminal"
     assert "gửi tới lan" not in principal.output
+
+
+async def test_the_quick_start_ladder_sends_a_story_up_in_the_console(tmp_path: Path) -> None:
+    # Nothing configured, as after ./scripts/start: the built-in campaign runs through the
+    # education office up to the Home Affairs office, so a newcomer can try nominating up.
+    env = cli_env(tmp_path / "data")
+    assert run_cli(["units", "import", str(UNITS_CSV)], env, tmp_path).returncode == 0
+
+    def invite(*args: str) -> str:
+        made = run_cli(["invite", *args, "--json"], env, tmp_path)
+        assert made.returncode == 0, made.stderr
+        return json.loads(made.stdout.strip().splitlines()[-1])["code"]
+
+    head = invite("--role", "unit_head", "--unit", "THCS-LQD")
+    district = invite("--role", "reviewer", "--organisation", "Phòng GDĐT quận Thanh Xuân")
+    home = invite("--role", "reviewer", "--organisation", "Phòng Nội vụ quận Thanh Xuân")
+    photo = tmp_path / "hoat-dong.jpg"
+    Image.new("RGB", (320, 240), (200, 120, 40)).save(photo, "JPEG")
+
+    consoles = {
+        user: await Console.start(env, tmp_path, tmp_path / f"{user}.txt", user=user)
+        for user in ("binh", "thu", "nam", "lan")
+    }
+    binh, thu, nam, lan = consoles.values()
+    try:
+        for console, code, name, title in (
+            (binh, head, "Trần Văn Bình", "Hiệu trưởng"),
+            (thu, district, "Vũ Thị Thu", "Chuyên viên"),
+            (nam, home, "Trần Văn Nam", "Chuyên viên"),
+        ):
+            await console.send(f"/join {code}")
+            await console.send(name)
+            await console.send(title)
+        for line in (
+            "/start", "Nguyễn Thị Lan", "thcs le quy don", "0912345678", "/new",
+            "Cô Phạm Thu Hà", "Số 8 ngõ 102 Kim Giang", "An toàn trường học",
+            "Người giữ cổng trường", "Mỗi sáng cô Hà đứng ở cổng trường từ sáu giờ.",
+        ):  # fmt: skip
+            answer = await lan.send(line)
+        answer = await lan.send(number_of(answer, "Xong phần bài viết"))
+        answer = await lan.send(f"/photo {photo}")
+        answer = await lan.send(number_of(answer, "Xong phần ảnh"))
+        answer = await lan.send(number_of(answer, "Gửi bài"))
+        code = re.search(r"GS-\d{4}-\d{4}", answer).group(0)  # type: ignore[union-attr]
+
+        card = await binh.read_until("/tralai")
+        await binh.send(number_of(card, "Xác nhận"))
+        card = await thu.read_until("/tuchoi")
+        answer = await thu.send(number_of(card, "Duyệt"))
+        # The district reviewer who approved is offered the level above, by number.
+        if "/guilen" not in answer:
+            answer += await thu.read_until("/guilen")
+        answer = await thu.send(number_of(answer, "Chọn gửi lên Phòng Nội vụ quận Thanh Xuân"))
+        assert "ghi chú đề cử" in answer, answer
+        answer = await thu.send("Tấm gương tiêu biểu của trường tháng này.")
+        assert f"Đã ghi nhận: bài {code} được gửi lên Phòng Nội vụ quận Thanh Xuân" in answer
+
+        # The Home Affairs reviewer's console gets the card with the lower level's note.
+        card = await nam.read_until("/khongchon")
+        assert "Bài được gửi lên Phòng Nội vụ quận Thanh Xuân" in card and code in card
+        assert "cấp 2/2" in card and "Tấm gương tiêu biểu của trường tháng này." in card
+        answer = await nam.send(number_of(card, "Chọn"))
+        assert f"Phòng Nội vụ quận Thanh Xuân chọn bài {code}" in answer, answer
+        told = await lan.read_until("được Phòng Nội vụ quận Thanh Xuân chọn")
+        assert code in told
+        for console in consoles.values():
+            assert await console.quit() == 0
+    finally:
+        for console in consoles.values():
+            console.kill()
+    for user in consoles:
+        assert "Traceback" not in (tmp_path / f"{user}.txt").read_text(encoding="utf-8")
