@@ -254,3 +254,13 @@ async def test_window_quota_and_closed_level_in_chat(
         ("closed", 1, "ok", HOME_AFFAIRS),
     ]
     assert (await refusals(app))[1][1]["used"] == 1
+
+
+def test_the_campaigns_command_shows_each_level_s_dates_and_quota(tmp_path: Path) -> None:
+    from templates import Texts
+
+    (campaign,) = load_campaigns(write(tmp_path, LADDER), date(2024, 1, 10))
+    text = Texts("cli", html=False).render("reports.campaigns", rows=[(campaign, True, {})])
+    assert text.splitlines()[-1] == (
+        f"  các cấp: {DISTRICT} → {HOME_AFFAIRS} (từ 05/01/2024 đến 15/02/2024, tối đa 1 bài/tháng)"
+    )
