@@ -204,6 +204,7 @@ async def _within_rules(ctx: Ctx, sub: Submission, press: LadderPress, typed: bo
         used = 0
         if ladder_rules.quota_applies(spec, press.level):
             since, until = month_bounds(today, ctx.services.tz)
+            await nominations.hold_quota(ctx.session, sub.campaign_id, press.level)
             used = await nominations.sent_up(
                 ctx.session, sub.campaign_id, press.level, since, until
             )

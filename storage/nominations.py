@@ -5,10 +5,11 @@ Every write is a compare-and-set, so of two reviewers pressing at once exactly o
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import upsert_insert
@@ -164,3 +165,18 @@ async def sent_up(
         )
     )
     return int(count or 0)
+
+
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+
+
+async def hold_quota(session: AsyncSession, campaign_id: int, level: int) -> None:
+    """Hold a level's monthly quota for the rest of the transaction, so that two stories
+    sent up at once are counted one after the other and the quota is never passed.
+
+    SQLite needs none: every transaction there takes the single write lock up front.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(f"quota:{campaign_id}:{level}".encode(), digest_size=8).digest()
+    await session.execute(_LOCK, {"key": int.from_bytes(digest, "big", signed=True)})

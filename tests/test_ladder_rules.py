@@ -4,6 +4,7 @@ longer decides. Refusals are polite, say why, change nothing and are recorded.""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -230,10 +231,20 @@ async def test_window_quota_and_closed_level_in_chat(
     assert "chỉ tiêu 1/1" in text and "tháng sau" in text
     assert await nominations(app, second) == []
 
-    # A new month gives a new quota.
+    # A new month gives a new quota, which two reviewers sending at once cannot pass.
     clock.moment = datetime(2024, 2, 2, 3, 0, tzinfo=UTC)
-    text = await cast.district.send(f"/guilen {second} Tấm gương tiêu biểu tháng 2.")
-    assert f"được gửi lên {HOME_AFFAIRS}" in text
+    third = await approved_story(cast)  # type: ignore[arg-type]
+    colleague = await reviewer(app, Chat(telegram.user(302, "Hà")), DISTRICT)
+    texts = await asyncio.gather(
+        cast.district.send(f"/guilen {second} Tấm gương tiêu biểu tháng 2."),
+        colleague.send(f"/guilen {third} Một tấm gương khác tháng 2."),
+    )
+    assert sum(f"được gửi lên {HOME_AFFAIRS}" in t for t in texts) == 1, texts
+    assert sum("chỉ tiêu 1/1" in t for t in texts) == 1, texts
+    if "chỉ tiêu 1/1" in texts[0]:
+        second, third = third, second  # the one that went up is called second below
+    second_id = (await story(app, second)).id
+    assert await nominations(app, third) == []
     await cast.home_affairs.replies()
 
     # After the level closes, it can neither take stories nor decide: pending ones stay.
@@ -248,6 +259,7 @@ async def test_window_quota_and_closed_level_in_chat(
     reasons = [(r, d["level"], d["press"], d["organisation"]) for r, d in await refusals(app)]
     assert reasons == [
         ("not_open", 1, "up", HOME_AFFAIRS),
+        ("quota", 1, "up", HOME_AFFAIRS),
         ("quota", 1, "up", HOME_AFFAIRS),
         ("quota", 1, "up", HOME_AFFAIRS),
         ("closed", 1, "ok", HOME_AFFAIRS),
