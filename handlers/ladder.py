@@ -213,25 +213,26 @@ async def _within_rules(ctx: Ctx, sub: Submission, press: LadderPress, typed: bo
         refusal = ladder_rules.lock_level(spec, press.level, today)
     if refusal is None:
         return True
-    if ctx.person is not None:
-        # Nothing changes, but the office sees that (and why) a step was tried and refused.
-        await events.record(
-            ctx.session,
-            at=ctx.services.now(),
-            subject="submission",
-            subject_id=sub.id,
-            action="ladder_refused",
-            actor_id=ctx.person.id,
-            channel=ctx.event.channel,
-            reason=refusal.reason,
-            data={
-                "level": press.level,
-                "organisation": refusal.name,
-                "press": press.action,
-                "used": refusal.used,
-                "quota": refusal.quota,
-            },
-        )
+    # Nothing changes, but the office sees that (and why) a step was tried and refused; only
+    # someone allowed to act gets here, so an admin who never wrote is recorded as decisions are.
+    person = await invites.acting_person(ctx)
+    await events.record(
+        ctx.session,
+        at=ctx.services.now(),
+        subject="submission",
+        subject_id=sub.id,
+        action="ladder_refused",
+        actor_id=person.id,
+        channel=ctx.event.channel,
+        reason=refusal.reason,
+        data={
+            "level": press.level,
+            "organisation": refusal.name,
+            "press": press.action,
+            "used": refusal.used,
+            "quota": refusal.quota,
+        },
+    )
     _tell(ctx, typed, "ladder.refused", code=sub.code, up=press.action == UP, r=refusal)
     return False
 

@@ -266,6 +266,10 @@ async def test_window_quota_and_closed_level_in_chat(
         ("closed", 1, "ok", HOME_AFFAIRS),
     ]
     assert (await refusals(app))[1][1]["used"] == 1
+    # The story's history tells the office why, in words.
+    history = await cast.district.send(f"/history {first}")
+    assert "Bước xét chọn bị từ chối" in history and "chưa đến ngày nhận bài" in history
+    assert "cấp đã hết hạn xét chọn" in history
 
 
 def test_the_campaigns_command_shows_each_level_s_dates_and_quota(tmp_path: Path) -> None:
