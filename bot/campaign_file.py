@@ -14,8 +14,10 @@ from handlers.campaigns import (
     LEVELS,
     REVIEWERS,
     CampaignSpec,
+    LevelRule,
     ReviewSpec,
     builtin_campaign,
+    builtin_organisations,
 )
 from storage.nominations import OrganisationRow
 
@@ -64,8 +66,10 @@ def load_campaigns(path: Path | None, today: date) -> list[CampaignSpec]:
 
 def load_organisations(path: Path | None) -> list[OrganisationRow]:
     """The `[[organisations]]` tables of the campaigns file: name and parent (the level above
-    on the nomination ladder). None without a file."""
-    return [] if path is None else _organisations(_read(path), path)
+    on the nomination ladder). Without a file, the built-in campaign's two-level ladder."""
+    if path is None:
+        return [OrganisationRow(name, parent) for name, parent in builtin_organisations()]
+    return _organisations(_read(path), path)
 
 
 def _organisations(raw: dict[str, Any], path: Path) -> list[OrganisationRow]:
@@ -159,6 +163,7 @@ def _parse(table: dict[str, Any], where: str, organisations: set[str]) -> Campai
     confirm = table.get("require_unit_confirmation", True)
     if not isinstance(confirm, bool):
         raise CampaignFileError(f"{where}.require_unit_confirmation: phải là true hoặc false")
+    rules = _ladder(table.get("ladder", []), f"{where}.ladder", slug, organisations)
     return CampaignSpec(
         slug=slug,
         title=_text(table, "title", where),
@@ -170,28 +175,69 @@ def _parse(table: dict[str, Any], where: str, organisations: set[str]) -> Campai
         require_unit_confirmation=confirm,
         review=_review(table.get("review", {}), f"{where}.review"),
         reminder_days=_reminder_days(table.get("reminder_days", [10, 14]), where),
-        ladder=_ladder(table.get("ladder", []), f"{where}.ladder", organisations),
+        ladder=tuple(rule.organisation for rule in rules),
+        ladder_rules=rules,
         monthly_exemplar=exemplar,
         exemplar_reminder_days=exemplar_days,
         **ints,
     )
 
 
-def _ladder(value: Any, where: str, organisations: set[str]) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+_LEVEL_KEYS = ("organisation", "opens", "closes", "quota")
+
+
+def _ladder(value: Any, where: str, slug: str, organisations: set[str]) -> tuple[LevelRule, ...]:
+    """The ladder's levels, lowest first: each a plain organisation name or a table
+    `{organisation = "...", opens = ..., closes = ..., quota = N}` (issue 20)."""
+    if not isinstance(value, list):
         raise CampaignFileError(f"{where}: phải là danh sách tên tổ chức, từ cấp dưới lên")
-    names = tuple(v.strip() for v in value)
-    if len(names) == 1:
+    rules = tuple(
+        _level(entry, f"{where}[{n}] (đợt '{slug}', cấp {n + 1})", n, organisations)
+        for n, entry in enumerate(value)
+    )
+    if len(rules) == 1:
         raise CampaignFileError(f"{where}: cần ít nhất hai cấp (cấp chấm đầu và một cấp trên)")
-    for name in names:
-        # Named once in [[organisations]], so a typo is caught here, not on the first press.
-        if name not in organisations:
-            raise CampaignFileError(
-                f"{where}: '{name}' chưa được khai báo trong một bảng [[organisations]]"
-            )
+    names = [rule.organisation for rule in rules]
     if len(set(names)) != len(names):
         raise CampaignFileError(f"{where}: một tổ chức xuất hiện hai lần")
-    return names
+    return rules
+
+
+def _level(entry: Any, where: str, n: int, organisations: set[str]) -> LevelRule:
+    if isinstance(entry, str):
+        entry = {"organisation": entry}
+    if not isinstance(entry, dict):
+        raise CampaignFileError(
+            f"{where}: phải là tên tổ chức hoặc bảng "
+            '{organisation = "...", opens = ..., closes = ..., quota = ...}'
+        )
+    if "organisation" not in entry:
+        raise CampaignFileError(f"{where}.organisation: thiếu khóa bắt buộc")
+    name = _text(entry, "organisation", where)
+    # Named once in [[organisations]], so a typo is caught here, not on the first press.
+    if name not in organisations:
+        raise CampaignFileError(
+            f"{where}: '{name}' chưa được khai báo trong một bảng [[organisations]]"
+        )
+    where = f"{where[:-1]} — {name})"
+    for key in entry:
+        if key not in _LEVEL_KEYS:
+            raise CampaignFileError(
+                f"{where}.{key}: khóa không được hỗ trợ (chỉ có {', '.join(_LEVEL_KEYS)})"
+            )
+    if n == 0 and any(key in entry for key in ("opens", "closes", "quota")):
+        # The first level is the campaign's own review: its window and quota are the
+        # campaign's opens, closes and monthly_quota; a second set would contradict them.
+        raise CampaignFileError(
+            f"{where}: cấp đầu là vòng chấm của đợt thi, không có opens, closes, quota riêng "
+            "(dùng opens, closes, monthly_quota của đợt)"
+        )
+    opens = _date(entry, "opens", where) if "opens" in entry else None
+    closes = _date(entry, "closes", where) if "closes" in entry else None
+    if opens and closes and closes < opens:
+        raise CampaignFileError(f"{where}.closes: ngày kết thúc {closes} trước ngày mở {opens}")
+    quota = _int(entry, "quota", where, 1, 1000) if "quota" in entry else None
+    return LevelRule(name, opens, closes, quota)
 
 
 def _reminder_days(value: Any, where: str, key: str = "reminder_days") -> tuple[int, ...]:

@@ -33,6 +33,21 @@ class ReviewSpec:
 
 
 @dataclass(frozen=True)
+class LevelRule:
+    """One level of a campaign's ladder, with its own window and monthly quota (issue 20).
+
+    `opens`/`closes` bound when stories may be sent up to the level (and, once it has
+    closed, when it may still decide); `quota` is how many stories the level below may send
+    up to it per calendar month. None means no limit of that kind.
+    """
+
+    organisation: str
+    opens: date | None = None
+    closes: date | None = None
+    quota: int | None = None
+
+
+@dataclass(frozen=True)
 class CampaignSpec:
     """One `[[campaigns]]` table of the campaigns file, validated."""
 
@@ -60,6 +75,15 @@ class CampaignSpec:
     monthly_exemplar: bool = False
     exemplar_deadline_day: int = 25
     exemplar_reminder_days: tuple[int, ...] = (20, 24)
+    # The ladder's levels with their dates and quotas, one per name in `ladder` (a plain
+    # name in the file gives a rule without limits). Empty when the campaign has no ladder.
+    ladder_rules: tuple[LevelRule, ...] = ()
+
+    def rule(self, level: int) -> LevelRule:
+        """The rule of ladder level `level` (0 is the campaign's own review)."""
+        if level < len(self.ladder_rules):
+            return self.ladder_rules[level]
+        return LevelRule(self.ladder[level])
 
     @property
     def max_chars(self) -> int:
@@ -82,6 +106,17 @@ LETTER_001_FOCUS_AREAS = (
 )
 
 
+# The quick start's two-level ladder (letter 001): the education office reviews, then sends
+# its good stories up to the district Home Affairs office, so a newcomer can try nominating
+# up in the console with nothing configured.
+BUILTIN_LADDER = ("Phòng GDĐT quận Thanh Xuân", "Phòng Nội vụ quận Thanh Xuân")
+
+
+def builtin_organisations() -> list[tuple[str, str | None]]:
+    """The built-in ladder's organisations as (name, parent), top first."""
+    return [(BUILTIN_LADDER[1], None), (BUILTIN_LADDER[0], BUILTIN_LADDER[1])]
+
+
 def builtin_campaign(today: date) -> CampaignSpec:
     """The campaign used when no file is given, modelled on letter 001.
 
@@ -100,4 +135,5 @@ def builtin_campaign(today: date) -> CampaignSpec:
         opens=date(start_year, 9, 20),
         closes=date(start_year + 1, 4, 3),
         focus_areas=LETTER_001_FOCUS_AREAS,
+        ladder=BUILTIN_LADDER,
     )

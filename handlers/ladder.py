@@ -14,7 +14,7 @@ from datetime import datetime
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import invites, review
+from handlers import invites, ladder_rules, review
 from handlers.context import Ctx
 from handlers.fields import clean_story
 from handlers.ladder_press import (
@@ -28,6 +28,7 @@ from handlers.ladder_press import (
     up_choices,
 )
 from handlers.notify import Notifier
+from handlers.reports import month_bounds
 from handlers.services import Services
 from handlers.text_rules import excerpt
 from handlers.types import Choice, Reply
@@ -184,14 +185,56 @@ async def _still_open(ctx: Ctx, sub: Submission, press: LadderPress, typed: bool
         if row is not None and row.status != nominations.RETURNED:
             await _already(ctx, sub, row, ladder, typed)
             return False
-        return True
+        return await _within_rules(ctx, sub, press, typed)
     if row is None:
         _tell(ctx, typed, "ladder.nothing_pending", code=sub.code)
         return False
     if row.status != nominations.PENDING:
         await _already(ctx, sub, row, ladder, typed)
         return False
-    return True
+    return await _within_rules(ctx, sub, press, typed)
+
+
+async def _within_rules(ctx: Ctx, sub: Submission, press: LadderPress, typed: bool) -> bool:
+    """Whether the level's dates and monthly quota allow the press (issue 20); if not, say
+    why, politely, and record the refusal."""
+    spec = review.campaign_of(ctx.services, sub)
+    today = ctx.services.today()
+    if press.action == UP:
+        used = 0
+        if ladder_rules.quota_applies(spec, press.level):
+            since, until = month_bounds(today, ctx.services.tz)
+            await nominations.hold_quota(ctx.session, sub.campaign_id, press.level)
+            used = await nominations.sent_up(
+                ctx.session, sub.campaign_id, press.level, since, until
+            )
+        refusal = ladder_rules.send_up_refusal(spec, press.level, today, used)
+    else:
+        refusal = ladder_rules.lock_level(spec, press.level, today)
+    if refusal is None:
+        return True
+    # Nothing changes, but the office sees that (and why) a step was tried and refused; only
+    # someone allowed to act gets here, so an admin who never wrote is recorded as decisions are.
+    person = await invites.acting_person(ctx)
+    await events.record(
+        ctx.session,
+        at=ctx.services.now(),
+        subject="submission",
+        subject_id=sub.id,
+        action="ladder_refused",
+        actor_id=person.id,
+        channel=ctx.event.channel,
+        reason=refusal.reason,
+        data={
+            "level": press.level,
+            "organisation": refusal.name,
+            "press": press.action,
+            "used": refusal.used,
+            "quota": refusal.quota,
+        },
+    )
+    _tell(ctx, typed, "ladder.refused", code=sub.code, up=press.action == UP, r=refusal)
+    return False
 
 
 async def _already(

@@ -14,7 +14,7 @@ from handlers.services import Services
 from handlers.types import Choice
 from storage import events, marks, roles
 from storage import submissions as repo
-from storage.models import Person, Submission
+from storage.models import Person, Submission, Unit
 
 PAGE_SIZE = 5
 
@@ -105,6 +105,8 @@ async def history(ctx: Ctx, code: str) -> None:
     ctx.say(
         "queue.history",
         sub=sub,
+        # The unit's type names who confirmed ("Chủ tịch công đoàn xác nhận").
+        unit=await ctx.session.get(Unit, sub.unit_id) if sub.unit_id else None,
         rows=[(e, names.get(e.actor_id or 0, ""), ctx.services.local(e.at)) for e in log],
     )
 

@@ -534,6 +534,7 @@ async def decide(
         when=when,
         note=note,
         on_behalf=on_behalf,
+        unit=await ctx.session.get(Unit, sub.unit_id) if sub.unit_id else None,
     )
     notifier = Notifier(ctx.session, ctx.services)
     decided = await card(ctx.session, ctx.services, sub, press.stage, outcome=outcome)

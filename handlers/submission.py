@@ -15,7 +15,7 @@ from handlers.text_rules import count_words, excerpt
 from storage import events, roles
 from storage import submissions as repo
 from storage import units as units_repo
-from storage.models import Submission
+from storage.models import Submission, Unit
 
 FORM_STEP = "form"
 PREVIEW_STEP = "preview"
@@ -167,6 +167,7 @@ async def show_preview(ctx: Ctx, draft: Submission) -> None:
         # and a unit head's own needs no confirmation by themselves.
         to_unit=to_unit and not own_head,
         own_head=own_head,
+        unit=await _unit_of(ctx, draft),
         choices=_preview_buttons(ctx, campaign),
         columns=2,
     )
@@ -450,8 +451,14 @@ async def _submit(ctx: Ctx, draft: Submission) -> None:
         version=draft.version,
         to_unit=draft.status == repo.SUBMITTED,
         own_head=own_head,
+        unit=await _unit_of(ctx, draft),
         menu=main_menu(ctx),
     )
+
+
+async def _unit_of(ctx: Ctx, draft: Submission) -> Unit | None:
+    """The story's unit, whose type names its head in the texts ("Chủ tịch công đoàn")."""
+    return await ctx.session.get(Unit, draft.unit_id) if draft.unit_id else None
 
 
 async def _heads_own_unit(ctx: Ctx) -> bool:

@@ -5,14 +5,15 @@ Every write is a compare-and-set, so of two reviewers pressing at once exactly o
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import upsert_insert
-from storage.models import Nomination, Organisation
+from storage.models import Nomination, Organisation, Submission
 
 PENDING = "pending"  # waiting for the level's reviewers
 SELECTED = "selected"  # chosen at the level: may be sent on up
@@ -140,3 +141,42 @@ async def pending(session: AsyncSession) -> list[Nomination]:
         .order_by(Nomination.nominated_at, Nomination.id)
     )
     return list(rows)
+
+
+async def sent_up(
+    session: AsyncSession, campaign_id: int, level: int, since: datetime, until: datetime
+) -> int:
+    """How many of a campaign's stories were sent up to `level` in [since, until) (a calendar
+    month, for the level's quota).
+
+    In a campaign every story sent up to a level comes from the one organisation below it,
+    so this is that organisation's count. A story the level sent back does not count: it is
+    no longer there, and sending it again counts it anew (the row's time is the new one).
+    """
+    count = await session.scalar(
+        select(func.count(Nomination.id))
+        .join(Submission, Submission.id == Nomination.submission_id)
+        .where(
+            Submission.campaign_id == campaign_id,
+            Nomination.level == level,
+            Nomination.status != RETURNED,
+            Nomination.nominated_at >= since,
+            Nomination.nominated_at < until,
+        )
+    )
+    return int(count or 0)
+
+
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+
+
+async def hold_quota(session: AsyncSession, campaign_id: int, level: int) -> None:
+    """Hold a level's monthly quota for the rest of the transaction, so that two stories
+    sent up at once are counted one after the other and the quota is never passed.
+
+    SQLite needs none: every transaction there takes the single write lock up front.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(f"quota:{campaign_id}:{level}".encode(), digest_size=8).digest()
+    await session.execute(_LOCK, {"key": int.from_bytes(digest, "big", signed=True)})

@@ -134,6 +134,15 @@ def test_no_file_gives_the_builtin_campaign_for_this_school_year() -> None:
     (from_letter,) = load_campaigns(FIXTURE, TODAY)
     assert spec.focus_areas == from_letter.focus_areas
     assert len(spec.focus_areas) == 6
+    # The quick start's two-level ladder, so nominating up can be tried with nothing set up.
+    assert spec.ladder == ("Phòng GDĐT quận Thanh Xuân", "Phòng Nội vụ quận Thanh Xuân")
+    from bot.campaign_file import load_organisations
+    from storage.nominations import OrganisationRow
+
+    assert load_organisations(None) == [
+        OrganisationRow("Phòng Nội vụ quận Thanh Xuân"),
+        OrganisationRow("Phòng GDĐT quận Thanh Xuân", "Phòng Nội vụ quận Thanh Xuân"),
+    ]
 
 
 # ---------------------------------------------------------------- wrong files
@@ -371,7 +380,7 @@ def test_a_ladder_names_organisations_declared_with_their_parents(tmp_path: Path
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        (table(ladder=LADDER), "ladder: 'Phòng GDĐT quận Thanh Xuân' chưa được khai báo"),
+        (table(ladder=LADDER), r"ladder\[0\] .*: 'Phòng GDĐT quận Thanh Xuân' chưa được khai báo"),
         (ORGANISATIONS + table(ladder='["Phòng GDĐT quận Thanh Xuân"]'), "ít nhất hai cấp"),
         (ORGANISATIONS + table(ladder='"Phòng GDĐT"'), "ladder: phải là danh sách"),
         (
