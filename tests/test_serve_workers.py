@@ -220,7 +220,8 @@ async def test_workers_of_a_supervisor_killed_outright_stop_and_free_the_port(
         served.process.kill()
         try:
             # Not process.wait(): it waits for the output pipe too, which the workers hold.
-            for _ in range(150):
+            # Generous: each worker shuts its app down, which a loaded machine makes slow.
+            for _ in range(600):
                 if not still_running(workers):
                     break
                 await asyncio.sleep(0.1)
