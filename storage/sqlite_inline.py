@@ -62,9 +62,26 @@ class InlineConnection(aiosqlite.Connection):
         super().__init__(connector, iter_chunk_size=64)
         self._tx = _RunAtOnce()  # type: ignore[assignment]
 
+    @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The sqlite3 connection itself: calls on it run at once, like everything here."""
+        return self._conn
+
     def __await__(self) -> Generator[Any, None, aiosqlite.Connection]:
         # aiosqlite starts its thread here; there is none to start.
         return self._connect().__await__()
+
+
+def driver(dbapi_connection: Any) -> sqlite3.Connection:
+    """The sqlite3 connection under SQLAlchemy's adapter of an `InlineConnection`.
+
+    `dbapi_connection` is what SQLAlchemy's pool events are given (or a pool's connection
+    fairy); its `driver_connection` is the aiosqlite connection this module made.
+    """
+    connection = dbapi_connection.driver_connection
+    if not isinstance(connection, InlineConnection):
+        raise TypeError(f"not an inline SQLite connection: {connection!r}")
+    return connection.sqlite
 
 
 def creator(path: str) -> Callable[[], Any]:
