@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import people
+from storage import people, sqlite_inline
 from storage.models import Conversation, Identity, Person, utcnow
 
 
@@ -120,6 +120,16 @@ _UPDATE_STEP = (
     )
 )
 
+# The same writes, prepared on SQLite's driver inside the session's transaction.
+_INSERT_SQL = (
+    "INSERT INTO conversations (channel, chat_id, step, data, prompt_seq, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+_UPDATE_SQL = (
+    "UPDATE conversations SET step = ?, data = ?, prompt_seq = ?, updated_at = ? "
+    "WHERE channel = ? AND chat_id = ?"
+)
+
 
 async def load_step(
     session: AsyncSession, channel: str, chat_id: str, user_id: str
@@ -136,9 +146,28 @@ async def load_step(
 
 
 async def save_step(session: AsyncSession, conv: ChatStep) -> None:
-    """Write the chat's step in one statement, if it changed, inside the caller's transaction."""
+    """Write the chat's step in one statement, if it changed, inside the caller's transaction
+    (on SQLite a prepared statement on the driver, in that same transaction)."""
     if not conv.changed():
         return
+    driver = await sqlite_inline.driver_of(session)
+    if driver is not None:
+        dialect = session.get_bind().dialect
+        data = sqlite_inline.binder(_TABLE.c.data, dialect)(conv.data)
+        at = sqlite_inline.binder(_TABLE.c.updated_at, dialect)(utcnow())
+        if conv.is_new:
+            row = (conv.channel, conv.chat_id, conv.step, data, conv.prompt_seq, at)
+            driver.execute(_INSERT_SQL, row)
+        else:
+            row = (conv.step, data, conv.prompt_seq, at, conv.channel, conv.chat_id)
+            driver.execute(_UPDATE_SQL, row)
+    else:
+        await _save_with_core(session, conv)
+    conv.is_new = False
+    conv.saved = (conv.step, conv.data, conv.prompt_seq)
+
+
+async def _save_with_core(session: AsyncSession, conv: ChatStep) -> None:
     values = {"step": conv.step, "data": conv.data, "prompt_seq": conv.prompt_seq}
     if conv.is_new:
         at = utcnow()
@@ -147,8 +176,6 @@ async def save_step(session: AsyncSession, conv: ChatStep) -> None:
     else:
         where = {"b_channel": conv.channel, "b_chat": conv.chat_id, "updated_at": utcnow()}
         await session.execute(_UPDATE_STEP, {**where, **values})
-    conv.is_new = False
-    conv.saved = (conv.step, conv.data, conv.prompt_seq)
 
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
