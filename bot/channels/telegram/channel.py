@@ -19,7 +19,12 @@ from bot.channels.chat_ids import MalformedUpdate
 from bot.channels.ordering import ChatLocks
 from bot.channels.parts import Part
 from bot.channels.telegram.convert import CHANNEL, check, to_event
-from bot.channels.telegram.render import call_with_retry, edit_reply, reply_calls
+from bot.channels.telegram.render import (
+    call_with_retry,
+    edit_reply,
+    folded,
+    reply_calls,
+)
 from bot.delivery import RetryLater, Undeliverable
 from handlers.types import Event, Reply, Response
 from templates import chat_texts, to_plain
@@ -323,7 +328,8 @@ class TelegramChannel:
 
     async def _send_replies(self, event: Event, response: Response) -> None:
         """The replies, in order."""
-        replies = response.replies
+        # A greeting and the question after it go as one message: one Bot API call.
+        replies = folded(response.replies)
         for index, reply in enumerate(replies):
             made = 0
             try:
