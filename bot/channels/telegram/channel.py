@@ -23,6 +23,7 @@ from bot.channels.telegram.render import (
     call_with_retry,
     edit_reply,
     folded,
+    remove_buttons,
     reply_calls,
 )
 from bot.delivery import RetryLater, Undeliverable
@@ -324,7 +325,12 @@ class TelegramChannel:
         if response.press_accepted and query.message is not None:
             # The pressed message's buttons have done their job.
             with contextlib.suppress(BadRequest):
-                await call_with_retry(lambda: query.edit_message_reply_markup(None))
+                message = query.message
+                await call_with_retry(
+                    lambda: remove_buttons(
+                        self.application.bot, message.chat.id, message.message_id
+                    )
+                )
 
     async def _send_replies(self, event: Event, response: Response) -> None:
         """The replies, in order."""
