@@ -66,9 +66,10 @@ async def _step(db: Database, chat: str, update_key: str) -> None:
     async with db.transaction() as session:
         await conversations.lock_chat(session, "telegram", chat)
         await updates.claim(session, "telegram", update_key)
-        conv, _person = await conversations.load_with_person(session, "telegram", chat, chat)
+        conv, _person = await conversations.load_step(session, "telegram", chat, chat)
         conv.data = {**conv.data, "seen": update_key}
         conv.prompt_seq += 1
+        await conversations.save_step(session, conv)
 
 
 async def bench_floor(

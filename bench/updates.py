@@ -69,6 +69,7 @@ from bot import heap
 from bot.app import GuongSang
 from bot.channels.telegram.channel import TelegramChannel
 from bot.settings import Settings
+from storage import sqlite_inline
 from tests.apps import Clock, start_app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -389,7 +390,15 @@ async def bench_full_form(
             nonlocal executed
             executed += 1
 
-        event.listen(app.db.engine.sync_engine, "before_cursor_execute", count)
+        if app.db.is_sqlite:
+            # SQLite's own trace: it also sees what runs on the driver's connection beneath
+            # SQLAlchemy (BEGIN IMMEDIATE, COMMIT, prepared statements of the per-update path).
+            def trace(dbapi_connection: object, *_args: object) -> None:
+                sqlite_inline.driver(dbapi_connection).set_trace_callback(count)
+
+            event.listen(app.db.engine.sync_engine.pool, "checkout", trace)
+        else:
+            event.listen(app.db.engine.sync_engine, "before_cursor_execute", count)
         channel: InProcessTelegramChannel | None = None
         try:
             channel = InProcessTelegramChannel(app, api)

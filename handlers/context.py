@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.services import Services
 from handlers.types import Choice, Event, Reply, Response
+from storage.conversations import ChatStep
 from storage.models import Conversation, Person
 
 
@@ -19,12 +20,14 @@ class Ctx:
         services: Services,
         session: AsyncSession,
         event: Event,
-        conv: Conversation,
+        conv: Conversation | ChatStep,
         person: Person | None,
     ) -> None:
         self.services = services
         self.session = session
         self.event = event
+        # An ORM row outside updates (the web editor), plain values on the per-update path:
+        # both have step, data and prompt_seq.
         self.conv = conv
         self.person = person
         self.response = Response()

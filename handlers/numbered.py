@@ -12,7 +12,11 @@ from handlers.ids import parse_id
 from handlers.text_rules import bare_words
 from handlers.types import Choice
 from storage import conversations
+from storage.conversations import ChatStep
 from storage.models import Conversation
+
+# An ORM row or the per-update path's plain values: both have step, data and prompt_seq.
+Conv = Conversation | ChatStep
 
 KEY = "_choices"
 # How many numbered notifications arrived since the person last wrote: with more than one,
@@ -21,29 +25,29 @@ ARRIVED = "_arrived"
 IDLE = "idle"
 
 
-def remember(conv: Conversation, choices: list[Choice]) -> None:
+def remember(conv: Conv, choices: list[Choice]) -> None:
     """Make `choices` the list a number typed in this chat refers to."""
     conv.data = {**conv.data, KEY: [[c.label, c.payload] for c in choices], ARRIVED: 0}
 
 
-def ambiguous(conv: Conversation) -> bool:
+def ambiguous(conv: Conv) -> bool:
     """Whether several notifications with numbers arrived since the person last wrote."""
     return int(conv.data.get(ARRIVED) or 0) > 1
 
 
-def seen(conv: Conversation) -> None:
+def seen(conv: Conv) -> None:
     """The person wrote: the notifications before now have been read."""
     if conv.data.get(ARRIVED):
         conv.data = {**conv.data, ARRIVED: 0}
 
 
-def forget(conv: Conversation) -> None:
+def forget(conv: Conv) -> None:
     """No numbered list is current any more (the step moved on)."""
     if KEY in conv.data:
         conv.data = {k: v for k, v in conv.data.items() if k != KEY}
 
 
-def pick(conv: Conversation, typed: str) -> str | None:
+def pick(conv: Conv, typed: str) -> str | None:
     """The payload "2" or an option's text stands for in the newest list, if any."""
     shown = conv.data.get(KEY) or []
     typed = typed.strip()

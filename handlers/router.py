@@ -90,7 +90,8 @@ async def handle(services: Services, event: Event) -> Response:
         if event.update_key and not await updates.claim(session, event.channel, event.update_key):
             log.info("duplicate update %s/%s ignored", event.channel, event.update_key)
             return Response()
-        conv, person = await conversations.load_with_person(
+        # The step as plain values, written once below: no ORM object per update for it.
+        conv, person = await conversations.load_step(
             session, event.channel, event.chat_id, event.user_id
         )
         ctx = Ctx(services, session, event, conv, person)
@@ -99,6 +100,7 @@ async def handle(services: Services, event: Event) -> Response:
         # Whatever the person did, the notifications before it count as read.
         numbered.seen(conv)
         _number_choices(ctx, step_changed=conv.step != step_before, seq=seq_before)
+        await conversations.save_step(session, conv)
     ctx.response.queued = outbox.queued(session)
     return ctx.response
 

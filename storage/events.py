@@ -8,7 +8,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import sqlite_inline
 from storage.models import Event, utcnow
+
+_COLUMNS = Event.__table__.c
+# One audit row, prepared on SQLite's driver inside the session's transaction.
+_INSERT_SQL = (
+    "INSERT INTO events (at, subject, subject_id, action, actor_id, channel, from_status, "
+    "to_status, reason, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 async def record(
@@ -25,7 +33,44 @@ async def record(
     data: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> Event:
-    """Append one event, at `at` (the app's clock). Nothing updates or deletes these rows."""
+    """Append one event, at `at` (the app's clock). Nothing updates or deletes these rows.
+
+    On SQLite the row is one prepared statement on the driver, in the same transaction; the
+    event returned is then not in the session (nothing reads it back through the session).
+    """
+    driver = await sqlite_inline.driver_of(session)
+    if driver is not None:
+        if session.new:
+            # The event may name a row the session has not written yet (a new person).
+            await session.flush()
+        dialect = session.get_bind().dialect
+        when = at or utcnow()
+        values = (
+            sqlite_inline.binder(_COLUMNS.at, dialect)(when),
+            subject,
+            subject_id,
+            action,
+            actor_id,
+            channel,
+            from_status,
+            to_status,
+            reason,
+            sqlite_inline.binder(_COLUMNS.data, dialect)(data or {}),
+        )
+        event_id = driver.execute(_INSERT_SQL, values).lastrowid
+        return Event(
+            id=event_id,
+            at=when,
+            subject=subject,
+            subject_id=subject_id,
+            action=action,
+            actor_id=actor_id,
+            channel=channel,
+            from_status=from_status,
+            to_status=to_status,
+            reason=reason,
+            data=data or {},
+        )
     event = Event(
         at=at or utcnow(),
         subject=subject,

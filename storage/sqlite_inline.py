@@ -19,6 +19,7 @@ admits only the tested aiosqlite releases and tests/test_sqlite_inline.py checks
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 import time
@@ -26,8 +27,10 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 import aiosqlite
-from sqlalchemy.engine import Connection
+from sqlalchemy import Column
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.util import await_
 
 log = logging.getLogger(__name__)
@@ -62,9 +65,67 @@ class InlineConnection(aiosqlite.Connection):
         super().__init__(connector, iter_chunk_size=64)
         self._tx = _RunAtOnce()  # type: ignore[assignment]
 
+    @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The sqlite3 connection itself: calls on it run at once, like everything here."""
+        return self._conn
+
     def __await__(self) -> Generator[Any, None, aiosqlite.Connection]:
         # aiosqlite starts its thread here; there is none to start.
         return self._connect().__await__()
+
+
+def driver(dbapi_connection: Any) -> sqlite3.Connection:
+    """The sqlite3 connection under SQLAlchemy's adapter of an `InlineConnection`.
+
+    `dbapi_connection` is what SQLAlchemy's pool events are given (or a pool's connection
+    fairy); its `driver_connection` is the aiosqlite connection this module made.
+    """
+    connection = dbapi_connection.driver_connection
+    if not isinstance(connection, InlineConnection):
+        raise TypeError(f"not an inline SQLite connection: {connection!r}")
+    return connection.sqlite
+
+
+_DRIVER = "sqlite_inline.driver"
+
+
+async def driver_of(session: AsyncSession) -> sqlite3.Connection | None:
+    """The sqlite3 connection running `session`'s transaction (begun if it was not yet),
+    or None on another database.
+
+    For the per-update path's few fixed statements: run on it as prepared statements (Python's
+    sqlite3 keeps them compiled per connection), they share the session's transaction, so
+    they commit or roll back with everything else the update wrote, while skipping
+    SQLAlchemy's per-statement work. Found once per transaction.
+    """
+    info = session.info
+    transaction = session.sync_session.get_transaction()
+    cached = info.get(_DRIVER)
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        return cached[1]  # type: ignore[no-any-return]
+    if session.get_bind().dialect.name != "sqlite":
+        return None
+    connection = await session.connection()  # begins the transaction: BEGIN IMMEDIATE
+    fairy = await connection.get_raw_connection()
+    inline = fairy.driver_connection
+    if not isinstance(inline, InlineConnection):
+        return None
+    info[_DRIVER] = (session.sync_session.get_transaction(), inline.sqlite)
+    return inline.sqlite
+
+
+@functools.lru_cache(maxsize=64)
+def binder(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any]:
+    """What SQLAlchemy would make of a value for `column` on `dialect` (its type's bind
+    processing: JSON text, UTC datetimes as SQLite stores them), for a statement run on the
+    driver that must store exactly what SQLAlchemy stores and reads back. Built once."""
+    processor = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return processor if processor is not None else _same
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def creator(path: str) -> Callable[[], Any]:

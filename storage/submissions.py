@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -84,16 +84,29 @@ async def sync_campaigns(session: AsyncSession, specs: Sequence[CampaignFields])
     return ids
 
 
-_WITH_ATTACHMENTS = (joinedload(Submission.attachments),)
+# Built once, so SQLAlchemy finds its compiled form in its cache by the statement itself
+# instead of assembling `session.get`'s query (and its options) on every update.
+_BY_ID = (
+    select(Submission)
+    .options(joinedload(Submission.attachments))
+    .where(Submission.id == bindparam("id"))
+)
 
 
 async def get(session: AsyncSession, submission_id: int) -> Submission | None:
     """A submission by id, with its attachments.
 
     In one statement: the form needs the photos on most steps, and a second SELECT for them
-    (the relationship's own loading) cost as much as the rest of reading the draft.
+    (the relationship's own loading) cost as much as the rest of reading the draft. A
+    submission this transaction already holds is returned without asking the database,
+    as `session.get` does.
     """
-    return await session.get(Submission, submission_id, options=_WITH_ATTACHMENTS)
+    key = session.sync_session.identity_key(Submission, submission_id)
+    held = session.sync_session.identity_map.get(key)
+    if held is not None:
+        return held  # type: ignore[no-any-return]
+    rows = await session.scalars(_BY_ID, {"id": submission_id})
+    return rows.unique().first()
 
 
 async def by_code(session: AsyncSession, code: str) -> Submission | None:

@@ -7,10 +7,16 @@ from datetime import datetime
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import sqlite_inline
 from storage.db import inserts_skipping_conflicts
 from storage.models import ProcessedUpdate, utcnow
 
 _CLAIMS = inserts_skipping_conflicts(ProcessedUpdate.__table__)
+# The same claim, prepared on SQLite's driver inside the session's transaction.
+_CLAIM_SQL = (
+    "INSERT INTO processed_updates (channel, update_key, at) VALUES (?, ?, ?) "
+    "ON CONFLICT DO NOTHING"
+)
 
 
 async def claim(session: AsyncSession, channel: str, update_key: str) -> bool:
@@ -21,6 +27,10 @@ async def claim(session: AsyncSession, channel: str, update_key: str) -> bool:
     worker process claiming an update another one is handling waits for that one to finish,
     then finds it claimed.
     """
+    driver = await sqlite_inline.driver_of(session)
+    if driver is not None:
+        at = sqlite_inline.binder(ProcessedUpdate.__table__.c.at, session.get_bind().dialect)
+        return driver.execute(_CLAIM_SQL, (channel, update_key, at(utcnow()))).rowcount == 1
     statement = _CLAIMS[session.get_bind().dialect.name]
     values = {"channel": channel, "update_key": update_key, "at": utcnow()}
     result = await session.execute(statement, values)

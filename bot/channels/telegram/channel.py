@@ -19,7 +19,13 @@ from bot.channels.chat_ids import MalformedUpdate
 from bot.channels.ordering import ChatLocks
 from bot.channels.parts import Part
 from bot.channels.telegram.convert import CHANNEL, check, to_event
-from bot.channels.telegram.render import call_with_retry, edit_reply, reply_calls
+from bot.channels.telegram.render import (
+    call_with_retry,
+    edit_reply,
+    folded,
+    remove_buttons,
+    reply_calls,
+)
 from bot.delivery import RetryLater, Undeliverable
 from handlers.types import Event, Reply, Response
 from templates import chat_texts, to_plain
@@ -325,11 +331,17 @@ class TelegramChannel:
         if response.press_accepted and not response.keep_buttons and query.message is not None:
             # The pressed message's buttons have done their job.
             with contextlib.suppress(BadRequest):
-                await call_with_retry(lambda: query.edit_message_reply_markup(None))
+                message = query.message
+                await call_with_retry(
+                    lambda: remove_buttons(
+                        self.application.bot, message.chat.id, message.message_id
+                    )
+                )
 
     async def _send_replies(self, event: Event, response: Response) -> None:
         """The replies, in order."""
-        replies = response.replies
+        # A greeting and the question after it go as one message: one Bot API call.
+        replies = folded(response.replies)
         for index, reply in enumerate(replies):
             made = 0
             try:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import html
 import logging
+import re
+import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -20,6 +23,7 @@ from telegram import (
 )
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.warnings import PTBUserWarning
 
 from bot.channels.parts import Part, send_parts
 from handlers.types import OutgoingFile, Reply
@@ -32,6 +36,49 @@ MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_ALBUM = 10
 ATTEMPTS = 4
+
+
+def folded(replies: list[Reply]) -> list[Reply]:
+    """The replies with each text-only one joined to the reply after it, where one message
+    shows both as well: the greeting and the first question of /start go as one message,
+    one Bot API call instead of two.
+
+    Joined only when no photo is involved, the joined text fits one message, and at most one
+    of the two carries buttons or a keyboard (a message has one markup), which the joined one
+    keeps, under both texts.
+    """
+    out: list[Reply] = []
+    for reply in replies:
+        before = out[-1] if out else None
+        if before is not None and _foldable(before, reply):
+            marked = before if _has_markup(before) else reply
+            text = f"{before.text}\n\n{reply.text}"
+            out[-1] = dataclasses.replace(
+                reply,
+                text=text,
+                choices=marked.choices,
+                columns=marked.columns,
+                menu=marked.menu,
+                ask_contact=marked.ask_contact,
+                typed_hint="",
+            )
+            continue
+        out.append(reply)
+    return out
+
+
+def _has_markup(reply: Reply) -> bool:
+    return bool(reply.choices or reply.menu is not None or reply.ask_contact or _web_app(reply))
+
+
+def _foldable(first: Reply, second: Reply) -> bool:
+    if first.photos or second.photos or first.link is not None:
+        return False
+    if first.file is not None or second.file is not None:
+        return False  # a file's caption stays the message just before its document
+    if _has_markup(first) and _has_markup(second):
+        return False
+    return len(_text(first)) + len(_text(second)) + 2 <= MAX_TEXT
 
 
 async def send_reply(
@@ -79,10 +126,7 @@ def reply_calls(
         last = i == len(chunks) - 1
 
         async def text(chunk: str = chunk, last: bool = last) -> str | None:
-            sent = await bot.send_message(
-                chat_id, chunk, parse_mode=ParseMode.HTML, reply_markup=markup if last else None
-            )
-            return str(sent.message_id)
+            return await send_text(bot, chat_id, chunk, markup if last else None)
 
         calls.append(text)
     if reply.file is not None:
@@ -106,6 +150,47 @@ def _document_call(bot: Bot, chat_id: int, sent: OutgoingFile) -> Part:
         return str(message.message_id)
 
     return send
+
+
+# `Bot.do_api_request` warns when a named method exists; here it is used on purpose, so the
+# answer (all that is kept of it is the message id) is not turned into a `Message`.
+_QUIET = re.compile(r"Please use 'Bot\.(send_message|edit_message_reply_markup)'", re.I)
+
+
+def _raw_call_unwarned() -> None:
+    """Ignore the warning about the deliberate raw calls; checked on each call because a
+    `warnings.catch_warnings` block (pytest wraps imports in one) restores the filters."""
+    if not any(f[0] == "ignore" and f[1] == _QUIET for f in warnings.filters):
+        warnings.filterwarnings("ignore", message=_QUIET.pattern, category=PTBUserWarning)
+
+
+async def send_text(
+    bot: Bot,
+    chat_id: int,
+    text: str,
+    markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | None = None,
+) -> str:
+    """sendMessage with HTML text; returns the sent message's id.
+
+    Through `Bot.do_api_request`: the same request and the same errors (BadRequest,
+    Forbidden, RetryAfter, …) as `Bot.send_message`, without parsing the returned message
+    into a `Message` (its chat, sender, entities, keyboard), which cost more processor time
+    than the rest of the call and of which only the id is used.
+    """
+    arguments: dict[str, object] = {"chat_id": chat_id, "text": text, "parse_mode": ParseMode.HTML}
+    if markup is not None:
+        arguments["reply_markup"] = markup
+    _raw_call_unwarned()
+    sent = await bot.do_api_request("send_message", api_kwargs=arguments)
+    return str(sent["message_id"])
+
+
+async def remove_buttons(bot: Bot, chat_id: int | str, message_id: int) -> None:
+    """editMessageReplyMarkup without markup: the message's inline buttons go. The answer
+    (the edited message) is not parsed; errors are raised as `Bot`'s own methods raise them."""
+    arguments = {"chat_id": chat_id, "message_id": message_id}
+    _raw_call_unwarned()
+    await bot.do_api_request("edit_message_reply_markup", api_kwargs=arguments)
 
 
 async def edit_reply(bot: Bot, chat_id: int, message_id: int, reply: Reply) -> None:

@@ -1,0 +1,62 @@
+"""Telegram's rendering of replies: texts folded into one message where one message shows
+them as well, and sends that skip parsing the answer but keep the library's errors."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, Forbidden
+
+from bot.channels.telegram.channel import standalone_sender
+from bot.channels.telegram.render import folded, remove_buttons, send_text
+from handlers.types import Choice, Reply, WebLink
+from tests.fakes.telegram_server import FakeTelegram
+
+
+def test_a_greeting_and_the_question_after_it_are_one_message() -> None:
+    greeting = Reply("Chào bạn!", choices=[Choice("Chỉ nhận tin", "!sub:on")])
+    question = Reply("<b>Họ và tên</b> của bạn là gì?")
+    (one,) = folded([greeting, question])
+    assert one.text == "Chào bạn!\n\n<b>Họ và tên</b> của bạn là gì?"
+    # The one markup there was stays, under both texts.
+    assert one.choices == greeting.choices
+
+
+def test_replies_keep_apart_where_one_message_cannot_show_both() -> None:
+    buttons = Reply("Chọn:", choices=[Choice("Có", "1|yes")])
+    keyboard = Reply("Gửi số điện thoại", ask_contact="📱 Gửi số")
+    photo = Reply("Ảnh", photos=[Path("a.jpg")])
+    linked = Reply("Mở trang", link=WebLink("Sửa bài", "http://example.org/e"))
+    long = Reply("x" * 4000)
+    # Two markups, a photo, a link written out in the first text, or too long for one message.
+    for pair in ([buttons, keyboard], [Reply("A"), photo], [linked, Reply("B")], [long, long]):
+        assert folded(pair) == pair
+    # Three plain texts make one; a text then buttons then a keyboard make two.
+    assert [r.text for r in folded([Reply("A"), Reply("B"), Reply("C")])] == ["A\n\nB\n\nC"]
+    assert len(folded([Reply("A"), buttons, keyboard])) == 2
+
+
+async def test_sends_without_parsing_the_answer_keep_the_librarys_errors(
+    telegram: FakeTelegram,
+) -> None:
+    bot, _sender = await standalone_sender(telegram.token, telegram.api_root)
+    try:
+        user = telegram.user(4601, "Hoa")
+        markup = InlineKeyboardMarkup.from_button(InlineKeyboardButton("Có", callback_data="y"))
+        with warnings.catch_warnings(record=True) as caught:
+            message_id = await send_text(bot, user.user_id, "<b>Chào</b> bạn", markup)
+        assert [str(w.message) for w in caught] == []  # the deliberate raw call: no warning
+        (sent,) = telegram.sent(user.user_id)
+        assert str(sent.message_id) == message_id and sent.plain_text == "Chào bạn"
+        await remove_buttons(bot, user.user_id, int(message_id))
+        telegram.fail_next("sendMessage", 403, "Forbidden: bot was blocked by the user")
+        with pytest.raises(Forbidden):
+            await send_text(bot, user.user_id, "Còn đó không?")
+        telegram.fail_next("editMessageReplyMarkup", 400, "Bad Request: message not found")
+        with pytest.raises(BadRequest):
+            await remove_buttons(bot, user.user_id, 999999)
+    finally:
+        await bot.shutdown()
