@@ -25,12 +25,9 @@ async def upsert_tree(session: AsyncSession, rows: list[OrganisationRow]) -> tup
     """Create the organisations of `rows` not there yet and set every row's parent (rows
     already checked: each parent exists in `rows` or the database, and no loop). Returns
     (created, updated): updated counts the existing ones whose parent changed."""
-    by_name = {
-        org.name: org
-        for org in await session.scalars(
-            select(Organisation).where(Organisation.name.in_([row.name for row in rows]))
-        )
-    } if rows else {}  # fmt: skip
+    names = [row.name for row in rows]
+    found = await session.scalars(select(Organisation).where(Organisation.name.in_(names)))
+    by_name = {org.name: org for org in found}
     created: set[str] = set()
     for row in rows:
         if row.name not in by_name:
