@@ -13,7 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot import blocks_file
-from bot.campaign_file import load_campaigns, load_organisations
+from bot.campaign_file import check_ladders, load_campaigns, load_organisations
 from bot.channels.zalo import convert as zalo_convert
 from bot.delivery import Delivery
 from bot.ratelimit import ChannelLimits
@@ -23,7 +23,7 @@ from handlers.emulation import nudges as emulation_nudges
 from handlers.flood import FloodGuard
 from handlers.services import Services, system_clock
 from handlers.types import Event, Response
-from storage import nominations, submissions, updates
+from storage import nominations, organisations, submissions, updates
 from storage.db import Database
 from storage.models import utcnow
 from templates import chat_texts
@@ -119,8 +119,12 @@ class GuongSang:
             self.settings.public_url, relative, name, self.services.now(), self.settings.secret_key
         )
 
-    async def start(self) -> None:
-        """Migrate the database and record the campaigns; call once before handling events."""
+    async def start(self, check_ladders: bool = True) -> None:
+        """Migrate the database and record the campaigns; call once before handling events.
+
+        `check_ladders` False only for `guongsang organisations`: importing the organisations
+        a ladder names must work while they are still missing.
+        """
         self.settings.media_dir.mkdir(parents=True, exist_ok=True)
         await self.db.upgrade()
         async with self.db.transaction() as session:
@@ -129,7 +133,13 @@ class GuongSang:
                 session, self.services.campaigns
             )
             # The nomination ladder's organisations, with the level above each.
-            await nominations.sync_organisations(session, self.organisations)
+            await nominations.sync_organisations(
+                session, self.organisations, reparent=self.settings.config is not None
+            )
+            # Ladder names the file does not declare must have been imported; raising here
+            # rolls the whole start back, so nothing half-synced stays behind.
+            if check_ladders:
+                self.check_ladders(set(await organisations.parents(session)))
             # Letter 004's blocks; a unit not imported yet is reported, not fatal.
             self.block_problems = await blocks_file.sync(session, self.blocks, self.services.now())
         for problem in self.block_problems:
@@ -139,6 +149,11 @@ class GuongSang:
             self.db.engine.url.render_as_string(hide_password=True),
             len(self.services.campaigns),
         )
+
+    def check_ladders(self, known: set[str]) -> None:
+        """Raise CampaignFileError when a campaign's ladder names an organisation not among
+        `known` (every name in the database)."""
+        check_ladders(self.settings.config, self.services.campaigns, known)
 
     async def handle(self, event: Event) -> Response:
         """Handle one event from any channel."""
@@ -234,11 +249,12 @@ def _rate(settings: Settings, channel: str) -> float:
 
 
 @asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[GuongSang]:
+async def running(settings: Settings, check_ladders: bool = True) -> AsyncIterator[GuongSang]:
     """A started application, closed on the way out (the CLI commands' frame)."""
     app = GuongSang(settings)
-    await app.start()
     try:
+        # Inside: a start refused (an unknown ladder organisation) still releases the database.
+        await app.start(check_ladders=check_ladders)
         yield app
     finally:
         await app.close()

@@ -46,16 +46,15 @@ def load_campaigns(path: Path | None, today: date) -> list[CampaignSpec]:
     if path is None:
         return [builtin_campaign(today)]
     raw = _read(path)
-    organisations = {row.name for row in _organisations(raw, path)}
+    # Checked here too, so a wrong [[organisations]] table fails with the campaigns.
+    _organisations(raw, path)
     tables = raw.get("campaigns")
     if not isinstance(tables, list) or not tables:
         raise CampaignFileError(f"{path}: cần ít nhất một bảng [[campaigns]]")
     for i, table in enumerate(tables):
         if not isinstance(table, dict):
             raise CampaignFileError(f"{path}: campaigns[{i}]: phải là một bảng [[campaigns]]")
-    specs = [
-        _parse(table, f"{path}: campaigns[{i}]", organisations) for i, table in enumerate(tables)
-    ]
+    specs = [_parse(table, f"{path}: campaigns[{i}]") for i, table in enumerate(tables)]
     seen: set[str] = set()
     for i, spec in enumerate(specs):
         if spec.slug in seen:
@@ -125,7 +124,7 @@ def _read(path: Path) -> dict[str, Any]:
     return raw
 
 
-def _parse(table: dict[str, Any], where: str, organisations: set[str]) -> CampaignSpec:
+def _parse(table: dict[str, Any], where: str) -> CampaignSpec:
     for key in table:
         if key not in _KNOWN:
             raise CampaignFileError(f"{where}.{key}: khóa không được hỗ trợ")
@@ -163,7 +162,7 @@ def _parse(table: dict[str, Any], where: str, organisations: set[str]) -> Campai
     confirm = table.get("require_unit_confirmation", True)
     if not isinstance(confirm, bool):
         raise CampaignFileError(f"{where}.require_unit_confirmation: phải là true hoặc false")
-    rules = _ladder(table.get("ladder", []), f"{where}.ladder", slug, organisations)
+    rules = _ladder(table.get("ladder", []), f"{where}.ladder", slug)
     return CampaignSpec(
         slug=slug,
         title=_text(table, "title", where),
@@ -186,13 +185,13 @@ def _parse(table: dict[str, Any], where: str, organisations: set[str]) -> Campai
 _LEVEL_KEYS = ("organisation", "opens", "closes", "quota")
 
 
-def _ladder(value: Any, where: str, slug: str, organisations: set[str]) -> tuple[LevelRule, ...]:
+def _ladder(value: Any, where: str, slug: str) -> tuple[LevelRule, ...]:
     """The ladder's levels, lowest first: each a plain organisation name or a table
     `{organisation = "...", opens = ..., closes = ..., quota = N}` (issue 20)."""
     if not isinstance(value, list):
         raise CampaignFileError(f"{where}: phải là danh sách tên tổ chức, từ cấp dưới lên")
     rules = tuple(
-        _level(entry, f"{where}[{n}] (đợt '{slug}', cấp {n + 1})", n, organisations)
+        _level(entry, f"{where}[{n}] (đợt '{slug}', cấp {n + 1})", n)
         for n, entry in enumerate(value)
     )
     if len(rules) == 1:
@@ -203,7 +202,7 @@ def _ladder(value: Any, where: str, slug: str, organisations: set[str]) -> tuple
     return rules
 
 
-def _level(entry: Any, where: str, n: int, organisations: set[str]) -> LevelRule:
+def _level(entry: Any, where: str, n: int) -> LevelRule:
     if isinstance(entry, str):
         entry = {"organisation": entry}
     if not isinstance(entry, dict):
@@ -214,11 +213,9 @@ def _level(entry: Any, where: str, n: int, organisations: set[str]) -> LevelRule
     if "organisation" not in entry:
         raise CampaignFileError(f"{where}.organisation: thiếu khóa bắt buộc")
     name = _text(entry, "organisation", where)
-    # Named once in [[organisations]], so a typo is caught here, not on the first press.
-    if name not in organisations:
-        raise CampaignFileError(
-            f"{where}: '{name}' chưa được khai báo trong một bảng [[organisations]]"
-        )
+    # A name the file does not declare may have been imported (`guongsang organisations
+    # import`): that needs the database, so `check_ladders` looks at app start, before any
+    # press, and a typo still stops the bot there rather than on the first story sent up.
     where = f"{where[:-1]} — {name})"
     for key in entry:
         if key not in _LEVEL_KEYS:
@@ -238,6 +235,19 @@ def _level(entry: Any, where: str, n: int, organisations: set[str]) -> LevelRule
         raise CampaignFileError(f"{where}.closes: ngày kết thúc {closes} trước ngày mở {opens}")
     quota = _int(entry, "quota", where, 1, 1000) if "quota" in entry else None
     return LevelRule(name, opens, closes, quota)
+
+
+def check_ladders(path: Path | None, campaigns: list[CampaignSpec], known: set[str]) -> None:
+    """Refuse a ladder level naming an organisation that is neither declared in the file
+    nor imported (`known`: every name in the database, the file's already synced)."""
+    for i, spec in enumerate(campaigns):
+        for n, name in enumerate(spec.ladder):
+            if name not in known:
+                raise CampaignFileError(
+                    f"{path}: campaigns[{i}].ladder[{n}] (đợt '{spec.slug}', cấp {n + 1}): "
+                    f"'{name}' chưa được khai báo trong một bảng [[organisations]] "
+                    "và cũng chưa được nhập («guongsang organisations import»)"
+                )
 
 
 def _reminder_days(value: Any, where: str, key: str = "reminder_days") -> tuple[int, ...]:

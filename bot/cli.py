@@ -19,6 +19,7 @@ from bot import (
     broadcast_command,
     export_command,
     heap,
+    organisations_command,
     report_command,
     serve_command,
     webhook_command,
@@ -104,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     broadcast_command.add_parser(sub)
     serve_command.add_parser(sub)
     report_command.add_parser(sub)
+    organisations_command.add_parser(sub)
     webhook_command.add_parser(sub)
     backup_command.add_parser(sub)
     _accept_verbose_anywhere(sub)

@@ -30,17 +30,29 @@ class OrganisationRow:
     parent: str | None = None
 
 
-async def sync_organisations(session: AsyncSession, rows: list[OrganisationRow]) -> None:
-    """Create or update the organisations named in the campaigns file, with their parents."""
+async def sync_organisations(
+    session: AsyncSession, rows: list[OrganisationRow], reparent: bool = True
+) -> None:
+    """Create or update the organisations named in the campaigns file, with their parents.
+
+    Only the rows' own organisations are touched: one imported (`guongsang organisations
+    import`) that the file does not name keeps its place. With `reparent` False (the
+    built-in ladder, when there is no file) existing organisations keep their parents too:
+    nobody declared those, and an import may have put them under a level above.
+    """
     by_name: dict[str, Organisation] = {}
+    fresh: set[str] = set()
     for row in rows:
         org = await session.scalar(select(Organisation).where(Organisation.name == row.name))
         if org is None:
             org = Organisation(name=row.name)
             session.add(org)
+            fresh.add(row.name)
         by_name[row.name] = org
     await session.flush()
     for row in rows:
+        if not reparent and row.name not in fresh:
+            continue
         parent = by_name.get(row.parent) if row.parent else None
         by_name[row.name].parent_id = parent.id if parent else None
     await session.flush()
