@@ -9,9 +9,10 @@ import io
 import sys
 from pathlib import Path
 
-from bot.app import running
+from bot.app import GuongSang, running
 from bot.settings import Settings
 from handlers import reports, year_summary
+from handlers.campaigns import CampaignSpec
 from templates import Texts
 
 FORMATS = ("table", "csv", "xlsx")
@@ -64,16 +65,8 @@ async def _monthly(args: argparse.Namespace, settings: Settings, texts: Texts) -
         print(texts.render("reports.needs_output", format=args.format), file=sys.stderr)
         return 2
     async with running(settings) as app:
-        campaign = app.services.campaign(args.campaign)
+        campaign = _campaign(app, args.campaign, texts)
         if campaign is None:
-            print(
-                texts.render(
-                    "reports.unknown_campaign",
-                    slug=args.campaign,
-                    known=[c.slug for c in app.services.campaigns],
-                ),
-                file=sys.stderr,
-            )
             return 2
         async with app.db.transaction() as session:
             rows = await reports.monthly(
@@ -98,12 +91,7 @@ async def _monthly(args: argparse.Namespace, settings: Settings, texts: Texts) -
         )
         return 0
     if args.format == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(headers)
-        writer.writerows(table)
-        # A BOM so Excel on Vietnamese Windows reads UTF-8 rather than the ANSI code page.
-        args.output.write_text(buffer.getvalue(), encoding="utf-8-sig")
+        _write_csv(args.output, headers, table)
     else:
         args.output.write_bytes(reports.monthly_xlsx(texts, campaign, month, rows))
     print(texts.render("reports.written", path=args.output, count=len(table)))
@@ -118,13 +106,8 @@ async def _year(args: argparse.Namespace, settings: Settings, texts: Texts) -> i
         print(texts.render("reports.needs_output", format=args.format), file=sys.stderr)
         return 2
     async with running(settings) as app:
-        campaign = app.services.campaign(args.campaign)
+        campaign = _campaign(app, args.campaign, texts)
         if campaign is None:
-            known = [c.slug for c in app.services.campaigns]
-            print(
-                texts.render("reports.unknown_campaign", slug=args.campaign, known=known),
-                file=sys.stderr,
-            )
             return 2
         async with app.db.transaction() as session:
             rows = await year_summary.year_summary(session, app.services, campaign, args.year)
@@ -137,12 +120,26 @@ async def _year(args: argparse.Namespace, settings: Settings, texts: Texts) -> i
         print(texts.render("reports.year_table", title=title, headers=headers, table=table))
         return 0
     if args.format == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(headers)
-        writer.writerows(table)
-        args.output.write_text(buffer.getvalue(), encoding="utf-8-sig")
+        _write_csv(args.output, headers, table)
     else:
         args.output.write_bytes(year_summary.year_xlsx(texts, campaign, args.year, rows))
     print(texts.render("reports.written", path=args.output, count=len(table)))
     return 0
+
+
+def _campaign(app: GuongSang, slug: str, texts: Texts) -> CampaignSpec | None:
+    """The campaign named on the command line, or None after saying which ones exist."""
+    campaign = app.services.campaign(slug)
+    if campaign is None:
+        known = [c.slug for c in app.services.campaigns]
+        print(texts.render("reports.unknown_campaign", slug=slug, known=known), file=sys.stderr)
+    return campaign
+
+
+def _write_csv(path: Path, headers: list[str], table: list[list[object]]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(headers)
+    writer.writerows(table)
+    # A BOM so Excel on Vietnamese Windows reads UTF-8 rather than the ANSI code page.
+    path.write_text(buffer.getvalue(), encoding="utf-8-sig")
