@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from functools import cache
 
 from docx import Document
+from docx.document import Document as DocumentObject
 from docx.enum.section import WD_ORIENT
 from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH
@@ -281,28 +282,8 @@ def summary_docx(rows: Sequence[SummaryRow], heading: SummaryHeading) -> bytes:
     """The list as a Word document: landscape A4, the issuing body beside the national motto,
     the title and the letter it goes with, a bordered table with a repeated header row."""
     words = export_texts()
-    doc = Document()
-    section = doc.sections[0]
-    section.orientation = WD_ORIENT.LANDSCAPE
-    section.page_width, section.page_height = Mm(297), Mm(210)
-    for side in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
-        setattr(section, side, Mm(DOCX_MARGIN_MM))
-    _plain_style(doc.styles["Normal"], size=12)
+    doc = letter_document(heading.body)
     _plain_style(doc.styles["Heading 1"], size=14)
-
-    # A borderless two-cell table puts the body and the motto side by side, as letters do.
-    top = doc.add_table(rows=1, cols=2)
-    top.autofit = False
-    motto = words.render("summary.national_motto").splitlines()
-    for cell, lines, width in zip(
-        top.rows[0].cells, (heading.body, motto), (Mm(100), Mm(157)), strict=True
-    ):
-        cell.width = width
-        for n, text in enumerate(lines):
-            paragraph = cell.paragraphs[0] if n == 0 else cell.add_paragraph()
-            paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
-            paragraph.paragraph_format.space_after = Pt(0)
-            paragraph.add_run(_clean(text)).bold = True
 
     title_lines = heading.title.splitlines()
     title = doc.add_heading(_clean(title_lines[0]), level=1)
@@ -364,6 +345,32 @@ def summary_docx(rows: Sequence[SummaryRow], heading: SummaryHeading) -> bytes:
 def _text(value: object) -> str:
     """A form value as one clean line (values are JSON, so a missing field is None)."""
     return " ".join(str(value).split()) if value is not None else ""
+
+
+def letter_document(body: Sequence[str]) -> DocumentObject:
+    """A landscape A4 Word document headed as letters are: the issuing body's lines beside the
+    national motto (a borderless two-cell table), in the plain 12 pt style."""
+    words = export_texts()
+    doc = Document()
+    section = doc.sections[0]
+    section.orientation = WD_ORIENT.LANDSCAPE
+    section.page_width, section.page_height = Mm(297), Mm(210)
+    for side in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
+        setattr(section, side, Mm(DOCX_MARGIN_MM))
+    _plain_style(doc.styles["Normal"], size=12)
+    top = doc.add_table(rows=1, cols=2)
+    top.autofit = False
+    motto = words.render("summary.national_motto").splitlines()
+    for cell, lines, width in zip(
+        top.rows[0].cells, (body, motto), (Mm(100), Mm(157)), strict=True
+    ):
+        cell.width = width
+        for n, text in enumerate(lines):
+            paragraph = cell.paragraphs[0] if n == 0 else cell.add_paragraph()
+            paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
+            paragraph.paragraph_format.space_after = Pt(0)
+            paragraph.add_run(_clean(text)).bold = True
+    return doc
 
 
 def _clean(text: str) -> str:

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from docx import Document
-from docx.enum.section import WD_ORIENT
 from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.shared import Mm, Pt
@@ -33,10 +31,10 @@ from handlers.campaigns import CampaignSpec
 from handlers.exports import (
     FONT,
     _clean,
-    _plain_style,
     _repeat_as_header,
     _text,
     export_texts,
+    letter_document,
     split_position,
 )
 from handlers.paper import one_page_wide, row_height
@@ -56,7 +54,6 @@ HEADER_MACROS = (
 )
 # Excel width units; landscape A4 one page wide holds them at a readable scale.
 XLSX_WIDTHS = (6, 22, 30, 26, 52, 15, 24)
-DOCX_MARGIN_MM = 20
 DOCX_WIDTHS_MM = (11, 33, 42, 38, 80, 23, 30)
 
 
@@ -277,26 +274,7 @@ def docx(table: Sequence[ExemplarRow], frame: ExemplarHeading) -> bytes:
     """The list as a Word document: landscape A4, the body beside the national motto, the
     title, to whom, a bordered table with a repeated header row, the signature."""
     words = export_texts()
-    doc = Document()
-    section = doc.sections[0]
-    section.orientation = WD_ORIENT.LANDSCAPE
-    section.page_width, section.page_height = Mm(297), Mm(210)
-    for side in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
-        setattr(section, side, Mm(DOCX_MARGIN_MM))
-    _plain_style(doc.styles["Normal"], size=12)
-
-    top = doc.add_table(rows=1, cols=2)
-    top.autofit = False
-    motto = words.render("summary.national_motto").splitlines()
-    for cell, lines, width in zip(
-        top.rows[0].cells, (frame.body, motto), (Mm(100), Mm(157)), strict=True
-    ):
-        cell.width = width
-        for n, text in enumerate(lines):
-            paragraph = cell.paragraphs[0] if n == 0 else cell.add_paragraph()
-            paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
-            paragraph.paragraph_format.space_after = Pt(0)
-            paragraph.add_run(_clean(text)).bold = True
+    doc = letter_document(frame.body)
 
     for n, text in enumerate([*frame.title.splitlines(), frame.campaign]):
         paragraph = doc.add_paragraph()
