@@ -10,6 +10,7 @@ from handlers.services import Services
 from handlers.types import Choice, Event, Reply, Response
 from storage.conversations import ChatStep
 from storage.models import Conversation, Person
+from storage.people import PersonRecord
 
 
 class Ctx:
@@ -21,7 +22,7 @@ class Ctx:
         session: AsyncSession,
         event: Event,
         conv: Conversation | ChatStep,
-        person: Person | None,
+        person: Person | PersonRecord | None,
     ) -> None:
         self.services = services
         self.session = session
@@ -29,8 +30,16 @@ class Ctx:
         # An ORM row outside updates (the web editor), plain values on the per-update path:
         # both have step, data and prompt_seq.
         self.conv = conv
-        self.person = person
+        # Plain values on the per-update path (`PersonRecord`), enough to know who writes;
+        # `person_row` gives the ORM row to change the person or show their unit.
+        self.person: Person | PersonRecord | None = person
         self.response = Response()
+
+    async def person_row(self) -> Person | None:
+        """The person writing as an ORM row (loaded once, then kept as `person`)."""
+        if isinstance(self.person, PersonRecord):
+            self.person = await self.session.get(Person, self.person.id)
+        return self.person
 
     @property
     def data(self) -> dict[str, Any]:

@@ -332,7 +332,7 @@ def _ask_name(ctx: Ctx, person: Person, invite: Invite | None = None) -> None:
 
 async def on_name(ctx: Ctx) -> None:
     """The full name of someone who has just accepted an invitation."""
-    person = ctx.person
+    person = await ctx.person_row()
     if person is None:  # redeem made them a person before asking; nothing to name otherwise
         ctx.goto("idle")
         return

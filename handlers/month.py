@@ -34,6 +34,7 @@ from storage import month_exemplars as store
 from storage import submissions as repo
 from storage.models import Organisation, Person, RoleGrant, Submission, Unit
 from storage.month_models import MonthExemplar
+from storage.people import PersonRecord
 
 COMMAND = "guongthang"
 LIST_COMMAND = "dsguongthang"
@@ -92,7 +93,7 @@ class HeadContext:
     month: str
 
 
-async def _head_units(session: AsyncSession, person: Person | None) -> list[Unit]:
+async def _head_units(session: AsyncSession, person: Person | PersonRecord | None) -> list[Unit]:
     if person is None:
         return []
     found = []

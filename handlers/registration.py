@@ -18,12 +18,13 @@ MENU_STEP = "profile_menu"
 
 async def ensure_person(ctx: Ctx) -> Person:
     """The sender as a person, created with their channel identity on first contact."""
-    if ctx.person is None:
+    person = await ctx.person_row()
+    if person is None:
         event = ctx.event
-        ctx.person = await people.create_with_identity(
+        person = ctx.person = await people.create_with_identity(
             ctx.session, event.channel, event.user_id, event.chat_id, event.user_name
         )
-    return ctx.person
+    return person
 
 
 async def start(ctx: Ctx, then: str | None = None) -> None:
@@ -191,7 +192,7 @@ async def _field_ctx(ctx: Ctx, index: int, values: dict[str, object]) -> fields.
 
 
 async def _save(ctx: Ctx, values: dict[str, object], action: str) -> None:
-    person = ctx.person
+    person = await ctx.person_row()
     assert person is not None
     before = {"full_name": person.full_name, "unit": person.unit_id, "phone": person.phone}
     person.full_name = str(values["full_name"])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from handlers import fields, review
 from handlers.campaigns import CampaignSpec
 from handlers.context import Ctx
@@ -131,15 +133,18 @@ async def on_form(ctx: Ctx) -> None:
     index, editing = ctx.data["index"], bool(ctx.data.get("editing"))
     fc = _field_ctx(ctx, draft, form, index, editing)
     outcome = await fields.take(fc)
-    if outcome.changed:
-        _set_value(ctx, draft, fc.field.key, outcome.value)
+    # The answer and how far the form got are written together: one write a step.
+    changes = {fc.field.key: outcome.value} if outcome.changed else {}
     if not outcome.done:
+        _set_values(ctx, draft, changes)
         ctx.update(field_state=fc.state)
         if outcome.reprompt:
             fields.ask(fc)
         return
     reached = max(int(draft.values.get("_reached", -1)), index)
-    _set_value(ctx, draft, "_reached", reached)
+    if reached != draft.values.get("_reached"):
+        changes["_reached"] = reached
+    _set_values(ctx, draft, changes)
     if editing:
         await show_preview(ctx, draft)
         return
@@ -390,7 +395,7 @@ async def _submit(ctx: Ctx, draft: Submission) -> None:
         ctx.say("form.campaign_not_open", campaign=campaign, today=today)
         await show_preview(ctx, draft)
         return
-    person = ctx.person
+    person = await ctx.person_row()  # its unit's name goes with the story
     assert person is not None
     now = ctx.services.now()
     before = draft.status
@@ -525,16 +530,29 @@ def _form_of(ctx: Ctx, draft: Submission) -> tuple[CampaignSpec, Form]:
 
 
 def _set_value(ctx: Ctx, draft: Submission, key: str, value: Any) -> None:
-    store_value(ctx.services, draft, key, value)
+    store_value(ctx.session, ctx.services, draft, key, value)
 
 
-def store_value(services: Services, draft: Submission, key: str, value: Any) -> None:
+def _set_values(ctx: Ctx, draft: Submission, changes: dict[str, Any]) -> None:
+    if changes:
+        store_values(ctx.session, ctx.services, draft, changes)
+
+
+def store_value(
+    session: AsyncSession, services: Services, draft: Submission, key: str, value: Any
+) -> None:
     """Store one answer in a draft, as the chat and the web editor both do."""
-    # Reassigned, not mutated, so SQLAlchemy writes the JSON column.
-    draft.values = {**draft.values, key: value}
-    if key == "story":
-        draft.word_count = count_words(value or "")
-    repo.touch(draft, services.now())
+    store_values(session, services, draft, {key: value})
+
+
+def store_values(
+    session: AsyncSession, services: Services, draft: Submission, changes: dict[str, Any]
+) -> None:
+    """Store several answers in a draft at once (one write)."""
+    # A new dict, never the stored one mutated: the old answers stay what was read.
+    values = {**draft.values, **changes}
+    words = count_words(changes["story"] or "") if "story" in changes else draft.word_count
+    repo.set_values(session, draft, values, words, services.now())
 
 
 def _photos(draft: Submission) -> list[Any]:

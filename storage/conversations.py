@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, select, text, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import people, sqlite_inline
 from storage.models import Conversation, Identity, Person, utcnow
+from storage.people import PersonRecord
 
 
 async def load(session: AsyncSession, channel: str, chat_id: str) -> Conversation:
@@ -98,15 +102,43 @@ class ChatStep:
 
 
 _TABLE = Conversation.__table__
+_PEOPLE = Person.__table__
+_IDENTITIES = Identity.__table__
+_PERSON_COLUMNS = (_PEOPLE.c.id, _PEOPLE.c.full_name, _PEOPLE.c.phone, _PEOPLE.c.unit_id)
+# Columns, not ORM entities: the person comes back as plain values (`PersonRecord`).
 _STEP_WITH_PERSON = (
-    select(_TABLE.c.step, _TABLE.c.data, _TABLE.c.prompt_seq, Person)
+    select(_TABLE.c.step, _TABLE.c.data, _TABLE.c.prompt_seq, *_PERSON_COLUMNS)
     .select_from(_TABLE)
     .outerjoin(
-        Identity,
-        and_(Identity.channel == bindparam("channel"), Identity.external_id == bindparam("user")),
+        _IDENTITIES,
+        and_(
+            _IDENTITIES.c.channel == bindparam("channel"),
+            _IDENTITIES.c.external_id == bindparam("user"),
+        ),
     )
-    .outerjoin(Person, Person.id == Identity.person_id)
+    .outerjoin(_PEOPLE, _PEOPLE.c.id == _IDENTITIES.c.person_id)
     .where(_TABLE.c.channel == bindparam("channel"), _TABLE.c.chat_id == bindparam("chat"))
+)
+_PERSON_BY_IDENTITY = (
+    select(*_PERSON_COLUMNS)
+    .select_from(_IDENTITIES)
+    .join(_PEOPLE, _PEOPLE.c.id == _IDENTITIES.c.person_id)
+    .where(
+        _IDENTITIES.c.channel == bindparam("channel"),
+        _IDENTITIES.c.external_id == bindparam("user"),
+    )
+)
+# The same reads, prepared on SQLite's driver inside the session's transaction.
+_STEP_SQL = (
+    "SELECT c.step, c.data, c.prompt_seq, p.id, p.full_name, p.phone, p.unit_id "
+    "FROM conversations AS c "
+    "LEFT OUTER JOIN identities AS i ON i.channel = ? AND i.external_id = ? "
+    "LEFT OUTER JOIN people AS p ON p.id = i.person_id "
+    "WHERE c.channel = ? AND c.chat_id = ?"
+)
+_PERSON_SQL = (
+    "SELECT p.id, p.full_name, p.phone, p.unit_id FROM identities AS i "
+    "JOIN people AS p ON p.id = i.person_id WHERE i.channel = ? AND i.external_id = ?"
 )
 _INSERT_STEP = insert(_TABLE)
 _UPDATE_STEP = (
@@ -133,16 +165,43 @@ _UPDATE_SQL = (
 
 async def load_step(
     session: AsyncSession, channel: str, chat_id: str, user_id: str
-) -> tuple[ChatStep, Person | None]:
-    """The chat's step as plain values and the person writing, in one query once the chat
-    is known. A chat never seen gets a new step, written by `save_step`."""
-    params = {"channel": channel, "chat": chat_id, "user": user_id}
-    row = (await session.execute(_STEP_WITH_PERSON, params)).first()
-    if row is None:
-        person = await people.by_identity(session, channel, user_id)
-        return ChatStep(channel, chat_id, is_new=True), person
-    step, data, seq, person = row
-    return ChatStep(channel, chat_id, step, dict(data or {}), int(seq or 0)), person
+) -> tuple[ChatStep, PersonRecord | None]:
+    """The chat's step and the person writing, as plain values, in one query once the chat
+    is known (a prepared statement on SQLite's driver, a Core statement elsewhere). A chat
+    never seen gets a new step, written by `save_step`."""
+    driver = await sqlite_inline.driver_of(session)
+    if driver is not None:
+        row = driver.execute(_STEP_SQL, (channel, user_id, channel, chat_id)).fetchone()
+        if row is None:
+            return ChatStep(channel, chat_id, is_new=True), _record(
+                driver.execute(_PERSON_SQL, (channel, user_id)).fetchone()
+            )
+        data = _data_reader(session.get_bind().dialect)(row[1])
+    else:
+        params = {"channel": channel, "chat": chat_id, "user": user_id}
+        row = (await session.execute(_STEP_WITH_PERSON, params)).first()
+        if row is None:
+            return ChatStep(channel, chat_id, is_new=True), _record(
+                (await session.execute(_PERSON_BY_IDENTITY, params)).first()
+            )
+        data = row[1]
+    step, seq = row[0], row[2]
+    return ChatStep(channel, chat_id, step, dict(data or {}), int(seq or 0)), _record(row[3:])
+
+
+def _record(row: Sequence[Any] | None) -> PersonRecord | None:
+    """The person of a row's (id, full_name, phone, unit_id), if there is one."""
+    if row is None or row[0] is None:
+        return None
+    return PersonRecord(row[0], row[1], row[2], row[3])
+
+
+@functools.lru_cache(maxsize=4)
+def _data_reader(dialect: Dialect) -> Callable[[Any], Any]:
+    """What SQLAlchemy makes of the stored `data` column (JSON text on SQLite), for the row
+    read on the driver: the same value a Core or ORM read gives."""
+    processor = _TABLE.c.data.type.dialect_impl(dialect).result_processor(dialect, None)
+    return processor if processor is not None else (lambda value: value)
 
 
 async def save_step(session: AsyncSession, conv: ChatStep) -> None:

@@ -115,6 +115,17 @@ async def driver_of(session: AsyncSession) -> sqlite3.Connection | None:
     return inline.sqlite
 
 
+def held_driver(session: AsyncSession) -> sqlite3.Connection | None:
+    """The sqlite3 connection `driver_of` found for `session`'s current transaction, or None
+    (another database, or not looked up yet in this transaction). For code that cannot
+    await: it never begins a transaction."""
+    cached = session.info.get(_DRIVER)
+    transaction = session.sync_session.get_transaction()
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        return cached[1]  # type: ignore[no-any-return]
+    return None
+
+
 @functools.lru_cache(maxsize=64)
 def binder(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any]:
     """What SQLAlchemy would make of a value for `column` on `dialect` (its type's bind

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
+from storage import sqlite_inline
 from storage.db import upsert_insert
 from storage.models import Attachment, Campaign, CodeCounter, Submission, SubmissionVersion
 
@@ -164,6 +166,45 @@ async def remove_attachments(session: AsyncSession, submission: Submission, kind
         await session.delete(attachment)
     await session.flush()
     return len(doomed)
+
+
+def set_values(
+    session: AsyncSession,
+    submission: Submission,
+    values: dict[str, Any],
+    word_count: int,
+    now: datetime,
+) -> None:
+    """Store a draft's answers, word count and time of change.
+
+    Each step of the form changes a draft's answers. Through the ORM that is a flush of the
+    submission (its change tracking, the unit of work, an UPDATE built for the changed
+    columns), several times what the UPDATE itself costs. On SQLite, inside an update's
+    transaction that has its driver at hand, it is one prepared UPDATE at once, and the
+    object is told these are the stored values (so the ORM does not write them again);
+    elsewhere the ORM writes them at its next flush.
+    """
+    driver = sqlite_inline.held_driver(session)
+    if driver is None or not inspect(submission).persistent:
+        submission.values = values
+        submission.word_count = word_count
+        submission.updated_at = now
+        return
+    dialect = session.get_bind().dialect
+    row = (
+        sqlite_inline.binder(_COLUMNS["values"], dialect)(values),
+        word_count,
+        sqlite_inline.binder(_COLUMNS.updated_at, dialect)(now),
+        submission.id,
+    )
+    driver.execute(_SET_VALUES_SQL, row)
+    set_committed_value(submission, "values", values)
+    set_committed_value(submission, "word_count", word_count)
+    set_committed_value(submission, "updated_at", now)
+
+
+_COLUMNS = Submission.__table__.c
+_SET_VALUES_SQL = 'UPDATE submissions SET "values" = ?, word_count = ?, updated_at = ? WHERE id = ?'
 
 
 def touch(submission: Submission, now: datetime) -> None:
