@@ -12,7 +12,8 @@ Telegram sends, so PTB parses real answers and the bot under test runs unchanged
 How PTB v22 hands a call to `do_request` (telegram/request/_requestdata.py and
 _requestparameter.py): the URL is `{base_url}{token}/{method}` (a file download is a GET of
 `{base_file_url}{token}/{file_path}`); `request_data.parameters` maps names to plain Python
-values (strings stay strings, markups are already dicts, None values are dropped); a file sent
+values (strings stay strings, markups are dicts unless the bot serialized one itself, None
+values are dropped); a file sent
 as a parameter (`sendPhoto(photo=bytes)`) has no value there and appears in
 `request_data.multipart_data` under the parameter's name, while files inside `media` are
 referenced as `attach://NAME` and appear under NAME. Each part is (filename, content, mime).
@@ -580,6 +581,10 @@ class InProcessRequest(BaseRequest):
         params: JSONDict = {}
         if request_data is not None:
             params.update(request_data.parameters)
+            markup = params.get("reply_markup")
+            if isinstance(markup, str):
+                # Sent already serialized: on the wire both are the same JSON text.
+                params["reply_markup"] = json.loads(markup)
             if request_data.contains_files:
                 for name, (filename, content, mime) in request_data.multipart_data.items():
                     data = content if isinstance(content, bytes) else content.read()

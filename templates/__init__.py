@@ -78,6 +78,9 @@ class Texts:
         self.env.filters["quoted"] = quoted
         # A macro declares `caps=all_caps` to word itself after the channel it goes to.
         self.env.globals["all_caps"] = _Unrestricted()
+        self._macros: dict[str, Any] = {}
+        # Texts already rendered from values that cannot change (see `_memo_key`).
+        self._rendered: dict[tuple[Any, ...], str] = {}
 
     def render(
         self, name: str, /, *, ambient: Mapping[str, Any] | None = None, **values: Any
@@ -87,17 +90,63 @@ class Texts:
         `ambient` values (the channel's capabilities, say) go only to macros that name them
         as an argument, so a text can depend on them without every caller passing them.
         """
-        module_name, _, macro_name = name.partition(".")
-        module = self.env.get_template(f"{self.area}/{module_name}.j2").module
-        macro = getattr(module, macro_name)
+        macro = self._macro(name)
         if ambient:
             wanted = {k: v for k, v in ambient.items() if k in macro.arguments and k not in values}
             values = {**wanted, **values}
-        return str(macro(**values)).strip()
+        key = _memo_key(name, values)
+        if key is None:
+            return str(macro(**values)).strip()
+        text = self._rendered.get(key)
+        if text is None:
+            text = str(macro(**values)).strip()
+            if len(self._rendered) >= MEMO_SIZE:
+                self._rendered.clear()
+            self._rendered[key] = text
+        return text
+
+    def _macro(self, name: str) -> Any:
+        macro = self._macros.get(name)
+        if macro is None:
+            module_name, _, macro_name = name.partition(".")
+            module = self.env.get_template(f"{self.area}/{module_name}.j2").module
+            macro = self._macros[name] = getattr(module, macro_name)
+        return macro
 
     def page(self, template: str, /, **values: Any) -> str:
         """Render a whole template file (web pages, posts)."""
         return self.env.get_template(template).render(**values)
+
+
+# Most of a chat's texts are rendered again and again from the same few values (a button's
+# label, a field's question for a channel): a macro is a pure function of its arguments, so
+# what it made once is kept. Bounded: emptied when full.
+MEMO_SIZE = 4096
+# Exact types: a Markup (a str that is not escaped again) must never stand for an equal str.
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
+def _memo_key(name: str, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
+    """A key for what `name` renders from `values`, or None when a value could change after
+    the text was kept (ORM rows, lists, dicts): only plain values and frozen dataclasses
+    (channel capabilities, form fields) that hash make a key, each with its type."""
+    key: list[Any] = [name]
+    for argument, value in values.items():
+        kind = type(value)
+        if kind not in _PLAIN_TYPES and not _frozen(kind):
+            return None
+        key.append((argument, kind, value))
+    try:
+        hash(tuple(key))
+    except TypeError:  # a frozen dataclass holding a list or a dict
+        return None
+    return tuple(key)
+
+
+@cache
+def _frozen(kind: type) -> bool:
+    params = getattr(kind, "__dataclass_params__", None)
+    return bool(params is not None and params.frozen)
 
 
 @cache

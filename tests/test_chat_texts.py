@@ -135,3 +135,37 @@ def test_levels_are_named_code_by_code() -> None:
     assert texts.render("labels.levels", value="THCS,other") == "THCS, công đoàn, đơn vị khác"
     assert texts.render("labels.levels", value="MN,TH,THCS,other") == "mọi cấp"
     assert texts.render("labels.levels", value="") == "mọi cấp"
+
+
+def test_texts_kept_from_plain_values_are_the_texts_rendered_each_time() -> None:
+    """A macro's text is kept for plain values (and frozen dataclasses such as a channel's
+    capabilities); the kept text must be what rendering gives, value by value, escaping
+    included, and values that could change are rendered every time."""
+    from markupsafe import Markup
+
+    from handlers.types import Capabilities
+    from templates import Texts
+
+    texts = Texts("chat")
+    zalo = Capabilities(buttons=False, menu=False)
+    for _ in range(2):
+        assert texts.render("common.use_buttons", caps=zalo) == (
+            "Bạn hãy trả lời bằng số thứ tự của một lựa chọn bên dưới."
+        )
+        assert texts.render("common.use_buttons", caps=Capabilities()).startswith("Bạn hãy chọn")
+        assert texts.render("common.too_long", length=2001, limit=2000).startswith(
+            "Nội dung dài 2.001 ký tự"
+        )
+        # The same letters as plain text and as markup: escaped once, left alone once.
+        plain = texts.render("common.welcome_back", person=SimpleNamespace(full_name="A&B"))
+        assert "A&amp;B" in plain
+    # Equal as strings, different as texts: a str is escaped, a Markup is not.
+    for _ in range(2):
+        escaped = texts.render("common.too_short", limit="<b>")
+        trusted = texts.render("common.too_short", limit=Markup("<b>"))
+        assert "&lt;b&gt;" in escaped and "<b>" in trusted
+    # A person (a changing object) is never kept: the text follows the value.
+    person = SimpleNamespace(full_name="Hoa")
+    assert "Hoa" in texts.render("common.welcome_back", person=person)
+    person.full_name = "Lan"
+    assert "Lan" in texts.render("common.welcome_back", person=person)

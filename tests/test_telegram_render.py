@@ -3,6 +3,7 @@ them as well, and sends that skip parsing the answer but keep the library's erro
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden
 
 from bot.channels.telegram.channel import standalone_sender
-from bot.channels.telegram.render import folded, remove_buttons, send_text
+from bot.channels.telegram.render import _markup, folded, markup_json, remove_buttons, send_text
 from handlers.types import Choice, Reply, WebLink
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -58,5 +59,41 @@ async def test_sends_without_parsing_the_answer_keep_the_librarys_errors(
         telegram.fail_next("editMessageReplyMarkup", 400, "Bad Request: message not found")
         with pytest.raises(BadRequest):
             await remove_buttons(bot, user.user_id, 999999)
+    finally:
+        await bot.shutdown()
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply("Chọn lĩnh vực", choices=[Choice("An toàn &amp; trường học", "7|0")], columns=2),
+        Reply("Chọn", choices=[Choice(f"Mục {n}", f"3|{n}") for n in range(5)], columns=2),
+        Reply("Viết", link=WebLink("✍️ Viết trên web", "https://gs.example/e?t=1")),
+        Reply("Số điện thoại", ask_contact="📱 Gửi số điện thoại"),
+        Reply("Chào", menu=[["✍️ Viết bài mới", "📂 Bài nháp"], ["❓ Trợ giúp"]]),
+        Reply("Không nút"),
+    ],
+)
+def test_a_serialized_keyboard_is_what_the_library_would_send(reply: Reply) -> None:
+    """`markup_json` keeps each keyboard serialized once; the text must be exactly the
+    library's own serialization of the same markup, the first time and every time after."""
+    markup = _markup(reply)
+    expected = markup.to_dict() if markup is not None else None
+    first = markup_json(reply)
+    assert (json.loads(first) if first is not None else None) == expected
+    again = Reply(reply.text + " nữa", reply.choices, reply.columns, reply.menu,
+                  reply.ask_contact, link=reply.link)  # fmt: skip
+    assert markup_json(again) is first
+
+
+async def test_a_serialized_keyboard_arrives_as_buttons(telegram: FakeTelegram) -> None:
+    """Sent as JSON text, the keyboard reaches the Bot API as the same buttons."""
+    bot, _sender = await standalone_sender(telegram.token, telegram.api_root)
+    try:
+        user = telegram.user(4602, "Hoa")
+        reply = Reply("Chọn", choices=[Choice("Có", "1|yes"), Choice("Không", "1|no")], columns=2)
+        await send_text(bot, user.user_id, reply.text, markup_json(reply))
+        (sent,) = telegram.sent(user.user_id)
+        assert sent.buttons() == ["Có", "Không"]
     finally:
         await bot.shutdown()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import html
+import json
 import logging
 import re
 import warnings
@@ -122,11 +123,12 @@ def reply_calls(
         return [captioned]
     calls = _photo_calls(bot, chat_id, reply.photos)
     chunks = split_text(reply_text)
+    serialized = markup_json(reply)
     for i, chunk in enumerate(chunks):
         last = i == len(chunks) - 1
 
         async def text(chunk: str = chunk, last: bool = last) -> str | None:
-            return await send_text(bot, chat_id, chunk, markup if last else None)
+            return await send_text(bot, chat_id, chunk, serialized if last else None)
 
         calls.append(text)
     if reply.file is not None:
@@ -168,9 +170,10 @@ async def send_text(
     bot: Bot,
     chat_id: int,
     text: str,
-    markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | None = None,
+    markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | str | None = None,
 ) -> str:
-    """sendMessage with HTML text; returns the sent message's id.
+    """sendMessage with HTML text; returns the sent message's id. `markup` may be given
+    already serialized (`markup_json`), as the Bot API takes it.
 
     Through `Bot.do_api_request`: the same request and the same errors (BadRequest,
     Forbidden, RetryAfter, …) as `Bot.send_message`, without parsing the returned message
@@ -276,6 +279,34 @@ def _markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
         # the label back, and it is matched as rendered.
         return ReplyKeyboardMarkup(reply.menu, resize_keyboard=True, is_persistent=True)
     return None
+
+
+# Serialized keyboards by what they are made of: most messages offer the same few (a field's
+# choices, the main menu, the share-my-phone button), so each is built and serialized once.
+# Bounded: emptied when full.
+_SERIALIZED: dict[tuple[object, ...], str | None] = {}
+SERIALIZED_KEEP = 2048
+
+
+def markup_json(reply: Reply) -> str | None:
+    """The reply's buttons or keyboard as the Bot API's JSON text (what python-telegram-bot
+    would send for `_markup(reply)`), or None when it has none."""
+    link = reply.link
+    key = (
+        tuple(reply.choices),
+        reply.columns,
+        tuple(map(tuple, reply.menu)) if reply.menu is not None else None,
+        reply.ask_contact,
+        (link.label, link.url) if link is not None else None,
+    )
+    if key in _SERIALIZED:
+        return _SERIALIZED[key]
+    markup = _markup(reply)
+    serialized = json.dumps(markup.to_dict()) if markup is not None else None
+    if len(_SERIALIZED) >= SERIALIZED_KEEP:
+        _SERIALIZED.clear()
+    _SERIALIZED[key] = serialized
+    return serialized
 
 
 def _row_bounds(count: int, columns: int) -> list[tuple[int, int]]:
