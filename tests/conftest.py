@@ -72,7 +72,10 @@ async def channel(app: GuongSang, telegram: FakeTelegram) -> AsyncIterator[Teleg
     """The real Telegram channel, polling the fake server."""
     tg = TelegramChannel(app, telegram.token, telegram.api_root, poll_timeout=1)
     await tg.start()
+    # Answers are read until the app has settled, not until the chat falls quiet.
+    telegram.settled = app.settled
     yield tg
+    telegram.settled = None
     await asyncio.wait_for(tg.stop(), timeout=15)
 
 
