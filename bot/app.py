@@ -18,6 +18,7 @@ from bot.channels.zalo import convert as zalo_convert
 from bot.delivery import Delivery
 from bot.ratelimit import ChannelLimits
 from bot.settings import Settings
+from bot.settled import InFlight
 from handlers import month, outgoing, queues, reminders, router, web_people
 from handlers.emulation import nudges as emulation_nudges
 from handlers.flood import FloodGuard
@@ -88,6 +89,8 @@ class GuongSang:
             "console": {"has_buttons": False, "sends_files": False},
             web_people.CHANNEL: web_people.CAPABILITIES,
         }
+        # Updates the channels have taken in and not finished handling (`settled`).
+        self.in_flight = InFlight()
         self._ticker: asyncio.Task[None] | None = None
         self.block_problems: list[str] = []
         self._stop_ticking = asyncio.Event()
@@ -161,6 +164,21 @@ class GuongSang:
         if response.queued:
             self.delivery.kick()
         return response
+
+    async def settled(self) -> bool:
+        """Whether the bot has settled: every update the channels took in is handled (its
+        transaction committed, its replies sent), and the outbox has nothing due now and
+        nothing being sent. What is due later (a retry's backoff, a reminder) does not count.
+
+        Tests wait for this instead of a quiet spell; updates the platform has not handed
+        over yet are for the caller to know (see `bot.settled`).
+        """
+        if self.in_flight.busy or self.delivery.busy:
+            return False
+        if await self.delivery.has_due():
+            return False
+        # Looked at again: something may have started while the outbox was read.
+        return not (self.in_flight.busy or self.delivery.busy)
 
     def start_workers(self) -> None:
         """Start delivering the outbox and the periodic reminders (idempotent)."""

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.channels.parts import Part
@@ -163,6 +163,8 @@ class Delivery:
         # Other processes' recent sends per channel, and when they were read (`_shared_pace`).
         self._others: dict[str, tuple[float, list[datetime]]] = {}
         self._others_lock = asyncio.Lock()
+        # Runs of `run_once` under way: rows claimed, being sent or being recorded.
+        self._running = 0
 
     def register(self, channel: str, sender: Sender, only_chat: str | None = None) -> None:
         """Let `channel`'s rows be delivered by `sender` (only those for `only_chat`, if given)."""
@@ -315,6 +317,13 @@ class Delivery:
         come back full: a wake-up with one notification, or none, costs one claim rather
         than one per possible worker.
         """
+        self._running += 1
+        try:
+            return await self._run_once()
+        finally:
+            self._running -= 1
+
+    async def _run_once(self) -> int:
         if not self.senders:
             return 0
         handled = 0
@@ -351,6 +360,37 @@ class Delivery:
             await asyncio.gather(*workers, return_exceptions=True)
         await self._broadcast_progress(touched, force=True)
         return handled
+
+    @property
+    def busy(self) -> bool:
+        """Whether this worker is sending, or has been woken to send (`kick`) and has not
+        looked for due rows yet."""
+        started = self._task is not None and not self._task.done()
+        return self._running > 0 or (started and self._wake.is_set())
+
+    async def has_due(self) -> bool:
+        """Whether a row this worker would send is due now and not taken yet (the same rows
+        as `outbox.due`, read without locking them, so a claim under way never skips one).
+
+        False while the worker is not running: nothing would send them."""
+        if self._task is None or self._task.done() or not self.senders:
+            return False
+        one_chat = [
+            or_(OutboxMessage.channel != channel, OutboxMessage.chat_id == chat_id)
+            for channel, chat_id in self.only_chats.items()
+        ]
+        async with self.services.db.sessions() as session:
+            found = await session.scalar(
+                select(OutboxMessage.id)
+                .where(
+                    OutboxMessage.status == outbox.PENDING,
+                    OutboxMessage.next_attempt_at <= self.services.now(),
+                    OutboxMessage.channel.in_(set(self.senders)),
+                    *one_chat,
+                )
+                .limit(1)
+            )
+        return found is not None
 
     async def drain(self) -> None:
         """Deliver until nothing is left: rows claimed by a worker that died are taken back

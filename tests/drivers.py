@@ -33,7 +33,8 @@ class Chat:
         self.last: list[SentMessage] = []
 
     async def replies(self, min_count: int = 1) -> list[SentMessage]:
-        """The bot's answer: new messages until it falls quiet."""
+        """The bot's answer: new messages until the bot has settled (or, without the app in
+        this process, until it falls quiet)."""
         self.last = await self.user.messages_until_idle(idle=0.25, timeout=15, min_count=min_count)
         return self.last
 

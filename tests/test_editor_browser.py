@@ -332,6 +332,7 @@ async def test_the_mini_app_opens_the_draft_from_telegrams_init_data(
     app = await start_app(settings.model_copy(update={"telegram_token": telegram.token}), clock)
     channel = TelegramChannel(app, telegram.token, telegram.api_root, poll_timeout=1)
     await channel.start()
+    telegram.settled = app.settled  # answers are read until the app settles
     try:
         chat = Chat(telegram.user(101, "Hoa"))
         await register(chat)

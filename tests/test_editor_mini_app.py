@@ -38,6 +38,7 @@ async def tg_app(
 async def tg_chat(tg_app: GuongSang, telegram: FakeTelegram) -> AsyncIterator[TelegramChannel]:
     channel = TelegramChannel(tg_app, telegram.token, telegram.api_root, poll_timeout=1)
     await channel.start()
+    telegram.settled = tg_app.settled  # answers are read until the app settles
     yield channel
     await channel.stop()
 

@@ -76,6 +76,7 @@ async def test_telegram_offers_a_mini_app_button_on_https(
 
     tg = TelegramChannel(https_app, telegram.token, telegram.api_root, poll_timeout=1)
     await tg.start()
+    telegram.settled = https_app.settled  # answers are read until the app settles
     try:
         chat = Chat(telegram.user(101, "Hoa"))
         await register(chat)

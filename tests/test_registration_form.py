@@ -59,6 +59,7 @@ async def test_units_register_models_and_the_office_gets_letter_003s_table(
     app = app_with_registration
     channel = TelegramChannel(app, telegram.token, telegram.api_root, poll_timeout=1)
     await channel.start()
+    telegram.settled = app.settled  # answers are read until the app settles
     try:
         principal = Chat(telegram.user(201, "Bình"))
         await join(principal, await invite_code(app, "unit_head", SCHOOL))
@@ -132,6 +133,7 @@ async def test_a_registration_speaks_of_a_registration_and_a_principals_own_need
     app = app_with_registration
     channel = TelegramChannel(app, telegram.token, telegram.api_root, poll_timeout=1)
     await channel.start()
+    telegram.settled = app.settled  # answers are read until the app settles
     try:
         principal = Chat(telegram.user(202, "Bình"))
         await join(principal, await invite_code(app, "unit_head", SCHOOL))

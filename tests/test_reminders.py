@@ -60,6 +60,7 @@ async def test_quota_reminders_and_digests(
     revived = await start_app(app.settings, clock, with_units=False)
     second = TelegramChannel(revived, telegram.token, telegram.api_root, poll_timeout=1)
     await second.start()
+    telegram.settled = revived.settled  # answers are read until the app settles
     try:
         assert await revived.run_daily_nudges() == (0, 0)
         clock.moment = at(11)

@@ -93,7 +93,8 @@ async def test_two_outbox_workers_share_deliveries_without_doubles(
 async def test_two_workers_share_one_persons_message_budget(
     settings: Settings, clock: Clock, spread: bool
 ) -> None:
-    shared = settings.model_copy(update={"workers": 2})
+    # The default budget (the test settings lift its burst for tests that are not about it).
+    shared = settings.model_copy(update={"workers": 2, "user_message_burst": 30})
     now = [1_000.0]
     async with two_workers(shared, clock) as (first, second):
         for app in (first, second):

@@ -108,6 +108,7 @@ async def test_photo_maximum_moves_on_by_itself(
     app = await start_app(settings.model_copy(update={"config": config}), clock)
     channel = TelegramChannel(app, telegram.token, telegram.api_root, poll_timeout=1)
     await channel.start()
+    telegram.settled = app.settled  # answers are read until the app settles
     try:
         chat = Chat(telegram.user(303, "Hoa"))
         await register(chat)
@@ -153,6 +154,7 @@ async def test_choosing_among_open_campaigns(
 ) -> None:
     channel = TelegramChannel(two_campaign_app, telegram.token, telegram.api_root, poll_timeout=1)
     await channel.start()
+    telegram.settled = two_campaign_app.settled  # answers are read until the app settles
     try:
         chat = Chat(telegram.user(304, "Hoa"))
         await register(chat)

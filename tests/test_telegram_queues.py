@@ -90,6 +90,7 @@ async def test_reminders_once_a_day_even_across_a_restart(
     revived = await start_app(app.settings, clock, with_units=False)
     second = TelegramChannel(revived, telegram.token, telegram.api_root, poll_timeout=1)
     await second.start()
+    telegram.settled = revived.settled  # answers are read until the app settles
     try:
         assert await revived.run_reminders() == 0, "the day's reminder survives a restart"
         clock.moment += timedelta(days=1)
@@ -141,6 +142,7 @@ async def test_review_group_route(
     app = await start_app(settings.model_copy(update={"config": config}), clock)
     channel = TelegramChannel(app, telegram.token, telegram.api_root, poll_timeout=1)
     await channel.start()
+    telegram.settled = app.settled  # answers are read until the app settles
     try:
         teacher = Chat(telegram.user(101, "Hoa"))
         await register(teacher)

@@ -116,7 +116,7 @@ async def test_confirm_then_two_reviewers_race(
         cast.reviewer_b.user.press(message_b, "Duyệt"),
     )
     await cast.teacher.replies()
-    await asyncio.sleep(0.5)  # let both card edits arrive
+    await telegram.until_settled()  # both card edits are out
 
     log = await actions(app, code)
     assert [a for a, _ in log].count("approved") == 1

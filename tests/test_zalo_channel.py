@@ -84,7 +84,7 @@ async def test_webhook_checks_the_secret_and_the_body(
     assert answered >= 1 and "Gương Sáng" in (zalo.sent(chat_id)[0].text or "")
     again = await post(body)
     assert again.status_code == 200, "a repeated update is acknowledged"
-    await asyncio.sleep(0.3)
+    await zalo.until_settled()
     assert len(zalo.sent(chat_id)) == answered, "and ignored"
 
 
@@ -187,6 +187,7 @@ async def test_polling_removes_a_webhook_left_set(
     channel = ZaloChannel(zalo_app, ZaloClient(zalo.token, zalo.api_root, poll_timeout=1))
     await channel.start()
     channel.start_polling()
+    zalo.settled = zalo_app.settled  # answers are read until the app settles
     try:
         person = ZaloChat(zalo.user("f1d2c3d4e5f601234567", "Hoa"))
         assert "Gương Sáng" in await person.send("/start")
@@ -231,7 +232,7 @@ async def test_zalo_refusing_with_429_slows_a_broadcast_without_doubling_it(
     sub = await story(app, code="GS-2024-0008", photos=1)
     await honour_and_send(app, sub.code or "", summary="Cứu người đuối nước.")
     await zalo.wait_for(lambda _: all(zalo.sent(r) for r in readers), timeout=40)
-    await asyncio.sleep(0.5)
+    await zalo.until_settled(timeout=40)
     assert [len(zalo.sent(r)) for r in readers] == [1] * 30, "each reader once"
     refused = [c for c in zalo.calls_to("sendPhoto") if c.http_status == 429]
     assert refused, "the fake did refuse some sends"

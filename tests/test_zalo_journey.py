@@ -87,6 +87,7 @@ async def test_the_whole_journey_on_zalo_with_a_reviewer_on_telegram(
     app = zalo_app
     tg = TelegramChannel(app, telegram.token, telegram.api_root, poll_timeout=1)
     await tg.start()
+    telegram.settled = app.settled  # answers are read until the app settles
     try:
         teacher = ZaloChat(zalo.user("a1b2c3d4e5f601234567", "Hoa"))
         await register_on_zalo(teacher)

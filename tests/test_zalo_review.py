@@ -27,6 +27,7 @@ async def tg(zalo_app: GuongSang, telegram: FakeTelegram) -> AsyncIterator[Teleg
     """The Telegram channel of the same app: the teachers here write on Telegram."""
     channel = TelegramChannel(zalo_app, telegram.token, telegram.api_root, poll_timeout=1)
     await channel.start()
+    telegram.settled = zalo_app.settled  # answers are read until the app settles
     yield channel
     await asyncio.wait_for(channel.stop(), timeout=15)
 

@@ -22,7 +22,8 @@ class ZaloChat:
         self.last: list[ZaloSent] = []
 
     async def replies(self, min_count: int = 1) -> list[ZaloSent]:
-        """The bot's answer: new messages until it falls quiet."""
+        """The bot's answer: new messages until the bot has settled (or, without the app in
+        this process, until it falls quiet)."""
         self.last = await self.user.messages_until_idle(idle=0.3, timeout=15, min_count=min_count)
         return self.last
 

@@ -60,7 +60,10 @@ async def zalo_channel(zalo_app: GuongSang, zalo: FakeZalo) -> AsyncIterator[Zal
     channel = ZaloChannel(zalo_app, ZaloClient(zalo.token, zalo.api_root, poll_timeout=1))
     await channel.start()
     channel.start_polling()
+    # Answers are read until the app has settled, not until the chat falls quiet.
+    zalo.settled = zalo_app.settled
     yield channel
+    zalo.settled = None
     await channel.stop()
 
 

@@ -44,6 +44,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from tests.fakes.settling import Probe, until_settled
+
 T = TypeVar("T")
 
 JSONDict = dict[str, Any]
@@ -568,14 +570,29 @@ class FakeUser:
     async def messages_until_idle(
         self, idle: float = 0.3, timeout: float = 10, min_count: int = 0
     ) -> list[SentMessage]:
-        """Collect new messages until none arrive for ``idle`` seconds.
+        """Collect the bot's new messages: ``min_count`` of them, then, when the app has given
+        the server its probe (``FakeTelegram.settled``), all that came until the bot settled;
+        without a probe, until none arrive for ``idle`` seconds.
 
-        Waits up to ``timeout`` overall; ``min_count`` messages are awaited before idling counts,
-        which helps when the bot does slow work before its first answer.
+        Waits up to ``timeout`` overall (TimeoutError if fewer than ``min_count`` came, or,
+        with a probe, if the bot never settled).
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         collected: list[SentMessage] = []
+        if self.server.settled is not None:
+            while len(collected) < min_count:
+                remaining = deadline - loop.time()
+                try:
+                    collected.append(await self.next_message(timeout=max(remaining, 0.001)))
+                except TimeoutError:
+                    raise TimeoutError(
+                        f"Only {len(collected)} of {min_count} messages within {timeout}s"
+                    ) from None
+            await self.server.until_settled(max(deadline - loop.time(), 0.001))
+            rest = self.server._sent[self.chat_id][self._cursor :]
+            self._cursor += len(rest)
+            return collected + rest
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -629,6 +646,9 @@ class FakeTelegram:
         self._stopping = False
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        # The app's "settled" probe, set by the fixture that runs the app in this process
+        # (see tests/fakes/settling.py); None keeps the quiet-spell wait.
+        self.settled: Probe | None = None
         self._handlers: dict[str, tuple[str, Callable[[JSONDict], Any]]] = {
             name.lower(): (name, fn)
             for name, fn in {
@@ -867,6 +887,18 @@ class FakeTelegram:
         """
         for _ in range(count):
             self._delays[method.lower()].append(seconds)
+
+    async def until_settled(self, timeout: float = 15) -> None:
+        """Wait until the bot has taken in every queued update (confirmed it by a higher
+        getUpdates offset, which python-telegram-bot sends once it has queued them) and the
+        app's probe says it has settled. Needs the probe."""
+        assert self.settled is not None, "no probe: the app is not running in this process"
+        await until_settled(
+            self.settled,
+            lambda: not self._pending,
+            timeout,
+            lambda: f"{len(self._pending)} update(s) not taken; calls: {self.describe_calls()}",
+        )
 
     async def wait_for(self, predicate: Callable[[list[Call]], T], timeout: float = 10) -> T:
         """Wait until ``predicate(calls)`` is truthy and return its value."""

@@ -40,6 +40,8 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 
+from tests.fakes.settling import Probe, until_settled
+
 T = TypeVar("T")
 JSONDict = dict[str, Any]
 
@@ -172,11 +174,14 @@ class ZaloUser:
     async def messages_until_idle(
         self, idle: float = 0.25, timeout: float = 15, min_count: int = 1
     ) -> list[ZaloSent]:
-        """Unread messages, once ``min_count`` arrived and nothing new came for ``idle`` seconds.
+        """Unread messages, once ``min_count`` arrived and the bot has settled, when the app
+        has given the server its probe (``FakeZalo.settled``); without a probe, once nothing
+        new came for ``idle`` seconds.
 
         The returned messages are marked read.  Raises AssertionError when fewer than
-        ``min_count`` arrive within ``timeout``; if the bot never goes quiet, what arrived by
-        the deadline is returned.
+        ``min_count`` arrive within ``timeout``; with a probe, TimeoutError if the bot never
+        settles; without one, if the bot never goes quiet, what arrived by the deadline is
+        returned.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -193,7 +198,9 @@ class ZaloUser:
                 f"got {len(sent) - self._cursor}: {[m.text for m in sent[self._cursor :]]!r}; "
                 f"recent calls: {self.server.describe_calls()}"
             ) from None
-        while (remaining := deadline - loop.time()) > 0:
+        if self.server.settled is not None:
+            await self.server.until_settled(max(deadline - loop.time(), 0.001))
+        while self.server.settled is None and (remaining := deadline - loop.time()) > 0:
             try:
                 await self.server._wait(arrived(len(sent) - self._cursor + 1), min(idle, remaining))
             except TimeoutError:
@@ -237,6 +244,12 @@ class FakeZalo:
         self._stopping = False
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
+        # Updates the last getUpdates answer handed out: the bot has them in hand only once
+        # it polls again (its poller queues their handling first).
+        self._handed_out = 0
+        # The app's "settled" probe, set by the fixture that runs the app in this process
+        # (see tests/fakes/settling.py); None keeps the quiet-spell wait.
+        self.settled: Probe | None = None
         self._handlers: dict[str, Callable[[JSONDict], Awaitable[Any]]] = {
             "getMe": self._get_me,
             "getUpdates": self._get_updates,
@@ -373,6 +386,20 @@ class FakeZalo:
 
     # ----------------------------------------------------------------- waiting
 
+    async def until_settled(self, timeout: float = 15) -> None:
+        """Wait until the bot has taken in every queued update (polled again after the answer
+        that handed it out) and the app's probe says it has settled. Needs the probe."""
+        assert self.settled is not None, "no probe: the app is not running in this process"
+        await until_settled(
+            self.settled,
+            lambda: not self._pending and not self._handed_out,
+            timeout,
+            lambda: (
+                f"{len(self._pending)} update(s) queued, {self._handed_out} handed out; "
+                f"calls: {self.describe_calls()}"
+            ),
+        )
+
     async def wait_for(self, predicate: Callable[[list[Call]], T], timeout: float = 10) -> T:
         """Wait until ``predicate(calls)`` is truthy and return its value."""
         try:
@@ -416,6 +443,9 @@ class FakeZalo:
             params = None
         call = Call(method, params if isinstance(params, dict) else {}, time.monotonic())
         self.calls.append(call)
+        if method == "getUpdates":
+            # Polling again: whatever the last answer handed out is in the bot's hands.
+            self._handed_out = 0
         # Wake waiters now, so wait_for can see a call still in progress (e.g. a long poll).
         await self._notify()
         delay = self._delays[method].popleft() if self._delays.get(method) else 0.0
@@ -497,7 +527,9 @@ class FakeZalo:
             if self.updates_as_list:
                 updates = list(self._pending)
                 self._pending.clear()
+                self._handed_out = len(updates)
                 return (updates,)
+            self._handed_out = 1
             return (self._pending.popleft(),)
 
         try:

@@ -27,6 +27,7 @@ from bot.channels.telegram.render import (
     reply_calls,
 )
 from bot.delivery import RetryLater, Undeliverable
+from bot.settled import InFlight
 from handlers.types import Event, Reply, Response
 from templates import chat_texts, to_plain
 
@@ -129,6 +130,26 @@ def _as_outbox_errors() -> Iterator[None]:
         raise Undeliverable(exc.message) from exc
 
 
+class _CountedQueue(asyncio.Queue[object]):
+    """PTB's update queue, counting each update in flight from when the poller queues it
+    until PTB has run its handler (PTB marks it done only then), so no moment between the
+    long poll's answer and the end of the handling looks idle (`bot.settled`)."""
+
+    def __init__(self, in_flight: InFlight) -> None:
+        super().__init__()
+        self._in_flight = in_flight
+
+    def put_nowait(self, item: object) -> None:
+        """Queue an update (`put` comes here too)."""
+        super().put_nowait(item)
+        self._in_flight.begin()
+
+    def task_done(self) -> None:
+        """PTB is done with an update."""
+        super().task_done()
+        self._in_flight.end()
+
+
 @dataclass
 class _Album:
     event: Event
@@ -154,6 +175,7 @@ class TelegramChannel:
             .base_url(f"{api_root}/bot")
             .base_file_url(f"{api_root}/file/bot")
             .concurrent_updates(True)
+            .update_queue(_CountedQueue(app.in_flight))
             .request(bot_api_request())
             # The long poll holds its one connection for up to `poll_timeout` seconds.
             .get_updates_request(HTTPXRequest(read_timeout=poll_timeout + 10))
@@ -201,7 +223,8 @@ class TelegramChannel:
             raise ValueError(f"not an update: {exc!r}") from exc
         # Refused before the 200, so nothing of it is handled (MalformedUpdate is a ValueError).
         check(update)
-        await self.application.process_update(update)
+        with self.app.in_flight.held():
+            await self.application.process_update(update)
 
     async def stop(self) -> None:
         """Stop polling, finish albums in progress, and disconnect."""

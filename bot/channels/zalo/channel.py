@@ -234,16 +234,17 @@ class ZaloChannel:
 
     async def handle_update(self, update: Any) -> None:
         """Handle one update and answer it; raises MalformedUpdate for a body that is none."""
-        event = to_event(update, self.fetch_photo)
-        if event is None:
-            log.info("zalo: a message from a bot is not taken: %.300r", update)
-            return
-        if event.files:
-            # Fetching a photo takes a moment; show that something is happening.
-            self._spawn(self._typing(event.chat_id))
-        async with self.locks.hold(event.chat_id):
-            response = await self._handle(event)
-            await self._answer(event, response)
+        with self.app.in_flight.held():
+            event = to_event(update, self.fetch_photo)
+            if event is None:
+                log.info("zalo: a message from a bot is not taken: %.300r", update)
+                return
+            if event.files:
+                # Fetching a photo takes a moment; show that something is happening.
+                self._spawn(self._typing(event.chat_id))
+            async with self.locks.hold(event.chat_id):
+                response = await self._handle(event)
+                await self._answer(event, response)
 
     async def _poll_forever(self) -> None:
         await self._end_webhook()
@@ -285,9 +286,16 @@ class ZaloChannel:
             log.warning("zalo update ignored: %s: %.300r", exc, update)
 
     def _spawn(self, work: Awaitable[None]) -> None:
+        # In flight from now, not from when the task first runs: the next poll goes out
+        # before that, and the update must never look handled in between (`bot.settled`).
+        self.app.in_flight.begin()
         task = asyncio.get_running_loop().create_task(work)  # type: ignore[arg-type]
         self._handling.add(task)
-        task.add_done_callback(self._handling.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._handling.discard(task)
+        self.app.in_flight.end()
 
     async def _typing(self, chat_id: str) -> None:
         with contextlib.suppress(ZaloError, httpx.HTTPError):
