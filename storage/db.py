@@ -131,6 +131,10 @@ class WriteTurn:
             with contextlib.suppress(ValueError):
                 queue.remove(turn)
 
+    def waited_for(self) -> bool:
+        """Whether anybody waits for the turn."""
+        return any(not turn.done() for queue in (self._urgent, self._waiting) for turn in queue)
+
     def hand_on(self, with_it: Any) -> bool:
         """Hand the turn and `with_it` to the next taker, urgent ones first; False, and the
         turn still held, if nobody waits for it."""
@@ -173,15 +177,22 @@ class _GroupCommit:
     """Group commit on SQLite: transactions that queue for the write turn together share one
     SQLite transaction and one COMMIT.
 
-    A new session and BEGIN IMMEDIATE … COMMIT cost about six times what a SAVEPOINT inside an
-    open transaction costs, and under load most transactions wait for the turn anyway. So the
-    turn's holder does its work in a SAVEPOINT; when it is done and someone waits, it hands
-    the turn together with the open session to the next, and waits for the COMMIT; the last
-    of the group (nobody waiting, `GROUP_LIMIT` members, or an urgent member, which must not
-    wait for the others) commits and wakes them. A member whose work raised has its
-    SAVEPOINT rolled back and raises at once; nothing of it is committed. None of the others
-    exits its block before the COMMIT holding its work succeeded (a step is on disk before it
-    is answered); if the COMMIT fails, they all raise its error.
+    A new session and BEGIN IMMEDIATE … COMMIT cost several times what a SAVEPOINT inside an
+    open transaction costs. So when the turn's holder is done and someone waits for the
+    turn, it hands the turn on together with its open session and waits for the COMMIT; the
+    next does its work in a SAVEPOINT of its own, and so on; the last of the group (nobody
+    waiting, `GROUP_LIMIT` members, or an urgent member, which must not wait for the others)
+    commits and wakes them. A member whose work raised has its SAVEPOINT rolled back and
+    raises at once; nothing of it is committed. None of the others exits its block before
+    the COMMIT holding its work succeeded (a step is on disk before it is answered); if the
+    COMMIT fails, they all raise its error.
+
+    With the inline driver a transaction rarely gives the event loop a turn, so nobody would
+    ever be found waiting: the last member lets the loop run once before it commits, and the
+    updates that arrived meanwhile queue and join (`_pass_on`). The first member of a group
+    needs no SAVEPOINT: nobody else's work is in the transaction yet, and if it fails the
+    whole transaction is rolled back, so a group of one costs what a transaction did before,
+    plus that one turn of the loop.
 
     The members share one session: between members its identity map is emptied, so a member
     never reads another's objects (which could be stale after statements past the ORM), and
@@ -198,20 +209,28 @@ class _GroupCommit:
         group = await self._join(urgent)
         session = group.session
         group.members += 1
+        alone = group.members == 1
         try:
-            async with session.begin_nested():
+            if alone:
                 yield session
+                await session.flush()  # its errors are this member's, before anyone joins
+            else:
+                async with session.begin_nested():
+                    yield session
         except BaseException as exc:
-            # The SAVEPOINT was rolled back as the block above ended (or could not be: then
-            # the group is lost); its objects must not reach the next member.
             outbox.pop_queued(session)
+            if alone:
+                # Only its own work is in the transaction: all of it goes.
+                group.broken = exc
+                await self._finish(group)
+                raise
+            # The SAVEPOINT was rolled back as the block above ended (or could not be: then
+            # the group's work is lost).
             if group.broken is None and not self._intact(group):
                 group.broken = GroupCommitBroken(f"a transaction of the group failed: {exc!r}")
-            session.expunge_all()
             await self._pass_on(group, urgent, waits=False)
             raise
         queued = outbox.pop_queued(session)
-        session.expunge_all()
         await self._pass_on(group, urgent, waits=True)
         # Nothing suspends between here and the caller's next statement, where the router
         # reads the flag.
@@ -252,7 +271,16 @@ class _GroupCommit:
             committed = asyncio.get_running_loop().create_future() if waits else None
             if committed is not None:
                 group.waiting.append(committed)
-            if self.turn.hand_on(group):
+            if not self.turn.waited_for():
+                try:
+                    await asyncio.sleep(0)  # let what is ready run, and queue
+                except asyncio.CancelledError:
+                    await self._finish(group)
+                    raise
+            if self.turn.waited_for():
+                # The next member must not meet this one's objects (or a failed one's).
+                group.session.expunge_all()
+                self.turn.hand_on(group)
                 if committed is not None:
                     await committed  # cancelled: the group commits without this member waiting
                 return

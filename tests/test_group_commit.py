@@ -147,11 +147,50 @@ async def test_transactions_queued_together_commit_once(app: GuongSang) -> None:
         assert raised == [None] * 6
         assert commits(log) == 1, log
         assert log.count("BEGIN IMMEDIATE") == 1
-        # Each in a SAVEPOINT of its own (run on the driver), released as it ends.
-        assert sum(1 for line in log if line.startswith("SAVEPOINT")) == 6, log
-        assert sum(1 for line in log if line.startswith("RELEASE")) == 6, log
+        # Each after the first in a SAVEPOINT of its own (run on the driver), released as it
+        # ends; the first was alone in the transaction and needed none.
+        assert sum(1 for line in log if line.startswith("SAVEPOINT")) == 5, log
+        assert sum(1 for line in log if line.startswith("RELEASE")) == 5, log
     for key in ["first", *keys]:
         assert await claimed(app, key)
+
+
+async def test_transactions_ready_together_join_one_group(app: GuongSang) -> None:
+    """Transactions that never give the event loop a turn (the inline driver's) still form a
+    group: the last member lets the loop run once before it commits, and those ready join."""
+    async with traced(app) as log:
+        await asyncio.wait_for(
+            asyncio.gather(*(claiming(app, log, f"r{n}")() for n in range(4))), HANG
+        )
+        assert commits(log) == 1, log
+        assert [line for line in marks(log) if line.startswith("body")] == [
+            "body r0", "body r1", "body r2", "body r3"
+        ]  # fmt: skip
+    for n in range(4):
+        assert await claimed(app, f"r{n}")
+
+
+async def test_a_first_member_that_raises_rolls_back_alone_and_the_next_begin_afresh(
+    app: GuongSang,
+) -> None:
+    """The first member of a group has no SAVEPOINT: alone in the transaction, it rolls the
+    transaction back, and those queued behind it form a new group."""
+
+    async def first(session: AsyncSession) -> None:
+        await outbox.enqueue(session, "telegram", "42", {"text": "không"}, now=NOW)
+        raise RuntimeError("first failed")
+
+    async with traced(app) as log:
+        raised = await holding(
+            app, log, [claiming(app, log, "a"), claiming(app, log, "b")], first=first
+        )
+        assert isinstance(raised[0], RuntimeError) and raised[1:] == [None, None], raised
+        assert commits(log) == 1, log
+        assert "ROLLBACK" in log, log
+    assert not await claimed(app, "first")
+    assert await claimed(app, "a") and await claimed(app, "b")
+    async with app.db.transaction() as session:
+        assert (await session.scalars(select(OutboxMessage))).all() == []
 
 
 async def test_no_member_exits_before_the_commit(app: GuongSang) -> None:
