@@ -74,7 +74,10 @@ class Database:
         waiting inside SQLite's busy handler sleep and retry with growing naps. An `urgent`
         transaction (the outbox recording that a message went out) goes ahead of those
         waiting. Transactions that queue together share one SQLite transaction and one
-        COMMIT (group commit, `_GroupCommit`), each in a SAVEPOINT of its own.
+        COMMIT (group commit, `_GroupCommit`), each in a SAVEPOINT of its own. So, on
+        SQLite, a block must not call the session's commit() or rollback() (they would end
+        everyone's transaction), nor wait for what another transaction's caller does only
+        after its block exits (that exit waits for the COMMIT, which waits for this block).
         Transactions must not nest (none do).
         """
         if self._group_commit is None:
