@@ -31,6 +31,13 @@ NOW = datetime(2024, 1, 10, 3, 0, tzinfo=UTC)
 HANG = 20.0
 
 
+@pytest.fixture(autouse=True)
+def _groups_stay_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A group's time window is far longer here than any test: groups form by the event
+    loop's order alone, however slow the machine (one test closes it at once)."""
+    monkeypatch.setattr(storage_db, "GROUP_WINDOW", 3600.0)
+
+
 @asynccontextmanager
 async def traced(app: GuongSang) -> AsyncIterator[list[str]]:
     """What SQLite runs on connections checked out meanwhile (BEGIN, SAVEPOINT, COMMIT…),
@@ -368,6 +375,18 @@ async def test_a_group_takes_at_most_the_limit(
         assert raised == [None] * 5
         # first + u0, u1 + u2, u3.
         assert commits(log) == 3, log
+
+
+async def test_a_group_past_its_window_takes_no_more(
+    app: GuongSang, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no time window at all, every transaction commits on its own, queued or not."""
+    monkeypatch.setattr(storage_db, "GROUP_WINDOW", 0.0)
+    async with traced(app) as log:
+        raised = await holding(app, log, [claiming(app, log, f"u{n}") for n in range(3)])
+        assert raised == [None] * 4
+        assert commits(log) == 4, log
+        assert not any(line.startswith("SAVEPOINT") for line in log), log
 
 
 async def test_cancelled_while_waiting_for_the_commit_holds_nothing_up(app: GuongSang) -> None:
