@@ -97,21 +97,26 @@ async def driver_of(session: AsyncSession) -> sqlite3.Connection | None:
     For the per-update path's few fixed statements: run on it as prepared statements (Python's
     sqlite3 keeps them compiled per connection), they share the session's transaction, so
     they commit or roll back with everything else the update wrote, while skipping
-    SQLAlchemy's per-statement work. Found once per transaction.
+    SQLAlchemy's per-statement work. Found once per transaction, or per SAVEPOINT: the
+    session begins a SAVEPOINT only when first asked for its connection inside it, and
+    statements run here before it would not be rolled back with it (group commit runs each
+    transaction of a group in a SAVEPOINT of the one session, see `storage.db`).
     """
     info = session.info
-    transaction = session.sync_session.get_transaction()
+    sync = session.sync_session
+    transaction = sync.get_nested_transaction() or sync.get_transaction()
     cached = info.get(_DRIVER)
     if cached is not None and transaction is not None and cached[0] is transaction:
         return cached[1]  # type: ignore[no-any-return]
     if session.get_bind().dialect.name != "sqlite":
         return None
-    connection = await session.connection()  # begins the transaction: BEGIN IMMEDIATE
+    # Begins the transaction (BEGIN IMMEDIATE) or the SAVEPOINT, if not yet begun.
+    connection = await session.connection()
     fairy = await connection.get_raw_connection()
     inline = fairy.driver_connection
     if not isinstance(inline, InlineConnection):
         return None
-    info[_DRIVER] = (session.sync_session.get_transaction(), inline.sqlite)
+    info[_DRIVER] = (sync.get_nested_transaction() or sync.get_transaction(), inline.sqlite)
     return inline.sqlite
 
 
@@ -120,10 +125,35 @@ def held_driver(session: AsyncSession) -> sqlite3.Connection | None:
     (another database, or not looked up yet in this transaction). For code that cannot
     await: it never begins a transaction."""
     cached = session.info.get(_DRIVER)
-    transaction = session.sync_session.get_transaction()
+    sync = session.sync_session
+    # Per SAVEPOINT as in `driver_of`: a group commit member's own, not the group's.
+    transaction = sync.get_nested_transaction() or sync.get_transaction()
     if cached is not None and transaction is not None and cached[0] is transaction:
         return cached[1]  # type: ignore[no-any-return]
     return None
+
+
+def plain_savepoints(dialect: Dialect) -> None:
+    """Have `dialect` (an inline SQLite engine's) run SAVEPOINT, RELEASE and ROLLBACK TO
+    straight on the driver: SQLAlchemy builds and compiles a statement object for each,
+    which cost more than the rest of a small transaction's savepoint (group commit opens
+    one per transaction). A savepoint rolled back is released too, so a group with failed
+    members leaves no stack of them behind."""
+
+    def savepoint(connection: Connection, name: str) -> None:
+        driver(connection.connection).execute(f"SAVEPOINT {name}")
+
+    def release(connection: Connection, name: str) -> None:
+        driver(connection.connection).execute(f"RELEASE SAVEPOINT {name}")
+
+    def rollback_to(connection: Connection, name: str) -> None:
+        sqlite = driver(connection.connection)
+        sqlite.execute(f"ROLLBACK TO SAVEPOINT {name}")
+        sqlite.execute(f"RELEASE SAVEPOINT {name}")
+
+    dialect.do_savepoint = savepoint  # type: ignore[method-assign]
+    dialect.do_release_savepoint = release  # type: ignore[method-assign]
+    dialect.do_rollback_to_savepoint = rollback_to  # type: ignore[method-assign]
 
 
 @functools.lru_cache(maxsize=64)
