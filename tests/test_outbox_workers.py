@@ -107,9 +107,13 @@ async def test_claims_of_a_worker_that_died_are_taken_back_while_the_others_run(
     chats = ["8201", "8202"]
     async with worker(settings, clock, telegram, units=True) as survivor:
         await asyncio.sleep(0.2)  # its start-up recovery is behind it
-        # Another process claimed these and was killed before sending.
-        await queue(survivor, chats, Reply("Bài chờ bạn xác nhận."))
+        # Another process claimed these and was killed before sending: queued and claimed in
+        # one transaction, so the survivor never sees them unclaimed.
         async with survivor.db.transaction() as session:
+            notifier = Notifier(session, survivor.services)
+            for chat_id in chats:
+                await notifier.to_chat("telegram", chat_id, Reply("Bài chờ bạn xác nhận."))
+            await session.flush()
             await session.execute(
                 update(OutboxMessage).values(
                     status=outbox.SENDING, claimed_by="dead", claimed_at=clock.moment
