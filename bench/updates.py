@@ -83,6 +83,11 @@ QUIET = 0.5
 STEP_TIMEOUT = 60.0
 
 
+# Called with True as the timed people start and False once they are done (after start-up
+# and calibration): `bench.profile` profiles only that part.
+TIMED_HOOKS: list[Callable[[bool], None]] = []
+
+
 @dataclass(frozen=True)
 class Step:
     """One thing a person does: `kind` is text (commands too), press, contact or photo."""
@@ -279,6 +284,8 @@ async def run_people(
     full_gc_pauses: list[float] = []
     on_gc = _timer(full_gc_pauses)
     gc.callbacks.append(on_gc)
+    for hook in TIMED_HOOKS:
+        hook(True)
     started, cpu_started = time.perf_counter(), time.process_time()
     # The same pauses for both bots: each person's own seeded sequence.
     outcomes = await asyncio.gather(
@@ -286,6 +293,8 @@ async def run_people(
         return_exceptions=True,
     )
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    for hook in TIMED_HOOKS:
+        hook(False)
     gc.callbacks.remove(on_gc)
     failures = [o for o in outcomes if isinstance(o, BaseException)]
     for failure in failures[:3]:

@@ -27,8 +27,9 @@ from handlers.text_rules import (
     without_title_line,
 )
 from handlers.types import Choice, WebLink
-from storage import submissions as submissions_repo
+from storage import drafts
 from storage import units as units_repo
+from storage.drafts import DraftRecord
 from storage.models import Attachment, Submission
 
 UNIT_MATCHES = 8
@@ -47,7 +48,7 @@ class FieldCtx:
     value: Any
     state: dict[str, Any] = field(default_factory=dict)
     editing: bool = False
-    submission: Submission | None = None
+    submission: DraftRecord | Submission | None = None
     # A unit taken as the only match can be changed at once: the caller handles the
     # "unit_again" button that comes with it (registration does; an invite is made at once).
     unit_again: bool = False
@@ -513,7 +514,7 @@ async def _take_photos(fc: FieldCtx) -> Outcome:
         if event.button == "clear" and count:
             return _ask_first(fc, "photos_clear", "clear", count=count)
         if event.button in ("clear", "clear!") and fc.submission is not None:
-            removed = await submissions_repo.remove_attachments(ctx.session, fc.submission, "photo")
+            removed = await drafts.remove_attachments(ctx.session, fc.submission, "photo")
             ctx.say("fields.photos_cleared", removed=removed)
             return Outcome(reprompt=True)
         if event.button == "clear_no":
@@ -578,8 +579,7 @@ async def _store_photo(fc: FieldCtx, incoming: Any) -> str:
         mime_type=stored.mime_type,
         file_name=incoming.file_name,
     )
-    submission.attachments.append(attachment)
-    await ctx.session.flush()
+    await drafts.add_attachment(ctx.session, submission, attachment)
     return ctx.text("fields.photo_received")
 
 

@@ -26,6 +26,7 @@ from handlers.text_rules import excerpt
 from handlers.types import Choice, Reply
 from storage import conversations, events, roles
 from storage import submissions as repo
+from storage.drafts import DraftRecord
 from storage.models import Person, RoleGrant, Submission, Unit
 
 UNIT, REVIEW = "u", "r"
@@ -100,12 +101,14 @@ async def ask_for_code(ctx: Ctx, payload: str) -> None:
     )
 
 
-def campaign_of(services: Services, sub: Submission) -> CampaignSpec:
+def campaign_of(services: Services, sub: Submission | DraftRecord) -> CampaignSpec:
     """The campaign a submission belongs to, as configured; if the campaign has since left the
-    campaigns file, as last stored, so its stories stay usable with their limits."""
+    campaigns file, as last stored, so its stories stay usable with their limits (a plain
+    `DraftRecord` is read only for a configured campaign)."""
     spec = services.campaign_by_id(sub.campaign_id)
     if spec is not None:
         return spec
+    assert isinstance(sub, Submission), "a draft of a campaign no longer configured is read whole"
     stored = sub.campaign
     return CampaignSpec(
         slug=stored.slug,

@@ -14,9 +14,10 @@ from handlers.ids import parse_id
 from handlers.menu import main_menu
 from handlers.services import Services
 from handlers.text_rules import count_words, excerpt
-from storage import events, roles
+from storage import drafts, events, roles
 from storage import submissions as repo
 from storage import units as units_repo
+from storage.drafts import DraftRecord
 from storage.models import Submission, Unit
 
 FORM_STEP = "form"
@@ -32,6 +33,9 @@ OPENING_WORDS = 60
 # However the story was stored (one "word" may be 100,000 characters), its opening in the
 # preview and on cards stays a few lines: the message around it is one, not dozens.
 OPENING_CHARS = 400
+# A draft as the form reads it: plain values on the per-update path (`storage.drafts`), the
+# ORM row where a story's status changes. Both have the attributes the form reads.
+Draft = DraftRecord | Submission
 
 
 async def new(ctx: Ctx) -> None:
@@ -136,7 +140,7 @@ async def on_form(ctx: Ctx) -> None:
     # The answer and how far the form got are written together: one write a step.
     changes = {fc.field.key: outcome.value} if outcome.changed else {}
     if not outcome.done:
-        _set_values(ctx, draft, changes)
+        await _set_values(ctx, draft, changes)
         ctx.update(field_state=fc.state)
         if outcome.reprompt:
             fields.ask(fc)
@@ -144,7 +148,7 @@ async def on_form(ctx: Ctx) -> None:
     reached = max(int(draft.values.get("_reached", -1)), index)
     if reached != draft.values.get("_reached"):
         changes["_reached"] = reached
-    _set_values(ctx, draft, changes)
+    await _set_values(ctx, draft, changes)
     if editing:
         await show_preview(ctx, draft)
         return
@@ -155,7 +159,7 @@ async def on_form(ctx: Ctx) -> None:
         await _goto_field(ctx, draft, next_index, editing=False)
 
 
-async def show_preview(ctx: Ctx, draft: Submission) -> None:
+async def show_preview(ctx: Ctx, draft: Draft) -> None:
     """Every field, the word count and the photos, with submit / edit / later / discard."""
     campaign, form = _form_of(ctx, draft)
     ctx.goto(PREVIEW_STEP, submission_id=draft.id)
@@ -340,7 +344,7 @@ async def _note_sent_back(ctx: Ctx, story: Submission) -> str | None:
     return asked.reason if asked is not None else None
 
 
-async def open_draft(ctx: Ctx, draft: Submission) -> None:
+async def open_draft(ctx: Ctx, draft: Draft) -> None:
     """Resume a draft at its first unanswered field, or at the preview when it is complete."""
     _, form = _form_of(ctx, draft)
     ctx.say("form.resuming", title=_title(draft))
@@ -380,7 +384,7 @@ async def cancel(ctx: Ctx) -> bool:
     return True
 
 
-async def _submit(ctx: Ctx, draft: Submission) -> None:
+async def _submit(ctx: Ctx, draft: Draft) -> None:
     campaign, form = _form_of(ctx, draft)
     missing = _first_unfinished(ctx, draft, form, start=0, strict=True)
     if missing is not None:
@@ -397,6 +401,7 @@ async def _submit(ctx: Ctx, draft: Submission) -> None:
         return
     person = await ctx.person_row()  # its unit's name goes with the story
     assert person is not None
+    draft = await _row(ctx, draft)
     now = ctx.services.now()
     before = draft.status
     if first:
@@ -409,7 +414,7 @@ async def _submit(ctx: Ctx, draft: Submission) -> None:
     draft.status_since = now
     draft.channel, draft.chat_id = ctx.event.channel, ctx.event.chat_id
     unit = person.unit
-    _set_value(
+    await _set_value(
         ctx,
         draft,
         "_author",
@@ -461,7 +466,7 @@ async def _submit(ctx: Ctx, draft: Submission) -> None:
     )
 
 
-async def _unit_of(ctx: Ctx, draft: Submission) -> Unit | None:
+async def _unit_of(ctx: Ctx, draft: Draft) -> Unit | None:
     """The story's unit, whose type names its head in the texts ("Chủ tịch công đoàn")."""
     return await ctx.session.get(Unit, draft.unit_id) if draft.unit_id else None
 
@@ -471,7 +476,7 @@ async def _heads_own_unit(ctx: Ctx) -> bool:
     person = ctx.person
     if person is None or person.unit_id is None:
         return False
-    return any(p.id == person.id for p in await roles.unit_heads(ctx.session, person.unit_id))
+    return await roles.heads_unit(ctx.session, person.id, person.unit_id)
 
 
 def _status_after_submit(campaign: CampaignSpec, before: str) -> str:
@@ -483,7 +488,8 @@ def _status_after_submit(campaign: CampaignSpec, before: str) -> str:
     return repo.SUBMITTED
 
 
-async def _discard(ctx: Ctx, draft: Submission) -> None:
+async def _discard(ctx: Ctx, read: Draft) -> None:
+    draft = await _row(ctx, read)
     before = draft.status
     draft.status = repo.DISCARDED
     draft.status_since = ctx.services.now()
@@ -491,10 +497,23 @@ async def _discard(ctx: Ctx, draft: Submission) -> None:
     await _log(ctx, draft, "discarded", before, repo.DISCARDED)
 
 
-async def _current(ctx: Ctx, quiet: bool = False) -> Submission | None:
-    """The draft this conversation is working on; if it is gone, say so and go idle."""
+async def _row(ctx: Ctx, draft: Draft) -> Submission:
+    """The draft's ORM row, to change its status, code or version."""
+    if isinstance(draft, Submission):
+        return draft
+    row = await repo.get(ctx.session, draft.id)
+    assert row is not None  # read in this transaction, which holds the write lock
+    return row
+
+
+async def _current(ctx: Ctx, quiet: bool = False) -> Draft | None:
+    """The draft this conversation is working on, as plain values where its campaign is
+    configured (the ORM row otherwise, whose stored campaign stands in); if it is gone, say
+    so and go idle."""
     submission_id = ctx.data.get("submission_id")
-    draft = await repo.get(ctx.session, submission_id) if submission_id else None
+    draft = await drafts.read(ctx.session, submission_id) if submission_id else None
+    if draft is not None and ctx.services.campaign_by_id(draft.campaign_id) is None:
+        draft = await repo.get(ctx.session, draft.id)
     person = ctx.person
     if draft and person and draft.author_id == person.id and draft.status in repo.EDITABLE:
         return draft
@@ -504,15 +523,13 @@ async def _current(ctx: Ctx, quiet: bool = False) -> Submission | None:
     return None
 
 
-async def _goto_field(ctx: Ctx, draft: Submission, index: int, editing: bool) -> None:
+async def _goto_field(ctx: Ctx, draft: Draft, index: int, editing: bool) -> None:
     ctx.goto(FORM_STEP, submission_id=draft.id, index=index, editing=editing, field_state={})
     _, form = _form_of(ctx, draft)
     fields.ask(_field_ctx(ctx, draft, form, index, editing))
 
 
-def _field_ctx(
-    ctx: Ctx, draft: Submission, form: Form, index: int, editing: bool
-) -> fields.FieldCtx:
+def _field_ctx(ctx: Ctx, draft: Draft, form: Form, index: int, editing: bool) -> fields.FieldCtx:
     field = form.fields[index]
     return fields.FieldCtx(
         ctx=ctx,
@@ -524,43 +541,43 @@ def _field_ctx(
     )
 
 
-def _form_of(ctx: Ctx, draft: Submission) -> tuple[CampaignSpec, Form]:
+def _form_of(ctx: Ctx, draft: Draft) -> tuple[CampaignSpec, Form]:
     campaign = review.campaign_of(ctx.services, draft)
     return campaign, form_for(campaign)
 
 
-def _set_value(ctx: Ctx, draft: Submission, key: str, value: Any) -> None:
-    store_value(ctx.session, ctx.services, draft, key, value)
+async def _set_value(ctx: Ctx, draft: Draft, key: str, value: Any) -> None:
+    await store_value(ctx.session, ctx.services, draft, key, value)
 
 
-def _set_values(ctx: Ctx, draft: Submission, changes: dict[str, Any]) -> None:
+async def _set_values(ctx: Ctx, draft: Draft, changes: dict[str, Any]) -> None:
     if changes:
-        store_values(ctx.session, ctx.services, draft, changes)
+        await store_values(ctx.session, ctx.services, draft, changes)
 
 
-def store_value(
-    session: AsyncSession, services: Services, draft: Submission, key: str, value: Any
+async def store_value(
+    session: AsyncSession, services: Services, draft: Draft, key: str, value: Any
 ) -> None:
     """Store one answer in a draft, as the chat and the web editor both do."""
-    store_values(session, services, draft, {key: value})
+    await store_values(session, services, draft, {key: value})
 
 
-def store_values(
-    session: AsyncSession, services: Services, draft: Submission, changes: dict[str, Any]
+async def store_values(
+    session: AsyncSession, services: Services, draft: Draft, changes: dict[str, Any]
 ) -> None:
     """Store several answers in a draft at once (one write)."""
     # A new dict, never the stored one mutated: the old answers stay what was read.
     values = {**draft.values, **changes}
     words = count_words(changes["story"] or "") if "story" in changes else draft.word_count
-    repo.set_values(session, draft, values, words, services.now())
+    await repo.set_values(session, draft, values, words, services.now())
 
 
-def _photos(draft: Submission) -> list[Any]:
+def _photos(draft: Draft) -> list[Any]:
     return [a for a in draft.attachments if a.kind == "photo"]
 
 
 def _first_unfinished(
-    ctx: Ctx, draft: Submission, form: Form, start: int, strict: bool = False
+    ctx: Ctx, draft: Draft, form: Form, start: int, strict: bool = False
 ) -> int | None:
     """The first field from `start` that is unanswered (or never reached, unless `strict`)."""
     reached = int(draft.values.get("_reached", -1))
@@ -577,7 +594,7 @@ def _first_unfinished(
     return None
 
 
-async def _rows(ctx: Ctx, draft: Submission, form: Form) -> list[tuple[str, Any]]:
+async def _rows(ctx: Ctx, draft: Draft, form: Form) -> list[tuple[str, Any]]:
     """(field key, shown value) pairs for the preview."""
     rows: list[tuple[str, Any]] = []
     if form.name == "registration":
@@ -601,7 +618,7 @@ def _opening(story: str) -> str:
     return excerpt(story, OPENING_WORDS, OPENING_CHARS)
 
 
-def _title(draft: Submission) -> str:
+def _title(draft: Draft) -> str:
     values = draft.values
     return str(values.get("title") or values.get("exemplar_name") or values.get("model_name") or "")
 
@@ -617,7 +634,7 @@ def _preview_buttons(ctx: Ctx, campaign: CampaignSpec) -> list[Any]:
 
 async def _log(
     ctx: Ctx,
-    draft: Submission,
+    draft: Draft,
     action: str,
     from_status: str | None,
     to_status: str | None,

@@ -118,7 +118,7 @@ async def save(
             problems[f.key] = problem
             continue
         if value != draft.values.get(f.key):
-            submission.store_value(session, services, draft.submission, f.key, value)
+            await submission.store_value(session, services, draft.submission, f.key, value)
             draft.values[f.key] = value
             stored.append(f.key)
     story = _story_field(draft.fields)
@@ -185,7 +185,9 @@ async def finish(services: Services, person_id: int, draft_id: int) -> Draft | N
         story_index = draft.form.index(_story_field(draft.fields).key)
         reached = int(draft.submission.values.get("_reached", -1))
         if reached < story_index:
-            submission.store_value(session, services, draft.submission, "_reached", story_index)
+            await submission.store_value(
+                session, services, draft.submission, "_reached", story_index
+            )
         await events.record(
             session,
             at=services.now(),

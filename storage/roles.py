@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Identity, Person, RoleGrant
@@ -57,9 +57,37 @@ async def holders(session: AsyncSession, role: str) -> list[tuple[RoleGrant, Per
     return [(g, p) for g, p in rows]
 
 
+# Built once, so SQLAlchemy finds it compiled; a unit's own grants only (a city has hundreds
+# of unit heads, and previews and submissions ask about one unit).
+_UNIT_HEADS = (
+    select(Person)
+    .join(RoleGrant, RoleGrant.person_id == Person.id)
+    .where(RoleGrant.role == UNIT_HEAD, RoleGrant.unit_id == bindparam("unit"))
+    .order_by(RoleGrant.id)
+)
+_HEADS_UNIT = (
+    select(RoleGrant.id)
+    .where(
+        RoleGrant.role == UNIT_HEAD,
+        RoleGrant.unit_id == bindparam("unit"),
+        RoleGrant.person_id == bindparam("person"),
+    )
+    .limit(1)
+)
+
+
 async def unit_heads(session: AsyncSession, unit_id: int) -> list[Person]:
-    """The heads of one unit."""
-    return [p for g, p in await holders(session, UNIT_HEAD) if g.unit_id == unit_id]
+    """The heads of one unit (each once, in the order they were made heads)."""
+    found: dict[int, Person] = {}
+    for person in await session.scalars(_UNIT_HEADS, {"unit": unit_id}):
+        found.setdefault(person.id, person)
+    return list(found.values())
+
+
+async def heads_unit(session: AsyncSession, person_id: int, unit_id: int) -> bool:
+    """Whether the person is a head of the unit."""
+    found = await session.scalar(_HEADS_UNIT, {"unit": unit_id, "person": person_id})
+    return found is not None
 
 
 async def reviewers(session: AsyncSession, level: str, organisation_id: int | None) -> list[Person]:

@@ -13,7 +13,8 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from storage import sqlite_inline
 from storage.db import upsert_insert
-from storage.models import Attachment, Campaign, CodeCounter, Submission, SubmissionVersion
+from storage.drafts import DraftRecord
+from storage.models import Campaign, CodeCounter, Submission, SubmissionVersion
 
 DRAFT = "draft"
 SUBMITTED = "submitted"  # waiting for the unit head's confirmation
@@ -152,25 +153,9 @@ async def next_code(session: AsyncSession, year: int) -> str:
     return f"GS-{year}-{last:04d}"
 
 
-async def add_attachment(session: AsyncSession, attachment: Attachment) -> None:
-    """Store an attachment row."""
-    session.add(attachment)
-    await session.flush()
-
-
-async def remove_attachments(session: AsyncSession, submission: Submission, kind: str) -> int:
-    """Detach every attachment of `kind`; stored files stay on disk (content-addressed)."""
-    doomed = [a for a in submission.attachments if a.kind == kind]
-    for attachment in doomed:
-        submission.attachments.remove(attachment)
-        await session.delete(attachment)
-    await session.flush()
-    return len(doomed)
-
-
-def set_values(
+async def set_values(
     session: AsyncSession,
-    submission: Submission,
+    submission: Submission | DraftRecord,
     values: dict[str, Any],
     word_count: int,
     now: datetime,
@@ -180,31 +165,64 @@ def set_values(
     Each step of the form changes a draft's answers. Through the ORM that is a flush of the
     submission (its change tracking, the unit of work, an UPDATE built for the changed
     columns), several times what the UPDATE itself costs. On SQLite, inside an update's
-    transaction that has its driver at hand, it is one prepared UPDATE at once, and the
-    object is told these are the stored values (so the ORM does not write them again);
-    elsewhere the ORM writes them at its next flush.
+    transaction that has its driver at hand, it is one prepared UPDATE at once, and an ORM
+    object is told these are the stored values (so the ORM does not write them again). A
+    plain `DraftRecord` is written at once elsewhere too; an ORM object elsewhere is written
+    by the ORM at its next flush.
     """
     driver = sqlite_inline.held_driver(session)
+    if isinstance(submission, DraftRecord):
+        if driver is None:
+            await session.execute(
+                _SET_VALUES,
+                {"b_id": submission.id, "values": values, "words": word_count, "at": now},
+            )
+        else:
+            driver.execute(_SET_VALUES_SQL, _bound(session, values, word_count, now, submission))
+        submission.values = values
+        submission.word_count = word_count
+        return
     if driver is None or not inspect(submission).persistent:
         submission.values = values
         submission.word_count = word_count
         submission.updated_at = now
         return
-    dialect = session.get_bind().dialect
-    row = (
-        sqlite_inline.binder(_COLUMNS["values"], dialect)(values),
-        word_count,
-        sqlite_inline.binder(_COLUMNS.updated_at, dialect)(now),
-        submission.id,
-    )
-    driver.execute(_SET_VALUES_SQL, row)
+    driver.execute(_SET_VALUES_SQL, _bound(session, values, word_count, now, submission))
     set_committed_value(submission, "values", values)
     set_committed_value(submission, "word_count", word_count)
     set_committed_value(submission, "updated_at", now)
 
 
+def _bound(
+    session: AsyncSession,
+    values: dict[str, Any],
+    word_count: int,
+    now: datetime,
+    submission: Submission | DraftRecord,
+) -> tuple[Any, ...]:
+    """`_SET_VALUES_SQL`'s parameters, as SQLAlchemy would store them."""
+    dialect = session.get_bind().dialect
+    return (
+        sqlite_inline.binder(_COLUMNS["values"], dialect)(values),
+        word_count,
+        sqlite_inline.binder(_COLUMNS.updated_at, dialect)(now),
+        submission.id,
+    )
+
+
 _COLUMNS = Submission.__table__.c
 _SET_VALUES_SQL = 'UPDATE submissions SET "values" = ?, word_count = ?, updated_at = ? WHERE id = ?'
+_SET_VALUES = (
+    update(Submission.__table__)
+    .where(_COLUMNS.id == bindparam("b_id"))
+    .values(
+        {
+            _COLUMNS["values"]: bindparam("values"),
+            _COLUMNS.word_count: bindparam("words"),
+            _COLUMNS.updated_at: bindparam("at"),
+        }
+    )
+)
 
 
 def touch(submission: Submission, now: datetime) -> None:

@@ -1,0 +1,182 @@
+"""A draft as plain values, for the form's per-update path.
+
+Most updates in the form read one draft (its answers, status and photos) and write its answers
+back. Loading it as an ORM `Submission` (its campaign and attachments joined, each row made an
+object in the identity map) cost a third of such an update's database work. `DraftRecord`
+holds the same attributes handlers read, read with one statement (prepared on SQLite's driver
+inside the session's transaction, a Core statement elsewhere) and changed by the functions
+here, which write what they change at once. Handlers that change a story's status, code or
+version (submit, discard) load the ORM row for it (`storage.submissions.get`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import bindparam, delete, select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import sqlite_inline
+from storage.models import Attachment, Submission
+
+
+class AttachmentRecord:
+    """What the form reads of an attachment: its kind, its content's hash and stored path."""
+
+    __slots__ = ("kind", "sha256", "stored_path")
+
+    def __init__(self, kind: str, sha256: str, stored_path: str) -> None:
+        self.kind = kind
+        self.sha256 = sha256
+        self.stored_path = stored_path
+
+
+class DraftRecord:
+    """A submission as the form reads it, with `Submission`'s attribute names (read-only but
+    for what `storage.drafts` and `storage.submissions.set_values` change)."""
+
+    __slots__ = (
+        "attachments",
+        "author_id",
+        "campaign_id",
+        "channel",
+        "chat_id",
+        "code",
+        "id",
+        "status",
+        "unit_id",
+        "values",
+        "version",
+        "word_count",
+    )
+
+    def __init__(self, row: tuple[Any, ...], values: dict[str, Any]) -> None:
+        (
+            self.id,
+            self.campaign_id,
+            self.author_id,
+            self.unit_id,
+            self.status,
+            self.version,
+            self.code,
+            _values,
+            self.word_count,
+            self.channel,
+            self.chat_id,
+        ) = row[:11]
+        self.values: dict[str, Any] = values
+        self.attachments: list[AttachmentRecord] = []
+
+    def __repr__(self) -> str:
+        return f"DraftRecord(id={self.id}, status={self.status!r})"
+
+
+_SUBMISSIONS = Submission.__table__
+_ATTACHMENTS = Attachment.__table__
+_DRAFT_COLUMNS = (
+    _SUBMISSIONS.c.id,
+    _SUBMISSIONS.c.campaign_id,
+    _SUBMISSIONS.c.author_id,
+    _SUBMISSIONS.c.unit_id,
+    _SUBMISSIONS.c.status,
+    _SUBMISSIONS.c.version,
+    _SUBMISSIONS.c.code,
+    _SUBMISSIONS.c["values"],
+    _SUBMISSIONS.c.word_count,
+    _SUBMISSIONS.c.channel,
+    _SUBMISSIONS.c.chat_id,
+)
+# One statement for the draft and its attachments, oldest attachment first (as the ORM's
+# relationship orders them); a draft without any gives one row of NULLs for them.
+_READ = (
+    select(*_DRAFT_COLUMNS, _ATTACHMENTS.c.kind, _ATTACHMENTS.c.sha256, _ATTACHMENTS.c.stored_path)
+    .select_from(_SUBMISSIONS)
+    .outerjoin(_ATTACHMENTS, _ATTACHMENTS.c.submission_id == _SUBMISSIONS.c.id)
+    .where(_SUBMISSIONS.c.id == bindparam("id"))
+    .order_by(_ATTACHMENTS.c.id)
+)
+# The same, prepared on SQLite's driver inside the session's transaction.
+_READ_SQL = (
+    'SELECT s.id, s.campaign_id, s.author_id, s.unit_id, s.status, s.version, s.code, s."values", '
+    "s.word_count, s.channel, s.chat_id, a.kind, a.sha256, a.stored_path "
+    "FROM submissions AS s LEFT OUTER JOIN attachments AS a ON a.submission_id = s.id "
+    "WHERE s.id = ? ORDER BY a.id"
+)
+
+
+async def read(session: AsyncSession, submission_id: int) -> DraftRecord | Submission | None:
+    """The submission as plain values, or None if there is none with that id.
+
+    A submission this session already holds as an ORM object is returned as it is (its
+    unflushed changes would be missed by a read past the ORM), as is anything the session
+    has still to write, flushed first.
+    """
+    sync = session.sync_session
+    held = sync.identity_map.get(sync.identity_key(Submission, submission_id))
+    if held is not None:
+        return held  # type: ignore[no-any-return]
+    if sync.new or sync.deleted:
+        await session.flush()
+    driver = await sqlite_inline.driver_of(session)
+    if driver is not None:
+        rows = driver.execute(_READ_SQL, (submission_id,)).fetchall()
+        values_of = _values_reader(session.get_bind().dialect)
+    else:
+        rows = list((await session.execute(_READ, {"id": submission_id})).all())
+        values_of = _same
+    if not rows:
+        return None
+    first = rows[0]
+    draft = DraftRecord(first, dict(values_of(first[7]) or {}))
+    draft.attachments = [AttachmentRecord(r[11], r[12], r[13]) for r in rows if r[11] is not None]
+    return draft
+
+
+async def add_attachment(
+    session: AsyncSession, draft: DraftRecord | Submission, attachment: Attachment
+) -> None:
+    """Attach `attachment` to the draft and store it at once."""
+    if isinstance(draft, Submission):
+        draft.attachments.append(attachment)
+    else:
+        attachment.submission_id = draft.id
+        session.add(attachment)
+        draft.attachments.append(
+            AttachmentRecord(attachment.kind, attachment.sha256, attachment.stored_path)
+        )
+    await session.flush()
+
+
+async def remove_attachments(
+    session: AsyncSession, draft: DraftRecord | Submission, kind: str
+) -> int:
+    """Detach every attachment of `kind`; stored files stay on disk (content-addressed).
+    Returns how many were detached."""
+    doomed = [a for a in draft.attachments if a.kind == kind]
+    if isinstance(draft, Submission):
+        for attachment in doomed:
+            draft.attachments.remove(attachment)
+            await session.delete(attachment)
+        await session.flush()
+        return len(doomed)
+    if doomed:
+        await session.execute(
+            delete(Attachment).where(Attachment.submission_id == draft.id, Attachment.kind == kind)
+        )
+        draft.attachments = [a for a in draft.attachments if a.kind != kind]
+    return len(doomed)
+
+
+@functools.lru_cache(maxsize=4)
+def _values_reader(dialect: Dialect) -> Callable[[Any], Any]:
+    """What SQLAlchemy makes of the stored `values` column (JSON text on SQLite)."""
+    column = _SUBMISSIONS.c["values"]
+    processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
+    return processor if processor is not None else _same
+
+
+def _same(value: Any) -> Any:
+    return value
