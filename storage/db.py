@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,7 +19,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from storage import outbox, sqlite_inline
+from storage import sqlite_inline
+from storage.group_commit import GroupCommit, WriteTurn
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # An arbitrary advisory lock key ("GS" migrate) that only migrations take.
@@ -60,7 +58,7 @@ class Database:
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_turn = WriteTurn() if self.is_sqlite else None
         self._group_commit = (
-            _GroupCommit(self.sessions, self._write_turn) if self._write_turn is not None else None
+            GroupCommit(self.engine, self._write_turn) if self._write_turn is not None else None
         )
 
     @asynccontextmanager
@@ -74,7 +72,7 @@ class Database:
         waiting inside SQLite's busy handler sleep and retry with growing naps. An `urgent`
         transaction (the outbox recording that a message went out) goes ahead of those
         waiting. Transactions that queue together share one SQLite transaction and one
-        COMMIT (group commit, `_GroupCommit`), each in a SAVEPOINT of its own. So, on
+        COMMIT (`storage.group_commit`), each in a SAVEPOINT of its own. So, on
         SQLite, a block must not call the session's commit() or rollback() (they would end
         everyone's transaction), nor wait for what another transaction's caller does only
         after its block exits (that exit waits for the COMMIT, which waits for this block).
@@ -101,252 +99,6 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
-
-
-# A group takes no more members past this many, or once it has been open this long (seconds
-# on the event loop's clock), so the first one's answer waits for at most that many others'
-# work, or about that long, and the COMMIT. Each member joins a loop turn after the one before
-# it, and every turn also runs whatever else is ready (other updates arriving, answers being
-# sent): at people's pace, groups of 64 made the slowest answers (p99) three times slower.
-GROUP_LIMIT = 64
-GROUP_WINDOW = 0.01
-
-
-class WriteTurn:
-    """A lock taken in order of arrival, except that urgent takers go before the others.
-    Its holder may hand it on with something that comes with it (an open group commit)."""
-
-    def __init__(self) -> None:
-        self._held = False
-        self._urgent: deque[asyncio.Future[Any]] = deque()
-        self._waiting: deque[asyncio.Future[Any]] = deque()
-
-    def take(self, urgent: bool = False) -> asyncio.Future[Any] | None:
-        """The turn at once (None), or a place in the queue: a future that comes true with
-        what the turn is handed on with (None for nothing). A taker that stops waiting
-        calls `withdraw`, or, if it was handed the turn meanwhile, hands it on."""
-        if not self._held and not self._urgent and not self._waiting:
-            self._held = True
-            return None
-        turn: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        (self._urgent if urgent else self._waiting).append(turn)
-        return turn
-
-    def withdraw(self, turn: asyncio.Future[Any]) -> None:
-        """Leave the queue without the turn."""
-        for queue in (self._urgent, self._waiting):
-            with contextlib.suppress(ValueError):
-                queue.remove(turn)
-
-    def waited_for(self) -> bool:
-        """Whether anybody waits for the turn."""
-        return any(not turn.done() for queue in (self._urgent, self._waiting) for turn in queue)
-
-    def hand_on(self, with_it: Any) -> bool:
-        """Hand the turn and `with_it` to the next taker, urgent ones first; False, and the
-        turn still held, if nobody waits for it."""
-        for queue in (self._urgent, self._waiting):
-            while queue:
-                turn = queue.popleft()
-                if not turn.done():  # a cancelled taker's place, until it withdraws
-                    turn.set_result(with_it)
-                    return True
-        return False
-
-    def release(self) -> None:
-        """Hand the turn to the next taker with nothing, or free it."""
-        if not self.hand_on(None):
-            self._held = False
-
-
-class _Group:
-    """One SQLite transaction shared by transactions that queued for the turn together."""
-
-    __slots__ = ("broken", "closes", "members", "session", "sqlite", "waiting")
-
-    def __init__(self, session: AsyncSession, sqlite: Any) -> None:
-        self.session = session
-        # When it stops taking members (the loop's clock).
-        self.closes = asyncio.get_running_loop().time() + GROUP_WINDOW
-        # The driver's connection beneath, to see whether its transaction is still open.
-        self.sqlite = sqlite
-        self.members = 0
-        # One future per member waiting for the COMMIT, so a waiter cancelled cancels no other.
-        self.waiting: list[asyncio.Future[None]] = []
-        # Why the shared transaction can take no more work (a savepoint could not be rolled
-        # back): then nothing is committed and every waiting member gets this error.
-        self.broken: BaseException | None = None
-
-
-class GroupCommitBroken(RuntimeError):
-    """A transaction in the same group failed in a way that lost the whole group's work."""
-
-
-class _GroupCommit:
-    """Group commit on SQLite: transactions that queue for the write turn together share one
-    SQLite transaction and one COMMIT.
-
-    A new session and BEGIN IMMEDIATE … COMMIT cost several times what a SAVEPOINT inside an
-    open transaction costs. So when the turn's holder is done and someone waits for the
-    turn, it hands the turn on together with its open session and waits for the COMMIT; the
-    next does its work in a SAVEPOINT of its own, and so on; the last of the group (nobody
-    waiting, `GROUP_LIMIT` members or `GROUP_WINDOW` reached, or an urgent member, which must
-    not wait for the others)
-    commits and wakes them. A member whose work raised has its SAVEPOINT rolled back and
-    raises at once; nothing of it is committed. None of the others exits its block before
-    the COMMIT holding its work succeeded (a step is on disk before it is answered); if the
-    COMMIT fails, they all raise its error.
-
-    With the inline driver a transaction rarely gives the event loop a turn, so nobody would
-    ever be found waiting: the last member lets the loop run once before it commits, and the
-    updates that arrived meanwhile queue and join (`_pass_on`). The first member of a group
-    needs no SAVEPOINT: nobody else's work is in the transaction yet, and if it fails the
-    whole transaction is rolled back, so a group of one costs what a transaction did before,
-    plus that one turn of the loop.
-
-    The members share one session: between members its identity map is emptied, so a member
-    never reads another's objects (which could be stale after statements past the ORM), and
-    the outbox's per-transaction flag is kept per member (`outbox.pop_queued`).
-    """
-
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], turn: WriteTurn) -> None:
-        self.sessions = sessions
-        self.turn = turn
-
-    @asynccontextmanager
-    async def member(self, urgent: bool) -> AsyncIterator[AsyncSession]:
-        """One transaction, as a member of the group holding the turn (or of a new one)."""
-        group = await self._join(urgent)
-        session = group.session
-        group.members += 1
-        alone = group.members == 1
-        try:
-            if alone:
-                yield session
-                await session.flush()  # its errors are this member's, before anyone joins
-            else:
-                async with session.begin_nested():
-                    yield session
-        except BaseException as exc:
-            outbox.pop_queued(session)
-            if alone:
-                # Only its own work is in the transaction: all of it goes.
-                group.broken = exc
-                await self._finish(group)
-                raise
-            # The SAVEPOINT was rolled back as the block above ended (or could not be: then
-            # the group's work is lost).
-            if group.broken is None and not self._intact(group):
-                group.broken = GroupCommitBroken(f"a transaction of the group failed: {exc!r}")
-            await self._pass_on(group, urgent, waits=False)
-            raise
-        queued = outbox.pop_queued(session)
-        await self._pass_on(group, urgent, waits=True)
-        # Nothing suspends between here and the caller's next statement, where the router
-        # reads the flag.
-        outbox.set_queued(session, queued)
-
-    async def _join(self, urgent: bool) -> _Group:
-        turn = self.turn.take(urgent)
-        if turn is not None:
-            try:
-                group = await turn
-            except asyncio.CancelledError:
-                if turn.done() and not turn.cancelled():
-                    # Handed the turn (and perhaps a group) just as it was cancelled.
-                    await self._pass_on(turn.result(), urgent=False, waits=False)
-                else:
-                    self.turn.withdraw(turn)
-                raise
-            if group is not None:
-                return group  # type: ignore[no-any-return]
-        session = self.sessions()
-        try:
-            # BEGIN IMMEDIATE now: it may wait for another process's write lock.
-            connection = await session.connection()
-            sqlite = sqlite_inline.driver(await connection.get_raw_connection())
-        except BaseException:
-            await session.close()
-            self.turn.release()
-            raise
-        return _Group(session, sqlite)
-
-    async def _pass_on(self, group: _Group | None, urgent: bool, waits: bool) -> None:
-        """Hand the turn and the group to the next taker, and, if `waits`, wait for the
-        COMMIT; or, with nobody to take it, finish the group."""
-        if group is None:
-            self.turn.release()
-            return
-        if (
-            group.broken is None
-            and not urgent
-            and group.members < GROUP_LIMIT
-            and asyncio.get_running_loop().time() < group.closes
-        ):
-            committed = asyncio.get_running_loop().create_future() if waits else None
-            if committed is not None:
-                group.waiting.append(committed)
-            if not self.turn.waited_for():
-                try:
-                    await asyncio.sleep(0)  # let what is ready run, and queue
-                except asyncio.CancelledError:
-                    await self._finish(group)
-                    raise
-            if self.turn.waited_for():
-                # The next member must not meet this one's objects (or a failed one's).
-                group.session.expunge_all()
-                self.turn.hand_on(group)
-                if committed is not None:
-                    await committed  # cancelled: the group commits without this member waiting
-                return
-            if committed is not None:
-                group.waiting.pop()
-        error = await self._finish(group)
-        if waits and error is not None:
-            raise error
-
-    async def _finish(self, group: _Group) -> BaseException | None:
-        """COMMIT the group (or roll it back if it is broken), tell every waiting member,
-        close the session and hand the turn on. Returns what kept the work from being
-        committed, if anything."""
-        session = group.session
-        error: BaseException | None = group.broken
-        try:
-            if error is None:
-                await session.commit()
-        except BaseException as exc:  # CancelledError too: the members must hear of it
-            error = exc
-        try:
-            if error is not None:
-                with contextlib.suppress(Exception):
-                    await session.rollback()
-            await session.close()
-        finally:
-            told = error
-            if isinstance(error, asyncio.CancelledError):
-                told = GroupCommitBroken("the group's COMMIT was interrupted")
-            for committed in group.waiting:
-                if committed.done():
-                    continue
-                if told is None:
-                    committed.set_result(None)
-                else:
-                    committed.set_exception(told)
-            self.turn.release()
-        return error
-
-    @staticmethod
-    def _intact(group: _Group) -> bool:
-        """Whether the shared transaction is still open after a member's SAVEPOINT ended
-        (SQLite rolls a whole transaction back on some errors, a full disk among them)."""
-        sync = group.session.sync_session
-        root = sync.get_transaction()
-        return (
-            root is not None
-            and root.is_active
-            and not sync.in_nested_transaction()
-            and group.sqlite.in_transaction
-        )
 
 
 # Each database's `insert` construct, the one with ON CONFLICT clauses (SQLite and PostgreSQL

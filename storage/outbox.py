@@ -25,22 +25,6 @@ def queued(session: AsyncSession) -> bool:
     return bool(session.info.get(_QUEUED))
 
 
-def pop_queued(session: AsyncSession) -> bool:
-    """Whether the transaction just ended in `session` queued anything; the flag is cleared
-    for the next one. On SQLite transactions queued together share one session (group
-    commit, `storage.db`), so each keeps its own flag and gives it back with `set_queued`
-    when its block exits."""
-    return bool(session.info.pop(_QUEUED, False))
-
-
-def set_queued(session: AsyncSession, queued: bool) -> None:
-    """Set the flag `queued` reads (what `pop_queued` took)."""
-    if queued:
-        session.info[_QUEUED] = True
-    else:
-        session.info.pop(_QUEUED, None)
-
-
 async def enqueue(
     session: AsyncSession,
     channel: str,

@@ -88,6 +88,7 @@ def driver(dbapi_connection: Any) -> sqlite3.Connection:
 
 
 _DRIVER = "sqlite_inline.driver"
+_FIXED = "sqlite_inline.fixed_driver"
 
 
 async def driver_of(session: AsyncSession) -> sqlite3.Connection | None:
@@ -97,12 +98,16 @@ async def driver_of(session: AsyncSession) -> sqlite3.Connection | None:
     For the per-update path's few fixed statements: run on it as prepared statements (Python's
     sqlite3 keeps them compiled per connection), they share the session's transaction, so
     they commit or roll back with everything else the update wrote, while skipping
-    SQLAlchemy's per-statement work. Found once per transaction, or per SAVEPOINT: the
-    session begins a SAVEPOINT only when first asked for its connection inside it, and
-    statements run here before it would not be rolled back with it (group commit runs each
-    transaction of a group in a SAVEPOINT of the one session, see `storage.db`).
+    SQLAlchemy's per-statement work. A group commit member's session is given it as it
+    begins (`use_driver`), its SAVEPOINT already open there; any other session's is found
+    once per transaction, or per SAVEPOINT: the session begins a SAVEPOINT only when first
+    asked for its connection inside it, and statements run here before it would not be
+    rolled back with it.
     """
     info = session.info
+    fixed = info.get(_FIXED)
+    if fixed is not None:
+        return fixed  # type: ignore[no-any-return]
     sync = session.sync_session
     transaction = sync.get_nested_transaction() or sync.get_transaction()
     cached = info.get(_DRIVER)
@@ -120,13 +125,24 @@ async def driver_of(session: AsyncSession) -> sqlite3.Connection | None:
     return inline.sqlite
 
 
+def use_driver(session: AsyncSession, sqlite: sqlite3.Connection) -> None:
+    """Have `driver_of` and `held_driver` give `sqlite` for `session`, whatever its own
+    transaction: a group commit member's session, bound to a connection whose transaction
+    (and the member's SAVEPOINT) is already open there (`storage.group_commit`)."""
+    session.info[_FIXED] = sqlite
+
+
 def held_driver(session: AsyncSession) -> sqlite3.Connection | None:
     """The sqlite3 connection `driver_of` found for `session`'s current transaction, or None
     (another database, or not looked up yet in this transaction). For code that cannot
     await: it never begins a transaction."""
-    cached = session.info.get(_DRIVER)
+    info = session.info
+    fixed = info.get(_FIXED)
+    if fixed is not None:
+        return fixed  # type: ignore[no-any-return]
+    cached = info.get(_DRIVER)
     sync = session.sync_session
-    # Per SAVEPOINT as in `driver_of`: a group commit member's own, not the group's.
+    # Per SAVEPOINT as in `driver_of`.
     transaction = sync.get_nested_transaction() or sync.get_transaction()
     if cached is not None and transaction is not None and cached[0] is transaction:
         return cached[1]  # type: ignore[no-any-return]

@@ -1,4 +1,4 @@
-"""Group commit on SQLite (`storage.db._GroupCommit`): transactions that queue for the write
+"""Group commit on SQLite (`storage.group_commit`): transactions that queue for the write
 turn together share one SQLite transaction and one COMMIT, each in a SAVEPOINT of its own.
 
 Every test holds the turn with a first transaction until the others are queued behind it
@@ -20,9 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import GuongSang
-from storage import db as storage_db
-from storage import outbox, sqlite_inline, updates
-from storage.models import OutboxMessage
+from storage import group_commit, outbox, sqlite_inline, updates
+from storage.models import OutboxMessage, ProcessedUpdate
 from tests.backends import sqlite_only
 
 pytestmark = sqlite_only()
@@ -35,7 +34,7 @@ HANG = 20.0
 def _groups_stay_open(monkeypatch: pytest.MonkeyPatch) -> None:
     """A group's time window is far longer here than any test: groups form by the event
     loop's order alone, however slow the machine (one test closes it at once)."""
-    monkeypatch.setattr(storage_db, "GROUP_WINDOW", 3600.0)
+    monkeypatch.setattr(group_commit, "GROUP_WINDOW", 3600.0)
 
 
 @asynccontextmanager
@@ -158,6 +157,8 @@ async def test_transactions_queued_together_commit_once(app: GuongSang) -> None:
         # ends; the first was alone in the transaction and needed none.
         assert sum(1 for line in log if line.startswith("SAVEPOINT")) == 5, log
         assert sum(1 for line in log if line.startswith("RELEASE")) == 5, log
+        # Their work ran on the driver only: no ORM transaction of their own.
+        assert not any("sa_savepoint" in line for line in log), log
     for key in ["first", *keys]:
         assert await claimed(app, key)
 
@@ -232,6 +233,29 @@ async def test_a_member_that_raises_is_rolled_back_alone(app: GuongSang) -> None
         assert (await session.scalars(select(OutboxMessage))).all() == []
 
 
+async def test_a_member_whose_flush_fails_is_rolled_back_alone(app: GuongSang) -> None:
+    """The ORM rolls back its transaction when a flush fails; a member's ORM transaction is
+    a SAVEPOINT inside its own, so the group's work stays and commits."""
+
+    async def duplicate() -> None:
+        async with app.db.transaction() as session:
+            assert await updates.claim(session, "telegram", "dup")
+            session.add(ProcessedUpdate(channel="telegram", update_key="first", at=NOW))
+            await session.flush()
+
+    async with traced(app) as log:
+        raised = await holding(
+            app, log, [claiming(app, log, "a"), duplicate, claiming(app, log, "c")]
+        )
+        assert raised[:2] == [None, None] and raised[3] is None, raised
+        assert isinstance(raised[2], IntegrityError), raised
+        assert commits(log) == 1, log
+        assert any(line.startswith("ROLLBACK TO SAVEPOINT sa_savepoint") for line in log), log
+    for key in ("first", "a", "c"):
+        assert await claimed(app, key)
+    assert not await claimed(app, "dup")
+
+
 async def test_a_failed_commit_makes_every_member_raise(app: GuongSang) -> None:
     """The last member leaves a foreign key dangling with the check deferred to COMMIT
     (PRAGMA defer_foreign_keys): the group's one COMMIT fails, and nobody exits normally."""
@@ -275,8 +299,8 @@ async def test_a_group_whose_transaction_is_lost_fails_and_the_next_starts_afres
             app, log, [claiming(app, log, "a"), lose_everything, claiming(app, log, "late")]
         )
         assert commits(log) == 1, log
-    assert isinstance(raised[0], storage_db.GroupCommitBroken), raised
-    assert isinstance(raised[1], storage_db.GroupCommitBroken), raised
+    assert isinstance(raised[0], group_commit.GroupCommitBroken), raised
+    assert isinstance(raised[1], group_commit.GroupCommitBroken), raised
     assert raised[2] is not None and raised[3] is None, raised
     assert not await claimed(app, "first") and not await claimed(app, "a")
     assert await claimed(app, "late")
@@ -369,7 +393,7 @@ async def test_an_urgent_member_goes_first_and_commits_without_waiting_for_the_r
 async def test_a_group_takes_at_most_the_limit(
     app: GuongSang, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(storage_db, "GROUP_LIMIT", 2)
+    monkeypatch.setattr(group_commit, "GROUP_LIMIT", 2)
     async with traced(app) as log:
         raised = await holding(app, log, [claiming(app, log, f"u{n}") for n in range(4)])
         assert raised == [None] * 5
@@ -381,7 +405,7 @@ async def test_a_group_past_its_window_takes_no_more(
     app: GuongSang, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With no time window at all, every transaction commits on its own, queued or not."""
-    monkeypatch.setattr(storage_db, "GROUP_WINDOW", 0.0)
+    monkeypatch.setattr(group_commit, "GROUP_WINDOW", 0.0)
     async with traced(app) as log:
         raised = await holding(app, log, [claiming(app, log, f"u{n}") for n in range(3)])
         assert raised == [None] * 4
