@@ -200,10 +200,9 @@ async def _take_unit(fc: FieldCtx) -> Outcome:
     ctx, event = fc.ctx, fc.ctx.event
     if event.kind == "button":
         unit_id = parse_id(event.button[5:]) if event.button.startswith("unit:") else None
-        unit = await units_repo.get(ctx.session, unit_id) if unit_id is not None else None
-        if unit is None:
+        if unit_id is None or not await units_repo.exists(ctx.session, unit_id):
             return _unknown_button(fc)
-        return Outcome(done=True, changed=True, value=unit.id)
+        return Outcome(done=True, changed=True, value=unit_id)
     if event.kind != "text":
         return wrong_kind(fc)
     query = clean_line(event.text)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from handlers import broadcast, fields, numbered
 from handlers.context import Ctx
 from handlers.forms import PROFILE_FORM
 from handlers.menu import main_menu
-from storage import events, people
+from storage import audience, events, people
 from storage import units as units_repo
-from storage.models import AudienceMember, Person
+from storage.models import Person
 
 STEP = "profile"
 MENU_STEP = "profile_menu"
@@ -45,13 +43,7 @@ async def start(ctx: Ctx, then: str | None = None) -> None:
 
 async def subscribed_here(ctx: Ctx) -> bool:
     """Whether this chat receives the honoured stories."""
-    event = ctx.event
-    active = await ctx.session.scalar(
-        select(AudienceMember.active).where(
-            AudienceMember.channel == event.channel, AudienceMember.chat_id == event.chat_id
-        )
-    )
-    return bool(active)
+    return await audience.subscribed(ctx.session, ctx.event.channel, ctx.event.chat_id)
 
 
 async def news_only(ctx: Ctx) -> bool:

@@ -14,7 +14,7 @@ from handlers.ids import parse_id
 from handlers.menu import main_menu
 from handlers.services import Services
 from handlers.text_rules import count_words, excerpt
-from storage import drafts, events, roles
+from storage import drafts, events, roles, units
 from storage import submissions as repo
 from storage import units as units_repo
 from storage.drafts import DraftRecord
@@ -399,7 +399,7 @@ async def _submit(ctx: Ctx, draft: Draft) -> None:
         ctx.say("form.campaign_not_open", campaign=campaign, today=today)
         await show_preview(ctx, draft)
         return
-    person = await ctx.person_row()  # its unit's name goes with the story
+    person = ctx.person
     assert person is not None
     draft = await _row(ctx, draft)
     now = ctx.services.now()
@@ -413,7 +413,8 @@ async def _submit(ctx: Ctx, draft: Draft) -> None:
     draft.status = _status_after_submit(campaign, before)
     draft.status_since = now
     draft.channel, draft.chat_id = ctx.event.channel, ctx.event.chat_id
-    unit = person.unit
+    # Its unit's name goes with the story (the unit read once: the texts below show it too).
+    unit = await units.get(ctx.session, person.unit_id) if person.unit_id else None
     await _set_value(
         ctx,
         draft,

@@ -6,6 +6,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Identity, Person, RoleGrant
+from storage.prepared import Prepared
 
 UNIT_HEAD = "unit_head"
 REVIEWER = "reviewer"
@@ -65,7 +66,7 @@ _UNIT_HEADS = (
     .where(RoleGrant.role == UNIT_HEAD, RoleGrant.unit_id == bindparam("unit"))
     .order_by(RoleGrant.id)
 )
-_HEADS_UNIT = (
+_HEADS_UNIT = Prepared(
     select(RoleGrant.id)
     .where(
         RoleGrant.role == UNIT_HEAD,
@@ -86,7 +87,7 @@ async def unit_heads(session: AsyncSession, unit_id: int) -> list[Person]:
 
 async def heads_unit(session: AsyncSession, person_id: int, unit_id: int) -> bool:
     """Whether the person is a head of the unit."""
-    found = await session.scalar(_HEADS_UNIT, {"unit": unit_id, "person": person_id})
+    found = await _HEADS_UNIT.scalar(session, unit=unit_id, person=person_id)
     return found is not None
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Organisation, Unit
+from storage.prepared import Prepared
 from storage.search_keys import fold
 
 LEVELS = ("MN", "TH", "THCS", "other")
@@ -95,6 +96,14 @@ async def find_one(session: AsyncSession, name: str) -> tuple[Unit | None, list[
 async def get(session: AsyncSession, unit_id: int) -> Unit | None:
     """A unit by id."""
     return await session.get(Unit, unit_id)
+
+
+_EXISTS = Prepared(select(Unit.id).where(Unit.id == bindparam("unit")))
+
+
+async def exists(session: AsyncSession, unit_id: int) -> bool:
+    """Whether a unit with this id exists (a pressed pick, checked without loading it)."""
+    return await _EXISTS.scalar(session, unit=unit_id) is not None
 
 
 async def count(session: AsyncSession) -> int:

@@ -1,0 +1,79 @@
+"""`storage.prepared`: a fixed Core read gives on SQLite's driver what the session gives, sees
+the transaction's own uncommitted rows, and refuses what it cannot run as is."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import bindparam, event, select, update
+
+from bot.app import GuongSang
+from storage import audience, people, roles, sqlite_inline, units, updates
+from storage.models import AudienceMember, RoleGrant, Unit
+from storage.prepared import Prepared
+from tests.backends import sqlite_only
+from tests.factories import add_audience
+
+_GRANTS = Prepared(
+    select(RoleGrant.person_id, RoleGrant.unit_id)
+    .where(RoleGrant.role == roles.UNIT_HEAD, RoleGrant.unit_id == bindparam("unit"))
+    .order_by(RoleGrant.id)
+    .limit(5)
+)
+
+
+async def test_rows_are_what_the_session_reads(app: GuongSang) -> None:
+    async with app.db.transaction() as session:
+        unit_ids = list(await session.scalars(select(Unit.id).order_by(Unit.id).limit(2)))
+        person = await people.create_with_identity(session, "telegram", "u1", "c1", "Lan")
+        await roles.grant(session, person.id, roles.UNIT_HEAD, unit_id=unit_ids[0])
+        await session.flush()
+        # Read in the transaction that wrote it, before any COMMIT.
+        found = await _GRANTS.rows(session, unit=unit_ids[0])
+        through_session = (await session.execute(_GRANTS.statement, {"unit": unit_ids[0]})).all()
+        assert found == [tuple(row) for row in through_session] == [(person.id, unit_ids[0])]
+        assert await _GRANTS.first(session, unit=unit_ids[1]) is None
+        assert await _GRANTS.scalar(session, unit=unit_ids[0]) == person.id
+        assert await roles.heads_unit(session, person.id, unit_ids[0])
+        assert not await roles.heads_unit(session, person.id, unit_ids[1])
+        assert await units.exists(session, unit_ids[0])
+        assert not await units.exists(session, 987_654)
+
+
+@sqlite_only()
+async def test_on_sqlite_it_runs_on_the_driver(app: GuongSang) -> None:
+    executed: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        executed.append(statement)
+
+    async with app.db.transaction() as session:
+        await updates.claim(session, "telegram", "prepared")
+        event.listen(app.db.engine.sync_engine, "before_cursor_execute", seen)
+        try:
+            assert await units.exists(session, 1) in (True, False)
+        finally:
+            event.remove(app.db.engine.sync_engine, "before_cursor_execute", seen)
+        assert await sqlite_inline.driver_of(session) is not None
+    assert executed == []  # nothing went through SQLAlchemy's execution
+
+
+async def test_a_chats_subscription(app: GuongSang) -> None:
+    await add_audience(app, [555])
+    async with app.db.transaction() as session:
+        assert await audience.subscribed(session, "telegram", "555")
+        assert not await audience.subscribed(session, "telegram", "556")
+        await session.execute(
+            update(AudienceMember).where(AudienceMember.chat_id == "555").values(active=False)
+        )
+        assert not await audience.subscribed(session, "telegram", "555")
+
+
+@sqlite_only()
+async def test_a_missing_parameter_or_an_in_list_is_refused(app: GuongSang) -> None:
+    listed = Prepared(select(Unit.id).where(Unit.id.in_(bindparam("ids", expanding=True))))
+    async with app.db.transaction() as session:
+        await updates.claim(session, "telegram", "refused")
+        with pytest.raises(KeyError):
+            await _GRANTS.rows(session)
+        with pytest.raises(ValueError):
+            await listed.rows(session, ids=[1, 2])
