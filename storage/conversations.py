@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, select, text, update
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import people, sqlite_inline
+from storage import people
 from storage.models import Conversation, Identity, Person, utcnow
 from storage.people import PersonRecord
+from storage.prepared import Prepared
 
 
 async def load(session: AsyncSession, channel: str, chat_id: str) -> Conversation:
@@ -106,7 +105,7 @@ _PEOPLE = Person.__table__
 _IDENTITIES = Identity.__table__
 _PERSON_COLUMNS = (_PEOPLE.c.id, _PEOPLE.c.full_name, _PEOPLE.c.phone, _PEOPLE.c.unit_id)
 # Columns, not ORM entities: the person comes back as plain values (`PersonRecord`).
-_STEP_WITH_PERSON = (
+_STEP_WITH_PERSON = Prepared(
     select(_TABLE.c.step, _TABLE.c.data, _TABLE.c.prompt_seq, *_PERSON_COLUMNS)
     .select_from(_TABLE)
     .outerjoin(
@@ -119,7 +118,7 @@ _STEP_WITH_PERSON = (
     .outerjoin(_PEOPLE, _PEOPLE.c.id == _IDENTITIES.c.person_id)
     .where(_TABLE.c.channel == bindparam("channel"), _TABLE.c.chat_id == bindparam("chat"))
 )
-_PERSON_BY_IDENTITY = (
+_PERSON_BY_IDENTITY = Prepared(
     select(*_PERSON_COLUMNS)
     .select_from(_IDENTITIES)
     .join(_PEOPLE, _PEOPLE.c.id == _IDENTITIES.c.person_id)
@@ -128,38 +127,25 @@ _PERSON_BY_IDENTITY = (
         _IDENTITIES.c.external_id == bindparam("user"),
     )
 )
-# The same reads, prepared on SQLite's driver inside the session's transaction.
-_STEP_SQL = (
-    "SELECT c.step, c.data, c.prompt_seq, p.id, p.full_name, p.phone, p.unit_id "
-    "FROM conversations AS c "
-    "LEFT OUTER JOIN identities AS i ON i.channel = ? AND i.external_id = ? "
-    "LEFT OUTER JOIN people AS p ON p.id = i.person_id "
-    "WHERE c.channel = ? AND c.chat_id = ?"
+_INSERT_STEP = Prepared(
+    insert(_TABLE).values(
+        channel=bindparam("p_channel"),
+        chat_id=bindparam("p_chat"),
+        step=bindparam("p_step"),
+        data=bindparam("p_data"),
+        prompt_seq=bindparam("p_seq"),
+        updated_at=bindparam("p_at"),
+    )
 )
-_PERSON_SQL = (
-    "SELECT p.id, p.full_name, p.phone, p.unit_id FROM identities AS i "
-    "JOIN people AS p ON p.id = i.person_id WHERE i.channel = ? AND i.external_id = ?"
-)
-_INSERT_STEP = insert(_TABLE)
-_UPDATE_STEP = (
+_UPDATE_STEP = Prepared(
     update(_TABLE)
     .where(_TABLE.c.channel == bindparam("b_channel"), _TABLE.c.chat_id == bindparam("b_chat"))
     .values(
-        step=bindparam("step"),
-        data=bindparam("data"),
-        prompt_seq=bindparam("prompt_seq"),
-        updated_at=bindparam("updated_at"),
+        step=bindparam("p_step"),
+        data=bindparam("p_data"),
+        prompt_seq=bindparam("p_seq"),
+        updated_at=bindparam("p_at"),
     )
-)
-
-# The same writes, prepared on SQLite's driver inside the session's transaction.
-_INSERT_SQL = (
-    "INSERT INTO conversations (channel, chat_id, step, data, prompt_seq, updated_at) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
-_UPDATE_SQL = (
-    "UPDATE conversations SET step = ?, data = ?, prompt_seq = ?, updated_at = ? "
-    "WHERE channel = ? AND chat_id = ?"
 )
 
 
@@ -167,25 +153,14 @@ async def load_step(
     session: AsyncSession, channel: str, chat_id: str, user_id: str
 ) -> tuple[ChatStep, PersonRecord | None]:
     """The chat's step and the person writing, as plain values, in one query once the chat
-    is known (a prepared statement on SQLite's driver, a Core statement elsewhere). A chat
-    never seen gets a new step, written by `save_step`."""
-    driver = await sqlite_inline.driver_of(session)
-    if driver is not None:
-        row = driver.execute(_STEP_SQL, (channel, user_id, channel, chat_id)).fetchone()
-        if row is None:
-            return ChatStep(channel, chat_id, is_new=True), _record(
-                driver.execute(_PERSON_SQL, (channel, user_id)).fetchone()
-            )
-        data = _data_reader(session.get_bind().dialect)(row[1])
-    else:
-        params = {"channel": channel, "chat": chat_id, "user": user_id}
-        row = (await session.execute(_STEP_WITH_PERSON, params)).first()
-        if row is None:
-            return ChatStep(channel, chat_id, is_new=True), _record(
-                (await session.execute(_PERSON_BY_IDENTITY, params)).first()
-            )
-        data = row[1]
-    step, seq = row[0], row[2]
+    is known (run on the driver, `storage.prepared`). A chat never seen gets a new step,
+    written by `save_step`."""
+    params = {"channel": channel, "chat": chat_id, "user": user_id}
+    row = await _STEP_WITH_PERSON.first(session, **params)
+    if row is None:
+        person = await _PERSON_BY_IDENTITY.first(session, **params)
+        return ChatStep(channel, chat_id, is_new=True), _record(person)
+    step, data, seq = row[0], row[1], row[2]
     return ChatStep(channel, chat_id, step, dict(data or {}), int(seq or 0)), _record(row[3:])
 
 
@@ -196,48 +171,21 @@ def _record(row: Sequence[Any] | None) -> PersonRecord | None:
     return PersonRecord(row[0], row[1], row[2], row[3])
 
 
-@functools.lru_cache(maxsize=4)
-def _data_reader(dialect: Dialect) -> Callable[[Any], Any]:
-    """What SQLAlchemy makes of the stored `data` column (JSON text on SQLite), for the row
-    read on the driver: the same value a Core or ORM read gives."""
-    processor = _TABLE.c.data.type.dialect_impl(dialect).result_processor(dialect, None)
-    return processor if processor is not None else (lambda value: value)
-
-
 async def save_step(session: AsyncSession, conv: ChatStep) -> None:
     """Write the chat's step in one statement, if it changed, inside the caller's transaction
-    (on SQLite a prepared statement on the driver, in that same transaction)."""
+    (run on the driver, `storage.prepared`)."""
     if not conv.changed():
         return
-    driver = await sqlite_inline.driver_of(session)
-    if driver is not None:
-        dialect = session.get_bind().dialect
-        data = sqlite_inline.binder(_TABLE.c.data, dialect)(conv.data)
-        at = sqlite_inline.binder(_TABLE.c.updated_at, dialect)(utcnow())
-        if conv.is_new:
-            row = (conv.channel, conv.chat_id, conv.step, data, conv.prompt_seq, at)
-            driver.execute(_INSERT_SQL, row)
-        else:
-            row = (conv.step, data, conv.prompt_seq, at, conv.channel, conv.chat_id)
-            driver.execute(_UPDATE_SQL, row)
+    values = {"p_step": conv.step, "p_data": conv.data, "p_seq": conv.prompt_seq, "p_at": utcnow()}
+    if conv.is_new:
+        await _INSERT_STEP.rows(session, p_channel=conv.channel, p_chat=conv.chat_id, **values)
     else:
-        await _save_with_core(session, conv)
+        await _UPDATE_STEP.rows(session, b_channel=conv.channel, b_chat=conv.chat_id, **values)
     conv.is_new = False
     conv.saved = (conv.step, conv.data, conv.prompt_seq)
 
 
-async def _save_with_core(session: AsyncSession, conv: ChatStep) -> None:
-    values = {"step": conv.step, "data": conv.data, "prompt_seq": conv.prompt_seq}
-    if conv.is_new:
-        at = utcnow()
-        row = {"channel": conv.channel, "chat_id": conv.chat_id, "updated_at": at, **values}
-        await session.execute(_INSERT_STEP, row)
-    else:
-        where = {"b_channel": conv.channel, "b_chat": conv.chat_id, "updated_at": utcnow()}
-        await session.execute(_UPDATE_STEP, {**where, **values})
-
-
-_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_LOCK = Prepared(text("SELECT pg_advisory_xact_lock(:key)"))
 
 
 async def lock_chat(session: AsyncSession, channel: str, chat_id: str) -> None:
@@ -251,4 +199,4 @@ async def lock_chat(session: AsyncSession, channel: str, chat_id: str) -> None:
         return
     digest = hashlib.blake2b(f"{channel}:{chat_id}".encode(), digest_size=8).digest()
     key = int.from_bytes(digest, "big", signed=True)
-    await session.execute(_LOCK, {"key": key})
+    await _LOCK.rows(session, key=key)

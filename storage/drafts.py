@@ -3,24 +3,21 @@
 Most updates in the form read one draft (its answers, status and photos) and write its answers
 back. Loading it as an ORM `Submission` (its campaign and attachments joined, each row made an
 object in the identity map) cost a third of such an update's database work. `DraftRecord`
-holds the same attributes handlers read, read with one statement (prepared on SQLite's driver
-inside the session's transaction, a Core statement elsewhere) and changed by the functions
+holds the same attributes handlers read, read with one statement run on the driver inside the
+session's transaction (`storage.prepared`) and changed by the functions
 here, which write what they change at once. Handlers that change a story's status, code or
 version (submit, discard) load the ORM row for it (`storage.submissions.get`).
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import bindparam, delete, select
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import sqlite_inline
 from storage.models import Attachment, Submission
+from storage.prepared import Prepared
 
 
 class AttachmentRecord:
@@ -91,19 +88,12 @@ _DRAFT_COLUMNS = (
 )
 # One statement for the draft and its attachments, oldest attachment first (as the ORM's
 # relationship orders them); a draft without any gives one row of NULLs for them.
-_READ = (
+_READ = Prepared(
     select(*_DRAFT_COLUMNS, _ATTACHMENTS.c.kind, _ATTACHMENTS.c.sha256, _ATTACHMENTS.c.stored_path)
     .select_from(_SUBMISSIONS)
     .outerjoin(_ATTACHMENTS, _ATTACHMENTS.c.submission_id == _SUBMISSIONS.c.id)
     .where(_SUBMISSIONS.c.id == bindparam("id"))
     .order_by(_ATTACHMENTS.c.id)
-)
-# The same, prepared on SQLite's driver inside the session's transaction.
-_READ_SQL = (
-    'SELECT s.id, s.campaign_id, s.author_id, s.unit_id, s.status, s.version, s.code, s."values", '
-    "s.word_count, s.channel, s.chat_id, a.kind, a.sha256, a.stored_path "
-    "FROM submissions AS s LEFT OUTER JOIN attachments AS a ON a.submission_id = s.id "
-    "WHERE s.id = ? ORDER BY a.id"
 )
 
 
@@ -120,17 +110,11 @@ async def read(session: AsyncSession, submission_id: int) -> DraftRecord | Submi
         return held  # type: ignore[no-any-return]
     if sync.new or sync.deleted:
         await session.flush()
-    driver = await sqlite_inline.driver_of(session)
-    if driver is not None:
-        rows = driver.execute(_READ_SQL, (submission_id,)).fetchall()
-        values_of = _values_reader(session.get_bind().dialect)
-    else:
-        rows = list((await session.execute(_READ, {"id": submission_id})).all())
-        values_of = _same
+    rows = await _READ.rows(session, id=submission_id)
     if not rows:
         return None
     first = rows[0]
-    draft = DraftRecord(first, dict(values_of(first[7]) or {}))
+    draft = DraftRecord(first, dict(first[7] or {}))
     draft.attachments = [AttachmentRecord(r[11], r[12], r[13]) for r in rows if r[11] is not None]
     return draft
 
@@ -168,15 +152,3 @@ async def remove_attachments(
         )
         draft.attachments = [a for a in draft.attachments if a.kind != kind]
     return len(doomed)
-
-
-@functools.lru_cache(maxsize=4)
-def _values_reader(dialect: Dialect) -> Callable[[Any], Any]:
-    """What SQLAlchemy makes of the stored `values` column (JSON text on SQLite)."""
-    column = _SUBMISSIONS.c["values"]
-    processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
-    return processor if processor is not None else _same
-
-
-def _same(value: Any) -> Any:
-    return value

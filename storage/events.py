@@ -5,17 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import sqlite_inline
 from storage.models import Event, utcnow
+from storage.prepared import Prepared
 
 _COLUMNS = Event.__table__.c
-# One audit row, prepared on SQLite's driver inside the session's transaction.
-_INSERT_SQL = (
-    "INSERT INTO events (at, subject, subject_id, action, actor_id, channel, from_status, "
-    "to_status, reason, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# One audit row, run on the driver inside the session's transaction (`storage.prepared`).
+_INSERT = Prepared(
+    insert(Event.__table__)
+    .values(
+        at=bindparam("p_at"),
+        subject=bindparam("p_subject"),
+        subject_id=bindparam("p_subject_id"),
+        action=bindparam("p_action"),
+        actor_id=bindparam("p_actor"),
+        channel=bindparam("p_channel"),
+        from_status=bindparam("p_from"),
+        to_status=bindparam("p_to"),
+        reason=bindparam("p_reason"),
+        data=bindparam("p_data"),
+    )
+    .returning(_COLUMNS.id)
 )
 
 
@@ -35,44 +47,29 @@ async def record(
 ) -> Event:
     """Append one event, at `at` (the app's clock). Nothing updates or deletes these rows.
 
-    On SQLite the row is one prepared statement on the driver, in the same transaction; the
-    event returned is then not in the session (nothing reads it back through the session).
+    The row is one statement run on the driver, in the same transaction; the event returned
+    is not in the session (nothing reads it back through the session).
     """
-    driver = await sqlite_inline.driver_of(session)
-    if driver is not None:
-        if session.new:
-            # The event may name a row the session has not written yet (a new person).
-            await session.flush()
-        dialect = session.get_bind().dialect
-        when = at or utcnow()
-        values = (
-            sqlite_inline.binder(_COLUMNS.at, dialect)(when),
-            subject,
-            subject_id,
-            action,
-            actor_id,
-            channel,
-            from_status,
-            to_status,
-            reason,
-            sqlite_inline.binder(_COLUMNS.data, dialect)(data or {}),
-        )
-        event_id = driver.execute(_INSERT_SQL, values).lastrowid
-        return Event(
-            id=event_id,
-            at=when,
-            subject=subject,
-            subject_id=subject_id,
-            action=action,
-            actor_id=actor_id,
-            channel=channel,
-            from_status=from_status,
-            to_status=to_status,
-            reason=reason,
-            data=data or {},
-        )
-    event = Event(
-        at=at or utcnow(),
+    if session.new:
+        # The event may name a row the session has not written yet (a new person).
+        await session.flush()
+    when = at or utcnow()
+    event_id = await _INSERT.scalar(
+        session,
+        p_at=when,
+        p_subject=subject,
+        p_subject_id=subject_id,
+        p_action=action,
+        p_actor=actor_id,
+        p_channel=channel,
+        p_from=from_status,
+        p_to=to_status,
+        p_reason=reason,
+        p_data=data or {},
+    )
+    return Event(
+        id=event_id,
+        at=when,
         subject=subject,
         subject_id=subject_id,
         action=action,
@@ -83,9 +80,6 @@ async def record(
         reason=reason,
         data=data or {},
     )
-    session.add(event)
-    await session.flush()
-    return event
 
 
 async def history(session: AsyncSession, subject: str, subject_id: int) -> list[Event]:

@@ -19,7 +19,6 @@ admits only the tested aiosqlite releases and tests/test_sqlite_inline.py checks
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import sqlite3
 import time
@@ -27,7 +26,6 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 import aiosqlite
-from sqlalchemy import Column
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -126,27 +124,10 @@ async def driver_of(session: AsyncSession) -> sqlite3.Connection | None:
 
 
 def use_driver(session: AsyncSession, sqlite: sqlite3.Connection) -> None:
-    """Have `driver_of` and `held_driver` give `sqlite` for `session`, whatever its own
+    """Have `driver_of` give `sqlite` for `session`, whatever its own
     transaction: a group commit member's session, bound to a connection whose transaction
     (and the member's SAVEPOINT) is already open there (`storage.group_commit`)."""
     session.info[_FIXED] = sqlite
-
-
-def held_driver(session: AsyncSession) -> sqlite3.Connection | None:
-    """The sqlite3 connection `driver_of` found for `session`'s current transaction, or None
-    (another database, or not looked up yet in this transaction). For code that cannot
-    await: it never begins a transaction."""
-    info = session.info
-    fixed = info.get(_FIXED)
-    if fixed is not None:
-        return fixed  # type: ignore[no-any-return]
-    cached = info.get(_DRIVER)
-    sync = session.sync_session
-    # Per SAVEPOINT as in `driver_of`.
-    transaction = sync.get_nested_transaction() or sync.get_transaction()
-    if cached is not None and transaction is not None and cached[0] is transaction:
-        return cached[1]  # type: ignore[no-any-return]
-    return None
 
 
 def plain_savepoints(dialect: Dialect) -> None:
@@ -170,19 +151,6 @@ def plain_savepoints(dialect: Dialect) -> None:
     dialect.do_savepoint = savepoint  # type: ignore[method-assign]
     dialect.do_release_savepoint = release  # type: ignore[method-assign]
     dialect.do_rollback_to_savepoint = rollback_to  # type: ignore[method-assign]
-
-
-@functools.lru_cache(maxsize=64)
-def binder(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any]:
-    """What SQLAlchemy would make of a value for `column` on `dialect` (its type's bind
-    processing: JSON text, UTC datetimes as SQLite stores them), for a statement run on the
-    driver that must store exactly what SQLAlchemy stores and reads back. Built once."""
-    processor = column.type.dialect_impl(dialect).bind_processor(dialect)
-    return processor if processor is not None else _same
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 def creator(path: str) -> Callable[[], Any]:

@@ -11,10 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from storage import sqlite_inline
 from storage.db import upsert_insert
 from storage.drafts import DraftRecord
 from storage.models import Campaign, CodeCounter, Submission, SubmissionVersion
+from storage.prepared import Prepared
 
 DRAFT = "draft"
 SUBMITTED = "submitted"  # waiting for the unit head's confirmation
@@ -164,55 +164,28 @@ async def set_values(
 
     Each step of the form changes a draft's answers. Through the ORM that is a flush of the
     submission (its change tracking, the unit of work, an UPDATE built for the changed
-    columns), several times what the UPDATE itself costs. On SQLite, inside an update's
-    transaction that has its driver at hand, it is one prepared UPDATE at once, and an ORM
-    object is told these are the stored values (so the ORM does not write them again). A
-    plain `DraftRecord` is written at once elsewhere too; an ORM object elsewhere is written
-    by the ORM at its next flush.
+    columns), several times what the UPDATE itself costs. So it is one UPDATE at once, run
+    on the driver (`storage.prepared`), and an ORM object is told these are the stored
+    values (so the ORM does not write them again). An ORM object not yet written is left to
+    the ORM's next flush.
     """
-    driver = sqlite_inline.held_driver(session)
-    if isinstance(submission, DraftRecord):
-        if driver is None:
-            await session.execute(
-                _SET_VALUES,
-                {"b_id": submission.id, "values": values, "words": word_count, "at": now},
-            )
-        else:
-            driver.execute(_SET_VALUES_SQL, _bound(session, values, word_count, now, submission))
-        submission.values = values
-        submission.word_count = word_count
-        return
-    if driver is None or not inspect(submission).persistent:
+    if isinstance(submission, Submission) and not inspect(submission).persistent:
         submission.values = values
         submission.word_count = word_count
         submission.updated_at = now
         return
-    driver.execute(_SET_VALUES_SQL, _bound(session, values, word_count, now, submission))
+    await _SET_VALUES.rows(session, b_id=submission.id, values=values, words=word_count, at=now)
+    if isinstance(submission, DraftRecord):
+        submission.values = values
+        submission.word_count = word_count
+        return
     set_committed_value(submission, "values", values)
     set_committed_value(submission, "word_count", word_count)
     set_committed_value(submission, "updated_at", now)
 
 
-def _bound(
-    session: AsyncSession,
-    values: dict[str, Any],
-    word_count: int,
-    now: datetime,
-    submission: Submission | DraftRecord,
-) -> tuple[Any, ...]:
-    """`_SET_VALUES_SQL`'s parameters, as SQLAlchemy would store them."""
-    dialect = session.get_bind().dialect
-    return (
-        sqlite_inline.binder(_COLUMNS["values"], dialect)(values),
-        word_count,
-        sqlite_inline.binder(_COLUMNS.updated_at, dialect)(now),
-        submission.id,
-    )
-
-
 _COLUMNS = Submission.__table__.c
-_SET_VALUES_SQL = 'UPDATE submissions SET "values" = ?, word_count = ?, updated_at = ? WHERE id = ?'
-_SET_VALUES = (
+_SET_VALUES = Prepared(
     update(Submission.__table__)
     .where(_COLUMNS.id == bindparam("b_id"))
     .values(

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import sqlite_inline
-from storage.db import inserts_skipping_conflicts
+from storage.db import UPSERT_INSERTS
 from storage.models import ProcessedUpdate, utcnow
+from storage.prepared import Prepared
 
-_CLAIMS = inserts_skipping_conflicts(ProcessedUpdate.__table__)
-# The same claim, prepared on SQLite's driver inside the session's transaction.
-_CLAIM_SQL = (
-    "INSERT INTO processed_updates (channel, update_key, at) VALUES (?, ?, ?) "
-    "ON CONFLICT DO NOTHING"
+_TABLE = ProcessedUpdate.__table__
+# The key comes back only if this statement inserted it.
+_CLAIM = Prepared(
+    {
+        dialect: insert(_TABLE)
+        .values(channel=bindparam("p_channel"), update_key=bindparam("p_key"), at=bindparam("p_at"))
+        .on_conflict_do_nothing()
+        .returning(_TABLE.c.update_key)
+        for dialect, insert in UPSERT_INSERTS.items()
+    }
 )
 
 
@@ -27,14 +32,8 @@ async def claim(session: AsyncSession, channel: str, update_key: str) -> bool:
     worker process claiming an update another one is handling waits for that one to finish,
     then finds it claimed.
     """
-    driver = await sqlite_inline.driver_of(session)
-    if driver is not None:
-        at = sqlite_inline.binder(ProcessedUpdate.__table__.c.at, session.get_bind().dialect)
-        return driver.execute(_CLAIM_SQL, (channel, update_key, at(utcnow()))).rowcount == 1
-    statement = _CLAIMS[session.get_bind().dialect.name]
-    values = {"channel": channel, "update_key": update_key, "at": utcnow()}
-    result = await session.execute(statement, values)
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    row = await _CLAIM.first(session, p_channel=channel, p_key=update_key, p_at=utcnow())
+    return row is not None
 
 
 async def forget_before(session: AsyncSession, before: datetime) -> int:

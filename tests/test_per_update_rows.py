@@ -10,10 +10,12 @@ both databases, and roll back with the update that made them.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import GuongSang
@@ -58,13 +60,11 @@ async def test_a_drafts_answers_are_stored_as_the_orm_stores_them(
             await updates.claim(session, "telegram", f"rows-{fails}")
             held = await repo.get(session, draft.id)
             assert held is not None
-            _count_writes(session, writes)
+            stop = await _count_writes(session, writes)
             await repo.set_values(session, held, answers, 321, later)
             await session.flush()  # the ORM must not write the answers a second time
             assert (held.values, held.word_count, held.updated_at) == (answers, 321, later)
-            sqlite_driver = sqlite_inline.held_driver(session)
-            if sqlite_driver is not None:
-                sqlite_driver.set_trace_callback(None)
+            stop()
             if fails:
                 raise RuntimeError("the update failed after storing the answers")
     async with app.db.transaction() as session:
@@ -74,26 +74,30 @@ async def test_a_drafts_answers_are_stored_as_the_orm_stores_them(
         assert (stored.values, stored.word_count) == (draft.values, draft.word_count)
         return
     assert (stored.values, stored.word_count, stored.updated_at) == (answers, 321, later)
-    # One write either way: the driver's own UPDATE on SQLite, the ORM's flush elsewhere.
+    # One write, run on the driver; the ORM's flush did not write the answers again.
     assert len(writes) == 1 and writes[0].startswith("UPDATE submissions"), writes
 
 
-def _count_writes(session: AsyncSession, writes: list[str]) -> None:
-    """Record every INSERT/UPDATE the transaction runs (on SQLite, beneath SQLAlchemy too)."""
-    driver = sqlite_inline.held_driver(session)
+async def _count_writes(session: AsyncSession, writes: list[str]) -> Callable[[], None]:
+    """Record every INSERT/UPDATE the transaction runs, beneath SQLAlchemy too (on the
+    driver: sqlite3's trace, asyncpg's query logger). Returns what stops the recording."""
+
+    def seen(statement: str) -> None:
+        if statement.lstrip().startswith(("INSERT", "UPDATE")):
+            writes.append(statement.lstrip())
+
+    driver = await sqlite_inline.driver_of(session)
     if driver is not None:
-        driver.set_trace_callback(
-            lambda statement: (
-                writes.append(statement) if statement.startswith(("INSERT", "UPDATE")) else None
-            )
-        )
-        return
+        driver.set_trace_callback(seen)
+        return lambda: driver.set_trace_callback(None)
+    raw = (await (await session.connection()).get_raw_connection()).driver_connection
+    assert raw is not None
 
-    def before(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if statement.startswith(("INSERT", "UPDATE")):
-            writes.append(statement)
+    def logged(record: Any) -> None:
+        seen(record.query)
 
-    event.listen(session.get_bind(), "before_cursor_execute", before)
+    raw.add_query_logger(logged)
+    return lambda: raw.remove_query_logger(logged)
 
 
 @pytest.mark.parametrize("fails", [False, True])

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import bindparam, event, select, update
 
 from bot.app import GuongSang
-from storage import audience, people, roles, sqlite_inline, units, updates
+from storage import audience, conversations, people, roles, units, updates
 from storage.models import AudienceMember, RoleGrant, Unit
 from storage.prepared import Prepared
 from tests.backends import sqlite_only
@@ -29,7 +29,8 @@ async def test_rows_are_what_the_session_reads(app: GuongSang) -> None:
         await session.flush()
         # Read in the transaction that wrote it, before any COMMIT.
         found = await _GRANTS.rows(session, unit=unit_ids[0])
-        through_session = (await session.execute(_GRANTS.statement, {"unit": unit_ids[0]})).all()
+        statement = _GRANTS.statement(app.db.engine.dialect.name)
+        through_session = (await session.execute(statement, {"unit": unit_ids[0]})).all()
         assert found == [tuple(row) for row in through_session] == [(person.id, unit_ids[0])]
         assert await _GRANTS.first(session, unit=unit_ids[1]) is None
         assert await _GRANTS.scalar(session, unit=unit_ids[0]) == person.id
@@ -39,22 +40,32 @@ async def test_rows_are_what_the_session_reads(app: GuongSang) -> None:
         assert not await units.exists(session, 987_654)
 
 
-@sqlite_only()
-async def test_on_sqlite_it_runs_on_the_driver(app: GuongSang) -> None:
+async def test_it_runs_on_the_driver_once_the_transaction_has_begun(app: GuongSang) -> None:
+    """SQLite's driver at once; asyncpg's once SQLAlchemy has begun its transaction there
+    (asyncpg begins one with a connection's first statement), which the first statement
+    run through SQLAlchemy does."""
     executed: list[str] = []
 
     def seen(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
         executed.append(statement)
 
+    engine = app.db.engine.sync_engine
     async with app.db.transaction() as session:
-        await updates.claim(session, "telegram", "prepared")
-        event.listen(app.db.engine.sync_engine, "before_cursor_execute", seen)
+        event.listen(engine, "before_cursor_execute", seen)
         try:
-            assert await units.exists(session, 1) in (True, False)
+            assert await updates.claim(session, "telegram", "prepared")
+            first = list(executed)
+            assert await units.exists(session, 987_654) is False
+            await conversations.lock_chat(session, "telegram", "42")
+            _step, person = await conversations.load_step(session, "telegram", "42", "u42")
         finally:
-            event.remove(app.db.engine.sync_engine, "before_cursor_execute", seen)
-        assert await sqlite_inline.driver_of(session) is not None
-    assert executed == []  # nothing went through SQLAlchemy's execution
+            event.remove(engine, "before_cursor_execute", seen)
+        assert person is None
+    # Only the claim went through SQLAlchemy, and only on PostgreSQL, to begin the
+    # transaction on asyncpg; the rest ran on the driver, inside that transaction.
+    assert executed == first and len(first) == (0 if app.db.is_sqlite else 1), executed
+    async with app.db.transaction() as session:
+        assert not await updates.claim(session, "telegram", "prepared")
 
 
 async def test_a_chats_subscription(app: GuongSang) -> None:
