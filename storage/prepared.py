@@ -7,9 +7,10 @@ of processor time on PostgreSQL against 60 µs for the same statement on asyncpg
 times SQLite's own work. A `Prepared` statement is written once as a Core construct, so it
 reads as any other query; on first use on a database it is compiled by SQLAlchemy, and from
 then on run on the driver's connection inside the session's transaction: SQLite's sqlite3
-(`sqlite_inline.driver_of`) or asyncpg, both of which keep it prepared. Parameters and
-result columns go through the same type processing SQLAlchemy applies (JSON, timestamps),
-so the rows read and written are the ones the ORM would.
+(`sqlite_inline.driver_of`) or asyncpg, both of which cache prepared statements by text
+(whether asyncpg's works under SQLAlchemy's connection settings is still to be measured).
+Parameters and result columns go through the same type processing SQLAlchemy applies (JSON,
+timestamps), so the rows read and written are the ones the ORM would.
 
 Not for reads that need the session's pending objects flushed first (the driver does not
 autoflush), nor statements with IN lists (their text varies with the list) or with column
@@ -96,13 +97,13 @@ class Prepared:
         """Every row the statement gives (none for one without RETURNING)."""
         sqlite = await sqlite_inline.driver_of(session)
         if sqlite is not None:
-            compiled = self._compile(session)
+            compiled = self._compiled.get("sqlite") or self._compile(session)
             return compiled.read(
                 sqlite.execute(compiled.sql, compiled.arguments(params)).fetchall()
             )
         asyncpg = await _asyncpg_of(session)
         if asyncpg is not None:
-            compiled = self._compile(session)
+            compiled = self._compiled.get("postgresql") or self._compile(session)
             return compiled.read(await asyncpg.fetch(compiled.sql, *compiled.arguments(params)))
         # Through SQLAlchemy, which also begins the driver's transaction (asyncpg's begins
         # with its first statement): the next statement can go straight to the driver.
@@ -120,12 +121,9 @@ class Prepared:
         return row[0] if row else None
 
     def _compile(self, session: AsyncSession) -> _Compiled:
+        # Once per database: the driver found says which, so later runs skip get_bind().
         dialect = session.get_bind().dialect
-        compiled = self._compiled.get(dialect.name)
-        if compiled is None:
-            compiled = self._compiled[dialect.name] = _Compiled(
-                self.statement(dialect.name), dialect
-            )
+        compiled = self._compiled[dialect.name] = _Compiled(self.statement(dialect.name), dialect)
         return compiled
 
 
