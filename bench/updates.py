@@ -42,11 +42,13 @@ import math
 import random
 import tempfile
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 from sqlalchemy import event
@@ -407,7 +409,19 @@ async def bench_full_form(
 
             event.listen(app.db.engine.sync_engine.pool, "checkout", trace)
         else:
+            # What SQLAlchemy runs (as prepared statements, which asyncpg's query logger does
+            # not see) and what runs on asyncpg beneath it (BEGIN, COMMIT, the per-update
+            # statements of `storage.prepared`), which only that logger sees.
             event.listen(app.db.engine.sync_engine, "before_cursor_execute", count)
+            logged: weakref.WeakSet[Any] = weakref.WeakSet()
+
+            def log_driver(dbapi_connection: Any, *_args: object) -> None:
+                driver = dbapi_connection.driver_connection
+                if driver not in logged:
+                    logged.add(driver)
+                    driver.add_query_logger(count)
+
+            event.listen(app.db.engine.sync_engine.pool, "checkout", log_driver)
         channel: InProcessTelegramChannel | None = None
         try:
             channel = InProcessTelegramChannel(app, api)

@@ -6,10 +6,13 @@ drives every person through the whole form on both bots and prints every part of
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.backends import postgresql_only
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,3 +50,27 @@ def test_the_updates_benchmark_walks_everyone_through_and_reports_its_ceiling() 
     assert re.search(r"with 2 people sending without pause, each would wait [0-9]+ ms", floor)
     assert lines[-1].startswith("updates: 2 users") and f"ceiling {ceiling:.2f}" in lines[-1]
     assert re.search(r"full form ÷ durable peer [0-9.]+ \(target >= 1\.0\)", lines[-1])
+
+
+@postgresql_only()
+async def test_on_postgresql_it_counts_what_runs_beneath_sqlalchemy(
+    backend: str, database_url: str
+) -> None:
+    """Statements of `storage.prepared` run on asyncpg itself, and SQLAlchemy begins and
+    commits there too: the count must see them, or PostgreSQL's figure looks cheaper than
+    SQLite's for the same work."""
+    run = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "bench.updates", "--users", "2", "--database-url", database_url),
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(run.communicate(), 240)
+    assert run.returncode == 0, err.decode()
+    stdout = out.decode()
+    full = next(
+        row for row in map(str.split, stdout.splitlines()) if row[:3] == ["full", "form", "2"]
+    )
+    assert full[-3] == "2", stdout
+    # Every update at least begins, claims itself, reads its step, writes it and commits.
+    assert float(full[9]) >= 5.0, stdout
