@@ -24,10 +24,10 @@ from handlers.phones import story_has_phone
 from handlers.services import Services
 from handlers.text_rules import excerpt
 from handlers.types import Choice, Reply
-from storage import conversations, events, roles
+from storage import conversations, events, roles, units
 from storage import submissions as repo
 from storage.drafts import DraftRecord
-from storage.models import Person, RoleGrant, Submission, Unit
+from storage.models import Person, RoleGrant, Submission
 
 UNIT, REVIEW = "u", "r"
 STAGE_NAMES = {UNIT: "unit", REVIEW: "review"}
@@ -132,7 +132,7 @@ async def send_for_review(
     With `reminder` (days waited) the same people get the card again, marked as a reminder.
     """
     notifier = Notifier(session, services)
-    unit = sub.unit_id and await session.get(Unit, sub.unit_id)
+    unit = await units.brief(session, sub.unit_id)
     if sub.status == repo.SUBMITTED:
         heads = await roles.unit_heads(session, sub.unit_id) if sub.unit_id else []
         if heads:
@@ -177,8 +177,12 @@ async def card(
     reminder: int = 0,
 ) -> Reply:
     """The notification for a stage: summary, changes since the last version, and buttons."""
-    author = await session.get(Person, sub.author_id)
-    unit = await session.get(Unit, sub.unit_id) if sub.unit_id else None
+    # The author's name as submitted goes with the story; their row only for older stories.
+    author = sub.values.get("_author", {}).get("full_name")
+    if not author:
+        row = await session.get(Person, sub.author_id)
+        author = row.full_name if row else None
+    unit = await units.brief(session, sub.unit_id)
     changes = await _changes(session, services, sub)
     form = form_for(campaign_of(services, sub))
     shown = [
@@ -192,7 +196,7 @@ async def card(
         sub=sub,
         stage=stage,
         campaign=campaign_of(services, sub),
-        author=sub.values.get("_author", {}).get("full_name") or (author and author.full_name),
+        author=author,
         unit=unit,
         opening=excerpt(sub.values.get("story", ""), OPENING_WORDS, OPENING_CHARS),
         photos=sum(1 for a in sub.attachments if a.kind == "photo"),
@@ -348,7 +352,7 @@ async def allowed(
     if stage == UNIT:
         head = any(g.role == roles.UNIT_HEAD and g.unit_id == sub.unit_id for g in grants)
         return head or admin, admin and not head
-    unit = await session.get(Unit, sub.unit_id) if sub.unit_id else None
+    unit = await units.brief(session, sub.unit_id)
     level = unit.level if unit else "other"
     organisation = unit.organisation_id if unit else None
     reviewer = any(
@@ -537,7 +541,7 @@ async def decide(
         when=when,
         note=note,
         on_behalf=on_behalf,
-        unit=await ctx.session.get(Unit, sub.unit_id) if sub.unit_id else None,
+        unit=await units.brief(ctx.session, sub.unit_id),
     )
     notifier = Notifier(ctx.session, ctx.services)
     decided = await card(ctx.session, ctx.services, sub, press.stage, outcome=outcome)
@@ -560,7 +564,7 @@ async def decide(
             sub=sub,
             note=note,
             who=person.full_name,
-            unit=await ctx.session.get(Unit, sub.unit_id) if sub.unit_id else None,
+            unit=await units.brief(ctx.session, sub.unit_id),
             on_behalf=on_behalf,
         ),
         choices=[Choice(ctx.text("buttons.edit_story"), f"!ed:{sub.id}")] if editable else [],

@@ -18,7 +18,7 @@ from storage import drafts, events, roles, units
 from storage import submissions as repo
 from storage import units as units_repo
 from storage.drafts import DraftRecord
-from storage.models import Submission, Unit
+from storage.models import Submission
 
 FORM_STEP = "form"
 PREVIEW_STEP = "preview"
@@ -414,7 +414,7 @@ async def _submit(ctx: Ctx, draft: Draft) -> None:
     draft.status_since = now
     draft.channel, draft.chat_id = ctx.event.channel, ctx.event.chat_id
     # Its unit's name goes with the story (the unit read once: the texts below show it too).
-    unit = await units.get(ctx.session, person.unit_id) if person.unit_id else None
+    unit = await units.brief(ctx.session, person.unit_id)
     await _set_value(
         ctx,
         draft,
@@ -462,14 +462,14 @@ async def _submit(ctx: Ctx, draft: Draft) -> None:
         version=draft.version,
         to_unit=draft.status == repo.SUBMITTED,
         own_head=own_head,
-        unit=await _unit_of(ctx, draft),
+        unit=unit if draft.unit_id == person.unit_id else await _unit_of(ctx, draft),
         menu=main_menu(ctx),
     )
 
 
-async def _unit_of(ctx: Ctx, draft: Draft) -> Unit | None:
+async def _unit_of(ctx: Ctx, draft: Draft) -> units.UnitBrief | None:
     """The story's unit, whose type names its head in the texts ("Chủ tịch công đoàn")."""
-    return await ctx.session.get(Unit, draft.unit_id) if draft.unit_id else None
+    return await units.brief(ctx.session, draft.unit_id)
 
 
 async def _heads_own_unit(ctx: Ctx) -> bool:

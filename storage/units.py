@@ -101,6 +101,32 @@ async def get(session: AsyncSession, unit_id: int) -> Unit | None:
 _EXISTS = Prepared(select(Unit.id).where(Unit.id == bindparam("unit")))
 
 
+@dataclass(frozen=True, slots=True)
+class UnitBrief:
+    """What a chat text or a story's route needs of a unit: its name, its level (which names
+    its head: "Hiệu trưởng" or "Chủ tịch công đoàn") and its organisation."""
+
+    id: int
+    name: str
+    level: str
+    organisation_id: int | None
+
+
+_BRIEF = Prepared(
+    select(Unit.id, Unit.name, Unit.level, Unit.organisation_id).where(Unit.id == bindparam("unit"))
+)
+
+
+async def brief(session: AsyncSession, unit_id: int | None) -> UnitBrief | None:
+    """A unit's name, level and organisation, or None (no id, or no such unit): one indexed
+    read on the driver, where loading the ORM row with its organisation costs a story's
+    steps several times as much."""
+    if unit_id is None:
+        return None
+    row = await _BRIEF.first(session, unit=unit_id)
+    return UnitBrief(*row) if row is not None else None
+
+
 async def exists(session: AsyncSession, unit_id: int) -> bool:
     """Whether a unit with this id exists (a pressed pick, checked without loading it)."""
     return await _EXISTS.scalar(session, unit=unit_id) is not None

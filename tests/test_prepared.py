@@ -38,6 +38,13 @@ async def test_rows_are_what_the_session_reads(app: GuongSang) -> None:
         assert not await roles.heads_unit(session, person.id, unit_ids[1])
         assert await units.exists(session, unit_ids[0])
         assert not await units.exists(session, 987_654)
+        unit = await session.get(Unit, unit_ids[0])
+        assert unit is not None
+        assert await units.brief(session, unit.id) == units.UnitBrief(
+            unit.id, unit.name, unit.level, unit.organisation_id
+        )
+        assert await units.brief(session, 987_654) is None
+        assert await units.brief(session, None) is None
 
 
 async def test_it_runs_on_the_driver_once_the_transaction_has_begun(app: GuongSang) -> None:
