@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from storage.db import upsert_insert
+from storage.db import UPSERT_INSERTS
 from storage.drafts import DraftRecord
-from storage.models import Campaign, CodeCounter, Submission, SubmissionVersion
+from storage.models import Campaign, CodeCounter, Submission, SubmissionVersion, utcnow
 from storage.prepared import Prepared
 
 DRAFT = "draft"
@@ -138,18 +138,22 @@ async def sent_by(session: AsyncSession, author_id: int, limit: int = 20) -> lis
     return list(rows)
 
 
-async def next_code(session: AsyncSession, year: int) -> str:
-    """The next GS-<year>-<NNNN> code, from one atomic upsert of the year's counter."""
-    insert = upsert_insert(session)
-    stmt = (
-        insert(CodeCounter)
-        .values(year=year, last=1)
+_NEXT_CODE = Prepared(
+    {
+        dialect: insert(CodeCounter)
+        .values(year=bindparam("c_year"), last=1)
         .on_conflict_do_update(
             index_elements=[CodeCounter.year], set_={"last": CodeCounter.last + 1}
         )
         .returning(CodeCounter.last)
-    )
-    last = (await session.execute(stmt)).scalar_one()
+        for dialect, insert in UPSERT_INSERTS.items()
+    }
+)
+
+
+async def next_code(session: AsyncSession, year: int) -> str:
+    """The next GS-<year>-<NNNN> code, from one atomic upsert of the year's counter."""
+    last = await _NEXT_CODE.scalar(session, c_year=year)
     return f"GS-{year}-{last:04d}"
 
 
@@ -234,21 +238,29 @@ async def transition(
 PHOTOS_KEY = "_photos"
 
 
-async def snapshot(session: AsyncSession, submission: Submission) -> SubmissionVersion:
-    """Keep the fields as sent for review under the submission's current version."""
+_VERSION_COLUMNS = [c.name for c in SubmissionVersion.__table__.columns if c.name != "id"]
+_INSERT_VERSION = Prepared(
+    SubmissionVersion.__table__.insert().values(
+        {name: bindparam(f"v_{name}") for name in _VERSION_COLUMNS}
+    )
+)
+
+
+async def snapshot(session: AsyncSession, submission: Submission) -> None:
+    """Keep the fields as sent for review under the submission's current version (one
+    INSERT on the driver: the submission's own changes must be flushed first)."""
     photos = [a for a in submission.attachments if a.kind == "photo"]
-    row = SubmissionVersion(
-        submission_id=submission.id,
-        version=submission.version,
+    await _INSERT_VERSION.rows(
+        session,
+        v_submission_id=submission.id,
+        v_version=submission.version,
         # The photos as sent, by their content: the files stay on disk after a later version
         # replaces them, and a swapped photo shows as a change even when the count is equal.
-        values={**submission.values, PHOTOS_KEY: [[a.sha256, a.stored_path] for a in photos]},
-        word_count=submission.word_count,
-        photo_count=len(photos),
+        v_values={**submission.values, PHOTOS_KEY: [[a.sha256, a.stored_path] for a in photos]},
+        v_word_count=submission.word_count,
+        v_photo_count=len(photos),
+        v_created_at=utcnow(),
     )
-    session.add(row)
-    await session.flush()
-    return row
 
 
 async def version(
