@@ -111,18 +111,15 @@ async def on_keep_draft(ctx: Ctx) -> None:
 async def _create_draft(ctx: Ctx, campaign: CampaignSpec) -> None:
     person = ctx.person
     assert person is not None
-    draft = Submission(
+    draft = await drafts.create(
+        ctx.session,
         campaign_id=ctx.services.campaign_ids[campaign.slug],
         author_id=person.id,
         unit_id=person.unit_id,
         status=repo.DRAFT,
-        values={},
         channel=ctx.event.channel,
         chat_id=ctx.event.chat_id,
-        attachments=[],
     )
-    ctx.session.add(draft)
-    await ctx.session.flush()
     await _log(ctx, draft, "created", None, repo.DRAFT)
     ctx.say("form.intro", campaign=campaign, steps=len(form_for(campaign).fields))
     await _goto_field(ctx, draft, 0, editing=False)

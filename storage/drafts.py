@@ -97,6 +97,51 @@ _READ = Prepared(
 )
 
 
+_CREATE = Prepared(
+    _SUBMISSIONS.insert()
+    .values(
+        campaign_id=bindparam("d_campaign"),
+        author_id=bindparam("d_author"),
+        unit_id=bindparam("d_unit"),
+        status=bindparam("d_status"),
+        version=1,
+        values=bindparam("d_values"),
+        word_count=0,
+        channel=bindparam("d_channel"),
+        chat_id=bindparam("d_chat"),
+        created_at=bindparam("d_at"),
+        updated_at=bindparam("d_at"),
+    )
+    .returning(*_DRAFT_COLUMNS)
+)
+
+
+async def create(
+    session: AsyncSession,
+    *,
+    campaign_id: int,
+    author_id: int,
+    unit_id: int | None,
+    status: str,
+    channel: str,
+    chat_id: str,
+) -> DraftRecord:
+    """A new, empty draft, written at once in one statement on the driver."""
+    row = await _CREATE.first(
+        session,
+        d_campaign=campaign_id,
+        d_author=author_id,
+        d_unit=unit_id,
+        d_status=status,
+        d_values={},
+        d_channel=channel,
+        d_chat=chat_id,
+        d_at=utcnow(),
+    )
+    assert row is not None
+    return DraftRecord(row, {})
+
+
 async def read(session: AsyncSession, submission_id: int) -> DraftRecord | Submission | None:
     """The submission as plain values, or None if there is none with that id.
 

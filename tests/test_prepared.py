@@ -7,8 +7,9 @@ import pytest
 from sqlalchemy import bindparam, event, select, update
 
 from bot.app import GuongSang
-from storage import audience, conversations, people, roles, units, updates
-from storage.models import AudienceMember, RoleGrant, Unit
+from storage import audience, conversations, drafts, people, roles, units, updates
+from storage import submissions as repo
+from storage.models import Attachment, AudienceMember, RoleGrant, Submission, Unit
 from storage.prepared import Prepared
 from tests.backends import sqlite_only
 from tests.factories import add_audience
@@ -45,6 +46,43 @@ async def test_rows_are_what_the_session_reads(app: GuongSang) -> None:
         )
         assert await units.brief(session, 987_654) is None
         assert await units.brief(session, None) is None
+
+
+async def test_a_story_written_on_the_driver_is_what_the_orm_reads(app: GuongSang) -> None:
+    """A draft, its photo, its code and its kept version, each written in one statement on
+    the driver, read back through the ORM in the same transaction."""
+    async with app.db.transaction() as session:
+        unit_id = await session.scalar(select(Unit.id).limit(1))
+        person = await people.create_with_identity(session, "telegram", "u9", "c9", "Hoa")
+        campaign_id = next(iter(app.services.campaign_ids.values()))
+        draft = await drafts.create(
+            session, campaign_id=campaign_id, author_id=person.id, unit_id=unit_id,
+            status=repo.DRAFT, channel="telegram", chat_id="c9",
+        )  # fmt: skip
+        assert (draft.status, draft.version, draft.values, draft.attachments) == (
+            repo.DRAFT, 1, {}, [],
+        )  # fmt: skip
+        photo = Attachment(
+            kind="photo", channel="telegram", platform_file_id="f1", stored_path="ab/cd.jpg",
+            sha256="ab" * 32, size=123, mime_type="image/jpeg", file_name=None,
+        )  # fmt: skip
+        await drafts.add_attachment(session, draft, photo)
+        code = await repo.next_code(session, 2026)
+        assert await repo.next_code(session, 2026) == code[:-4] + f"{int(code[-4:]) + 1:04d}"
+        row = await session.get(Submission, draft.id)
+        assert row is not None
+        assert (row.author_id, row.unit_id, row.campaign_id, row.chat_id, row.values) == (
+            person.id, unit_id, campaign_id, "c9", {},
+        )  # fmt: skip
+        assert [(a.sha256, a.stored_path, a.size) for a in row.attachments] == [
+            ("ab" * 32, "ab/cd.jpg", 123)
+        ]
+        row.values = {"title": "Cô Lan"}
+        await session.flush()
+        await repo.snapshot(session, row)
+        kept = await repo.version(session, row.id, 1)
+        assert kept is not None and kept.photo_count == 1
+        assert kept.values == {"title": "Cô Lan", repo.PHOTOS_KEY: [["ab" * 32, "ab/cd.jpg"]]}
 
 
 async def test_it_runs_on_the_driver_once_the_transaction_has_begun(app: GuongSang) -> None:
