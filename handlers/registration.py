@@ -9,6 +9,7 @@ from handlers.menu import main_menu
 from storage import audience, events, people
 from storage import units as units_repo
 from storage.models import Person
+from storage.units import UnitBrief
 
 STEP = "profile"
 MENU_STEP = "profile_menu"
@@ -27,7 +28,14 @@ async def ensure_person(ctx: Ctx) -> Person:
 
 async def start(ctx: Ctx, then: str | None = None) -> None:
     """Begin registration; `then` names a command to carry on with afterwards."""
-    person = await ensure_person(ctx)
+    # Only the name is shown here: the person as read with the step, or created as plain
+    # values, with no ORM row loaded.
+    person = ctx.person
+    if person is None:
+        event = ctx.event
+        person = ctx.person = await people.create_record(
+            ctx.session, event.channel, event.user_id, event.chat_id, event.user_name
+        )
     ctx.goto(STEP, index=0, values={}, then=then, editing=False, field_state={})
     # A parent who only wants the news needs no name, unit or phone: offered at once.
     subscribed = await subscribed_here(ctx)
@@ -102,12 +110,12 @@ async def on_step(ctx: Ctx) -> None:
         numbered.forget(ctx.conv)
         await _ask(ctx)
         return
-    await _save(ctx, values, action="registered")
+    unit = await _save(ctx, values, action="registered")
     then = data.get("then")
     ctx.goto("idle")
     person = ctx.person
     assert person is not None
-    ctx.say("profile.registered", person=person, menu=main_menu(ctx))
+    ctx.say("profile.registered", person=person, unit=unit, menu=main_menu(ctx))
     # Offered once, right after registration; /subscribe and /unsubscribe work at any time.
     ctx.say(
         "broadcast.offer",
@@ -183,17 +191,21 @@ async def _field_ctx(ctx: Ctx, index: int, values: dict[str, object]) -> fields.
     )
 
 
-async def _save(ctx: Ctx, values: dict[str, object], action: str) -> None:
-    person = await ctx.person_row()
+async def _save(ctx: Ctx, values: dict[str, object], action: str) -> UnitBrief | None:
+    """Write the profile; returns the unit it names (its name goes in the answer)."""
+    person = ctx.person
     assert person is not None
     before = {"full_name": person.full_name, "unit": person.unit_id, "phone": person.phone}
-    person.full_name = str(values["full_name"])
     unit_id = values["unit"]
-    unit = await units_repo.get(ctx.session, int(unit_id)) if unit_id is not None else None
-    person.unit_id = unit.id if unit else None
-    person.unit = unit
-    person.phone = str(values["phone"])
-    person.updated_at = ctx.services.now()
+    unit = await units_repo.brief(ctx.session, int(unit_id)) if unit_id is not None else None
+    ctx.person = person = await people.save_profile(
+        ctx.session,
+        person.id,
+        full_name=str(values["full_name"]),
+        unit_id=unit.id if unit else None,
+        phone=str(values["phone"]),
+        at=ctx.services.now(),
+    )
     changed = sorted(k for k in before if before[k] != values.get(k))
     await events.record(
         ctx.session,
@@ -205,3 +217,4 @@ async def _save(ctx: Ctx, values: dict[str, object], action: str) -> None:
         channel=ctx.event.channel,
         data={"changed": changed},
     )
+    return unit

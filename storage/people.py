@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import datetime
+
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Identity, Person
+from storage.models import Identity, Person, utcnow
+from storage.prepared import Prepared
 
 
 class PersonRecord:
@@ -43,6 +46,76 @@ async def by_identity(session: AsyncSession, channel: str, external_id: str) -> 
         .join(Identity, Identity.person_id == Person.id)
         .where(Identity.channel == channel, Identity.external_id == external_id)
     )
+
+
+_NEW_PERSON = Prepared(
+    Person.__table__.insert()
+    .values(created_at=bindparam("n_at"), updated_at=bindparam("n_at"))
+    .returning(Person.__table__.c.id)
+)
+_NEW_IDENTITY = Prepared(
+    Identity.__table__.insert().values(
+        person_id=bindparam("i_person"),
+        channel=bindparam("i_channel"),
+        external_id=bindparam("i_external"),
+        chat_id=bindparam("i_chat"),
+        display_name=bindparam("i_name"),
+        created_at=bindparam("i_at"),
+    )
+)
+
+
+async def create_record(
+    session: AsyncSession, channel: str, external_id: str, chat_id: str, display_name: str
+) -> PersonRecord:
+    """A new person with their first channel account, as plain values: two INSERTs on the
+    driver (what a first /start needs), where `create_with_identity` flushes ORM rows."""
+    at = utcnow()
+    person_id = await _NEW_PERSON.scalar(session, n_at=at)
+    await _NEW_IDENTITY.rows(
+        session,
+        i_person=person_id,
+        i_channel=channel,
+        i_external=external_id,
+        i_chat=chat_id,
+        i_name=display_name[:200] or None,
+        i_at=at,
+    )
+    return PersonRecord(person_id, None, None, None)
+
+
+_SAVE_PROFILE = Prepared(
+    update(Person.__table__)
+    .where(Person.__table__.c.id == bindparam("s_id"))
+    .values(
+        full_name=bindparam("s_name"),
+        unit_id=bindparam("s_unit"),
+        phone=bindparam("s_phone"),
+        updated_at=bindparam("s_at"),
+    )
+)
+
+
+async def save_profile(
+    session: AsyncSession,
+    person_id: int,
+    *,
+    full_name: str,
+    unit_id: int | None,
+    phone: str,
+    at: datetime,
+) -> PersonRecord:
+    """Write a person's name, unit and phone in one statement on the driver; returns them
+    as plain values. An ORM row of theirs this session holds is read again, so it does not
+    show what was there before."""
+    await _SAVE_PROFILE.rows(
+        session, s_id=person_id, s_name=full_name, s_unit=unit_id, s_phone=phone, s_at=at
+    )
+    sync = session.sync_session
+    held = sync.identity_map.get(sync.identity_key(Person, person_id))
+    if held is not None:
+        await session.refresh(held)
+    return PersonRecord(person_id, full_name, phone, unit_id)
 
 
 async def create_with_identity(

@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, event, select, update
 from bot.app import GuongSang
 from storage import audience, conversations, drafts, people, roles, units, updates
 from storage import submissions as repo
-from storage.models import Attachment, AudienceMember, RoleGrant, Submission, Unit
+from storage.models import Attachment, AudienceMember, Person, RoleGrant, Submission, Unit
 from storage.prepared import Prepared
 from tests.backends import sqlite_only
 from tests.factories import add_audience
@@ -83,6 +83,27 @@ async def test_a_story_written_on_the_driver_is_what_the_orm_reads(app: GuongSan
         kept = await repo.version(session, row.id, 1)
         assert kept is not None and kept.photo_count == 1
         assert kept.values == {"title": "Cô Lan", repo.PHOTOS_KEY: [["ab" * 32, "ab/cd.jpg"]]}
+
+
+async def test_a_profile_saved_on_the_driver_shows_in_the_orm_row_held(app: GuongSang) -> None:
+    async with app.db.transaction() as session:
+        unit_id = await session.scalar(select(Unit.id).limit(1))
+        record = await people.create_record(session, "telegram", "u7", "c7", "Lan")
+        held = await session.get(Person, record.id)
+        assert held is not None and held.full_name is None
+        saved = await people.save_profile(
+            session, record.id, full_name="Nguyễn Thị Lan", unit_id=unit_id,
+            phone="0912345678", at=app.services.now(),
+        )  # fmt: skip
+        assert saved.registered and saved.unit_id == unit_id
+        assert (held.full_name, held.phone, held.unit_id) == (
+            "Nguyễn Thị Lan",
+            "0912345678",
+            unit_id,
+        )
+        assert held.unit is not None and held.unit.id == unit_id
+        identity = await people.by_identity(session, "telegram", "u7")
+        assert identity is not None and identity.id == record.id
 
 
 async def test_it_runs_on_the_driver_once_the_transaction_has_begun(app: GuongSang) -> None:
