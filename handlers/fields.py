@@ -220,7 +220,7 @@ async def _take_unit(fc: FieldCtx) -> Outcome:
     if len(fold(query)) < 2:
         ctx.say("fields.unit_query_short")
         return Outcome()
-    found = await units_repo.search(ctx.session, query, UNIT_MATCHES + 1)
+    found = await units_repo.search_briefs(ctx.session, query, UNIT_MATCHES + 1)
     if not found:
         ctx.say("fields.unit_none", query=query, total=await units_repo.count(ctx.session))
         return Outcome()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import Select, and_, bindparam, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Organisation, Unit
@@ -63,22 +66,64 @@ async def upsert(session: AsyncSession, row: UnitRow) -> tuple[Unit, bool]:
     return unit, created
 
 
+def _like_word(word: str) -> str:
+    """A LIKE pattern for names holding `word`, its own wildcards taken literally."""
+    return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _matching(words: Sequence[Any], code: Any, columns: Sequence[Any]) -> Select[Any]:
+    """`columns` of the units whose name holds every word (LIKE patterns of folded words,
+    or bind parameters for them) or whose lower-cased code is `code`: the code's match
+    first, then the shortest names."""
+    by_words = and_(*(Unit.search_key.like(word, escape="\\") for word in words))
+    by_code = func.lower(Unit.code) == code
+    return (
+        select(*columns)
+        .where(or_(by_words, by_code))
+        .order_by(case((by_code, 0), else_=1), func.length(Unit.name), Unit.name)
+    )
+
+
 async def search(session: AsyncSession, query: str, limit: int) -> list[Unit]:
-    """Units whose name holds every word of `query`, accents ignored; best matches first."""
+    """Units whose name holds every word of `query`, accents ignored; best matches first
+    (a unit whose code is `query` before them)."""
     words = fold(query).split()
     if not words:
         return []
-    stmt = select(Unit)
-    for word in words:
-        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = stmt.where(Unit.search_key.like(f"%{escaped}%", escape="\\"))
-    code_match = await session.scalar(select(Unit).where(func.lower(Unit.code) == query.lower()))
-    rows = list(
-        await session.scalars(stmt.order_by(func.length(Unit.name), Unit.name).limit(limit))
+    stmt = _matching([_like_word(w) for w in words], query.lower(), [Unit]).limit(limit)
+    return list(await session.scalars(stmt))
+
+
+_BRIEF_COLUMNS = (Unit.id, Unit.name, Unit.level, Unit.organisation_id)
+# A unit is named in a few words: queries of up to this many run as prepared statements.
+_PREPARED_WORDS = 8
+
+
+@cache
+def _briefs_matching(words: int) -> Prepared:
+    """The prepared search for queries of `words` words."""
+    return Prepared(
+        _matching(
+            [bindparam(f"w{n}") for n in range(words)], bindparam("code"), _BRIEF_COLUMNS
+        ).limit(bindparam("limit"))
     )
-    if code_match is not None and code_match not in rows:
-        rows = [code_match, *rows][:limit]
-    return rows
+
+
+async def search_briefs(session: AsyncSession, query: str, limit: int) -> list[UnitBrief]:
+    """`search` as plain values, for a chat's unit question: no ORM rows loaded, and a
+    statement compiled once per number of words."""
+    words = fold(query).split()
+    if not words:
+        return []
+    patterns = [_like_word(w) for w in words]
+    if len(words) > _PREPARED_WORDS:
+        stmt = _matching(patterns, query.lower(), _BRIEF_COLUMNS).limit(limit)
+        return [UnitBrief(*row) for row in await session.execute(stmt)]
+    params = {f"w{n}": pattern for n, pattern in enumerate(patterns)}
+    rows = await _briefs_matching(len(words)).rows(
+        session, code=query.lower(), limit=limit, **params
+    )
+    return [UnitBrief(*row) for row in rows]
 
 
 async def find_one(session: AsyncSession, name: str) -> tuple[Unit | None, list[Unit]]:

@@ -214,8 +214,13 @@ async def test_windows_1258_csv_imports(tmp_path: Path, store: Store) -> None:
 
 
 async def search(app: GuongSang, query: str, limit: int = 8) -> list[str]:
+    """The names found, the same in the same order as ORM rows (commands) and as plain
+    values (a chat's unit question)."""
     async with app.db.transaction() as session:
-        return [unit.name for unit in await units.search(session, query, limit)]
+        rows = await units.search(session, query, limit)
+        briefs = await units.search_briefs(session, query, limit)
+    assert [(u.id, u.name, u.level) for u in rows] == [(u.id, u.name, u.level) for u in briefs]
+    return [unit.name for unit in rows]
 
 
 async def test_search_ignores_accents_and_case(app: GuongSang) -> None:
@@ -240,6 +245,13 @@ async def test_search_respects_the_limit_shortest_first(app: GuongSang) -> None:
     assert len(found) == 5  # 27 names contain "trường"; only 5 asked for
     lengths = [len(name) for name in found]
     assert lengths == sorted(lengths)
+
+
+async def test_a_long_query_is_searched_too(app: GuongSang) -> None:
+    """Past the words a prepared search takes, the statement is built for the query."""
+    name = "Trường Tiểu học Kim Giang"
+    assert await search(app, f"truong tieu hoc kim giang {name}") == [name]
+    assert await search(app, f"truong tieu hoc kim giang {name} ha noi") == []
 
 
 async def test_search_by_code(app: GuongSang) -> None:
