@@ -6,8 +6,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.services import Services
 from handlers.types import Reply, reply_to_payload
-from storage import outbox, people, roles
+from storage import outbox, roles
 from storage.models import Person
+from storage.people import PersonRecord
 
 
 class Notifier:
@@ -41,7 +42,7 @@ class Notifier:
 
     async def to_person(
         self,
-        person: Person,
+        person: Person | PersonRecord,
         reply: Reply,
         *,
         submission_id: int | None = None,
@@ -49,31 +50,19 @@ class Notifier:
         version: int | None = None,
     ) -> int:
         """Queue a reply for every chat the person uses; returns how many chats."""
-        reached = 0
-        for identity in await roles.identities(self.session, person.id):
-            assert identity.chat_id is not None
+        chats = await roles.chats_of(self.session, person.id)
+        for channel, chat_id in chats:
             await self.to_chat(
-                identity.channel,
-                identity.chat_id,
-                reply,
-                submission_id=submission_id,
-                stage=stage,
-                version=version,
+                channel, chat_id, reply, submission_id=submission_id, stage=stage, version=version
             )
-            reached += 1
-        return reached
+        return len(chats)
 
-    async def admins(self) -> list[tuple[str, str, Person | None]]:
-        """(channel, chat id, person) of every admin: named in settings or granted the role."""
-        found: dict[tuple[str, str], Person | None] = {}
-        for channel, external_id in sorted(self.services.admins):
-            person = await people.by_identity(self.session, channel, external_id)
-            found[(channel, external_id)] = person
-        for _grant, person in await roles.holders(self.session, roles.ADMIN):
-            for identity in await roles.identities(self.session, person.id):
-                assert identity.chat_id is not None
-                found.setdefault((identity.channel, identity.chat_id), person)
-        return [(channel, chat, person) for (channel, chat), person in found.items()]
+    async def admin_chats(self) -> list[tuple[str, str]]:
+        """(channel, chat id) of every admin: named in settings (whose chat with the bot has
+        their account's id) or granted the role, each chat once."""
+        found = dict.fromkeys(sorted(self.services.admins))
+        found.update(dict.fromkeys(await roles.admin_chats(self.session)))
+        return list(found)
 
     async def to_admins(
         self,
@@ -84,8 +73,8 @@ class Notifier:
         version: int | None = None,
     ) -> int:
         """Queue a reply for every admin; returns how many chats."""
-        targets = await self.admins()
-        for channel, chat_id, _person in targets:
+        targets = await self.admin_chats()
+        for channel, chat_id in targets:
             await self.to_chat(
                 channel, chat_id, reply, submission_id=submission_id, stage=stage, version=version
             )

@@ -101,6 +101,30 @@ async def reviewers(session: AsyncSession, level: str, organisation_id: int | No
     return list(found.values())
 
 
+_CHATS_OF = Prepared(
+    select(Identity.channel, Identity.chat_id)
+    .where(Identity.person_id == bindparam("person"), Identity.chat_id.is_not(None))
+    .order_by(Identity.id)
+)
+_ADMIN_CHATS = Prepared(
+    select(Identity.channel, Identity.chat_id)
+    .join(RoleGrant, RoleGrant.person_id == Identity.person_id)
+    .where(RoleGrant.role == ADMIN, Identity.chat_id.is_not(None))
+    .order_by(RoleGrant.id, Identity.id)
+)
+
+
+async def chats_of(session: AsyncSession, person_id: int) -> list[tuple[str, str]]:
+    """(channel, chat id) of every account through which a person can be reached."""
+    return [(channel, chat) for channel, chat in await _CHATS_OF.rows(session, person=person_id)]
+
+
+async def admin_chats(session: AsyncSession) -> list[tuple[str, str]]:
+    """(channel, chat id) of every account of everyone granted the admin role, in the order
+    the grants were made."""
+    return [(channel, chat) for channel, chat in await _ADMIN_CHATS.rows(session)]
+
+
 async def identities(session: AsyncSession, person_id: int) -> list[Identity]:
     """The channel accounts through which a person can be reached."""
     rows = await session.scalars(
