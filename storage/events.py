@@ -11,23 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import Event, utcnow
 from storage.prepared import Prepared
 
-_COLUMNS = Event.__table__.c
+_COLUMNS = [c.name for c in Event.__table__.columns if c.name != "id"]
 # One audit row, run on the driver inside the session's transaction (`storage.prepared`).
+# Bind names must differ from the column names an INSERT's VALUES would take for its own.
 _INSERT = Prepared(
     insert(Event.__table__)
-    .values(
-        at=bindparam("p_at"),
-        subject=bindparam("p_subject"),
-        subject_id=bindparam("p_subject_id"),
-        action=bindparam("p_action"),
-        actor_id=bindparam("p_actor"),
-        channel=bindparam("p_channel"),
-        from_status=bindparam("p_from"),
-        to_status=bindparam("p_to"),
-        reason=bindparam("p_reason"),
-        data=bindparam("p_data"),
-    )
-    .returning(_COLUMNS.id)
+    .values({name: bindparam(f"p_{name}") for name in _COLUMNS})
+    .returning(Event.__table__.c.id)
 )
 
 
@@ -44,42 +34,26 @@ async def record(
     reason: str | None = None,
     data: dict[str, Any] | None = None,
     at: datetime | None = None,
-) -> Event:
-    """Append one event, at `at` (the app's clock). Nothing updates or deletes these rows.
-
-    The row is one statement run on the driver, in the same transaction; the event returned
-    is not in the session (nothing reads it back through the session).
-    """
+) -> int:
+    """Append one event, at `at` (the app's clock); returns its id. Nothing updates or
+    deletes these rows. The row is one statement run on the driver, in the same
+    transaction."""
     if session.new:
         # The event may name a row the session has not written yet (a new person).
         await session.flush()
-    when = at or utcnow()
-    event_id = await _INSERT.scalar(
-        session,
-        p_at=when,
-        p_subject=subject,
-        p_subject_id=subject_id,
-        p_action=action,
-        p_actor=actor_id,
-        p_channel=channel,
-        p_from=from_status,
-        p_to=to_status,
-        p_reason=reason,
-        p_data=data or {},
-    )
-    return Event(
-        id=event_id,
-        at=when,
-        subject=subject,
-        subject_id=subject_id,
-        action=action,
-        actor_id=actor_id,
-        channel=channel,
-        from_status=from_status,
-        to_status=to_status,
-        reason=reason,
-        data=data or {},
-    )
+    row = {
+        "at": at or utcnow(),
+        "subject": subject,
+        "subject_id": subject_id,
+        "action": action,
+        "actor_id": actor_id,
+        "channel": channel,
+        "from_status": from_status,
+        "to_status": to_status,
+        "reason": reason,
+        "data": data or {},
+    }
+    return int(await _INSERT.scalar(session, **{f"p_{k}": v for k, v in row.items()}))
 
 
 async def history(session: AsyncSession, subject: str, subject_id: int) -> list[Event]:

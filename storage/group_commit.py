@@ -278,8 +278,7 @@ def _rolled_back_to_savepoint(group: _Group) -> bool:
     still whole after that (SQLite rolls a whole transaction back on some errors, a full disk
     among them, and then the SAVEPOINT is gone too)."""
     try:
-        group.sqlite.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-        group.sqlite.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+        sqlite_inline.undo_savepoint(group.sqlite, _SAVEPOINT)
     except sqlite3.Error:
         return False
     return group.sqlite.in_transaction

@@ -130,12 +130,18 @@ def use_driver(session: AsyncSession, sqlite: sqlite3.Connection) -> None:
     session.info[_FIXED] = sqlite
 
 
+def undo_savepoint(sqlite: sqlite3.Connection, name: str) -> None:
+    """Roll back to SAVEPOINT `name` and release it: undone and gone, so a transaction with
+    failed parts leaves no stack of savepoints behind."""
+    sqlite.execute(f"ROLLBACK TO SAVEPOINT {name}")
+    sqlite.execute(f"RELEASE SAVEPOINT {name}")
+
+
 def plain_savepoints(dialect: Dialect) -> None:
     """Have `dialect` (an inline SQLite engine's) run SAVEPOINT, RELEASE and ROLLBACK TO
     straight on the driver: SQLAlchemy builds and compiles a statement object for each,
     which cost more than the rest of a small transaction's savepoint (group commit opens
-    one per transaction). A savepoint rolled back is released too, so a group with failed
-    members leaves no stack of them behind."""
+    one per transaction). A savepoint rolled back is released too (`undo_savepoint`)."""
 
     def savepoint(connection: Connection, name: str) -> None:
         driver(connection.connection).execute(f"SAVEPOINT {name}")
@@ -144,9 +150,7 @@ def plain_savepoints(dialect: Dialect) -> None:
         driver(connection.connection).execute(f"RELEASE SAVEPOINT {name}")
 
     def rollback_to(connection: Connection, name: str) -> None:
-        sqlite = driver(connection.connection)
-        sqlite.execute(f"ROLLBACK TO SAVEPOINT {name}")
-        sqlite.execute(f"RELEASE SAVEPOINT {name}")
+        undo_savepoint(driver(connection.connection), name)
 
     dialect.do_savepoint = savepoint  # type: ignore[method-assign]
     dialect.do_release_savepoint = release  # type: ignore[method-assign]
