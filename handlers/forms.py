@@ -120,8 +120,20 @@ def registration_form(campaign: CampaignSpec) -> Form:
     )
 
 
+# Each campaign's form, built once: most updates ask for it, and a campaign's settings
+# (a frozen spec, loaded once a process) do not change. Kept by the spec's identity, as a
+# spec holds dicts and has no hash; bounded, since tests make many.
+_FORMS: dict[int, tuple[CampaignSpec, Form]] = {}
+_FORMS_KEPT = 64
+
+
 def form_for(campaign: CampaignSpec) -> Form:
     """The form a campaign collects."""
-    if campaign.form == "registration":
-        return registration_form(campaign)
-    return story_form(campaign)
+    kept = _FORMS.get(id(campaign))
+    if kept is not None and kept[0] is campaign:
+        return kept[1]
+    form = registration_form(campaign) if campaign.form == "registration" else story_form(campaign)
+    if len(_FORMS) >= _FORMS_KEPT:
+        _FORMS.clear()
+    _FORMS[id(campaign)] = (campaign, form)
+    return form

@@ -103,10 +103,10 @@ class Event:
 
     def __post_init__(self) -> None:
         # Every channel's input passes here, so nothing after it meets a lone surrogate.
-        for f in fields(self):
-            value = getattr(self, f.name)
+        for name in _EVENT_FIELDS:
+            value = getattr(self, name)
             if isinstance(value, str):
-                setattr(self, f.name, whole_characters(value))
+                setattr(self, name, whole_characters(value))
 
     @property
     def caps(self) -> Capabilities:
@@ -120,6 +120,10 @@ class Event:
             message_chars=self.message_chars,
             files=self.sends_files,
         )
+
+
+# Looked up once: every update builds an Event.
+_EVENT_FIELDS = tuple(f.name for f in fields(Event))
 
 
 @dataclass(frozen=True)

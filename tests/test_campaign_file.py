@@ -7,6 +7,7 @@ that runs with half a campaign.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -16,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from bot.campaign_file import CampaignFileError, load_campaigns
-from handlers.campaigns import CampaignSpec
+from handlers.campaigns import CampaignSpec, builtin_campaign
+from handlers.forms import form_for
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "tests" / "fixtures" / "campaigns.toml"
@@ -413,3 +415,14 @@ def test_the_example_file_has_a_two_level_ladder_to_try() -> None:
     assert contest.ladder == ("Phòng GDĐT quận Thanh Xuân", "Phòng Nội vụ quận Thanh Xuân")
     parents = {row.name: row.parent for row in load_organisations(path)}
     assert parents["Phòng GDĐT quận Thanh Xuân"] == "Phòng Nội vụ quận Thanh Xuân"
+
+
+def test_each_campaign_has_its_own_form_built_once() -> None:
+    """The form is kept per campaign spec: the same spec gives the same form, a spec with
+    other limits its own."""
+    spec = builtin_campaign(date(2026, 12, 1))
+    other = dataclasses.replace(spec, max_words=500, max_photos=3)
+    assert form_for(spec) is form_for(spec)
+    story = {f.key: f for f in form_for(other).fields}
+    assert story["story"].max_words == 500 and story["photos"].max_count == 3
+    assert {f.key: f for f in form_for(spec).fields}["story"].max_words == spec.max_words
