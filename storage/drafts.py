@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Attachment, Submission, utcnow
-from storage.prepared import Prepared
+from storage.prepared import Prepared, insert_row
 
 
 class AttachmentRecord:
@@ -164,13 +164,8 @@ async def read(session: AsyncSession, submission_id: int) -> DraftRecord | Submi
     return draft
 
 
-_ATTACHMENT_COLUMNS = [c.name for c in Attachment.__table__.columns if c.name != "id"]
-# Bind names must differ from the column names an INSERT's VALUES would take for its own.
-_INSERT_ATTACHMENT = Prepared(
-    Attachment.__table__.insert().values(
-        {name: bindparam(f"a_{name}") for name in _ATTACHMENT_COLUMNS}
-    )
-)
+_ATTACHMENT_COLUMNS = [c.name for c in _ATTACHMENTS.columns if c.name != "id"]
+_INSERT_ATTACHMENT = Prepared(insert_row(_ATTACHMENTS, "a_"))
 
 
 async def add_attachment(

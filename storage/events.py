@@ -5,20 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Event, utcnow
-from storage.prepared import Prepared
+from storage.prepared import Prepared, insert_row
 
-_COLUMNS = [c.name for c in Event.__table__.columns if c.name != "id"]
 # One audit row, run on the driver inside the session's transaction (`storage.prepared`).
-# Bind names must differ from the column names an INSERT's VALUES would take for its own.
-_INSERT = Prepared(
-    insert(Event.__table__)
-    .values({name: bindparam(f"p_{name}") for name in _COLUMNS})
-    .returning(Event.__table__.c.id)
-)
+_INSERT = Prepared(insert_row(Event.__table__, "p_").returning(Event.__table__.c.id))
 
 
 async def record(

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Executable
+from sqlalchemy import Executable, Insert, Table, bindparam
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -75,6 +75,15 @@ class _Compiled:
             tuple(v if r is None else r(v) for v, r in zip(row, readers, strict=True))
             for row in rows
         ]
+
+
+def insert_row(table: Table, prefix: str) -> Insert:
+    """An INSERT of one row into `table`: every column but `id` bound to a parameter named
+    `prefix` + the column's name (a bind name must differ from the column names an
+    INSERT's VALUES takes for its own)."""
+    return table.insert().values(
+        {c.name: bindparam(prefix + c.name) for c in table.columns if c.name != "id"}
+    )
 
 
 class Prepared:

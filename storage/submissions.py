@@ -14,7 +14,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from storage.db import UPSERT_INSERTS
 from storage.drafts import DraftRecord
 from storage.models import Campaign, CodeCounter, Submission, SubmissionVersion, utcnow
-from storage.prepared import Prepared
+from storage.prepared import Prepared, insert_row
 
 DRAFT = "draft"
 SUBMITTED = "submitted"  # waiting for the unit head's confirmation
@@ -238,12 +238,7 @@ async def transition(
 PHOTOS_KEY = "_photos"
 
 
-_VERSION_COLUMNS = [c.name for c in SubmissionVersion.__table__.columns if c.name != "id"]
-_INSERT_VERSION = Prepared(
-    SubmissionVersion.__table__.insert().values(
-        {name: bindparam(f"v_{name}") for name in _VERSION_COLUMNS}
-    )
-)
+_INSERT_VERSION = Prepared(insert_row(SubmissionVersion.__table__, "v_"))
 
 
 async def snapshot(session: AsyncSession, submission: Submission) -> None:
