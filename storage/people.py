@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Identity, Person, utcnow
-from storage.prepared import Prepared
+from storage.prepared import Prepared, insert_row
 
 
 class PersonRecord:
@@ -53,33 +53,24 @@ _NEW_PERSON = Prepared(
     .values(created_at=bindparam("n_at"), updated_at=bindparam("n_at"))
     .returning(Person.__table__.c.id)
 )
-_NEW_IDENTITY = Prepared(
-    Identity.__table__.insert().values(
-        person_id=bindparam("i_person"),
-        channel=bindparam("i_channel"),
-        external_id=bindparam("i_external"),
-        chat_id=bindparam("i_chat"),
-        display_name=bindparam("i_name"),
-        created_at=bindparam("i_at"),
-    )
-)
+_NEW_IDENTITY = Prepared(insert_row(Identity.__table__, "i_"))
 
 
 async def create_record(
     session: AsyncSession, channel: str, external_id: str, chat_id: str, display_name: str
 ) -> PersonRecord:
     """A new person with their first channel account, as plain values: two INSERTs on the
-    driver (what a first /start needs), where `create_with_identity` flushes ORM rows."""
+    driver (what a first /start needs; `create_with_identity` loads the ORM row after)."""
     at = utcnow()
     person_id = await _NEW_PERSON.scalar(session, n_at=at)
     await _NEW_IDENTITY.rows(
         session,
-        i_person=person_id,
+        i_person_id=person_id,
         i_channel=channel,
-        i_external=external_id,
-        i_chat=chat_id,
-        i_name=display_name[:200] or None,
-        i_at=at,
+        i_external_id=external_id,
+        i_chat_id=chat_id,
+        i_display_name=display_name[:200] or None,
+        i_created_at=at,
     )
     return PersonRecord(person_id, None, None, None)
 
@@ -121,18 +112,9 @@ async def save_profile(
 async def create_with_identity(
     session: AsyncSession, channel: str, external_id: str, chat_id: str, display_name: str
 ) -> Person:
-    """A new person with their first channel account."""
-    person = Person()
-    session.add(person)
-    await session.flush()
-    session.add(
-        Identity(
-            person_id=person.id,
-            channel=channel,
-            external_id=external_id,
-            chat_id=chat_id,
-            display_name=display_name[:200] or None,
-        )
-    )
-    await session.flush()
+    """A new person with their first channel account, as an ORM row (for handlers that go
+    on to change it): written by `create_record`, then loaded."""
+    record = await create_record(session, channel, external_id, chat_id, display_name)
+    person = await session.get(Person, record.id)
+    assert person is not None
     return person
