@@ -408,6 +408,8 @@ async def bench_full_form(
                 sqlite_inline.driver(dbapi_connection).set_trace_callback(count)
 
             event.listen(app.db.engine.sync_engine.pool, "checkout", trace)
+            # Connections taken before (group commit keeps its own) are traced once retaken.
+            await app.db.dispose()
         else:
             # What SQLAlchemy runs (as prepared statements, which asyncpg's query logger does
             # not see) and what runs on asyncpg beneath it (BEGIN, COMMIT, the per-update

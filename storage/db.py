@@ -53,7 +53,7 @@ class Database:
             event.listen(self.engine.sync_engine, "checkout", _drop_closed)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
+            sqlite_inline.immediate_begins(self.engine.sync_engine.dialect)
             sqlite_inline.plain_savepoints(self.engine.sync_engine.dialect)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_turn = WriteTurn() if self.is_sqlite else None
@@ -97,7 +97,9 @@ class Database:
             await session.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
 
     async def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection, and group commit's own."""
+        if self._group_commit is not None:
+            await self._group_commit.close()
         await self.engine.dispose()
 
 
@@ -143,7 +145,7 @@ def _drop_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # The driver's own implicit BEGIN is turned off so _sqlite_begin decides how to begin.
+    # The driver's own implicit BEGIN is turned off: `sqlite_inline.begin_immediate` begins.
     dbapi_connection.isolation_level = None
     # WAL lets readers go on while one writer writes; foreign keys are off by default in SQLite.
     cursor = dbapi_connection.cursor()
@@ -154,10 +156,3 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-def _sqlite_begin(connection: Connection) -> None:
-    # Every transaction here writes (at least the conversation step). A deferred BEGIN that
-    # reads first cannot upgrade to a write once another connection has committed (a "busy
-    # snapshot" error, not a wait), so take the write lock up front and queue behind it.
-    sqlite_inline.begin_immediate(connection)

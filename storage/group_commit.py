@@ -135,6 +135,17 @@ class GroupCommit:
     def __init__(self, engine: AsyncEngine, turn: WriteTurn) -> None:
         self.engine = engine
         self.turn = turn
+        # The connection groups run on, kept from one group to the next: taking one from
+        # the pool and giving it back (with the pool's reset) cost more than the whole
+        # transaction of a step. Given back to the pool after a group that failed.
+        self._writer: AsyncConnection | None = None
+
+    async def close(self) -> None:
+        """Close the connection kept between groups (before the pool is disposed of: a
+        connection taken out of it is not closed with it)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await writer.close()
 
     @asynccontextmanager
     async def member(self, urgent: bool) -> AsyncIterator[AsyncSession]:
@@ -185,9 +196,10 @@ class GroupCommit:
                 raise
             if group is not None:
                 return group  # type: ignore[no-any-return]
-        connection: AsyncConnection | None = None
+        connection, self._writer = self._writer, None
         try:
-            connection = await self.engine.connect()
+            if connection is None:
+                connection = await self.engine.connect()
             # BEGIN IMMEDIATE now: it may wait for another process's write lock.
             await connection.begin()
             sqlite = sqlite_inline.driver(await connection.get_raw_connection())
@@ -233,8 +245,8 @@ class GroupCommit:
 
     async def _finish(self, group: _Group) -> BaseException | None:
         """COMMIT the group (or roll it back if it is broken), tell every waiting member,
-        close the connection and hand the turn on. Returns what kept the work from being
-        committed, if anything."""
+        keep the connection for the next group (or give it back to the pool after a failure)
+        and hand the turn on. Returns what kept the work from being committed, if anything."""
         connection = group.connection
         error: BaseException | None = group.broken
         try:
@@ -246,7 +258,11 @@ class GroupCommit:
             if error is not None:
                 with contextlib.suppress(Exception):
                     await connection.rollback()
-            await connection.close()
+                await connection.close()
+            elif self._writer is None:
+                self._writer = connection
+            else:
+                await connection.close()
         finally:
             told = error
             if isinstance(error, asyncio.CancelledError):

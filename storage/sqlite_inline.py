@@ -27,7 +27,6 @@ from typing import Any
 
 import aiosqlite
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.util import await_
 
@@ -171,20 +170,32 @@ def creator(path: str) -> Callable[[], Any]:
     return connect
 
 
-def begin_immediate(connection: Connection) -> None:
+def immediate_begins(dialect: Dialect) -> None:
+    """Have `dialect` (an inline SQLite engine's) begin every transaction with BEGIN
+    IMMEDIATE, run on the driver (`begin_immediate`). Every transaction here writes (at
+    least the conversation step); a deferred BEGIN that reads first cannot upgrade to a
+    write once another connection has committed (a "busy snapshot" error, not a wait), so
+    each takes the write lock up front and queues behind it. SQLAlchemy wraps what it
+    raises, as it would the driver's own BEGIN."""
+    dialect.do_begin = begin_immediate  # type: ignore[method-assign]
+
+
+def begin_immediate(dbapi_connection: Any) -> None:
     """BEGIN IMMEDIATE, waiting for another process's write lock without blocking the loop.
 
-    Called from SQLAlchemy's "begin" event, which runs inside the async engine's greenlet,
-    where `await_` can sleep on the event loop.
+    Runs inside the async engine's greenlet (SQLAlchemy's begin), where `await_` can sleep
+    on the event loop; straight on the driver, as a statement through SQLAlchemy costs
+    several times SQLite's own work for it.
     """
+    sqlite = driver(dbapi_connection)
     deadline = time.monotonic() + WRITE_LOCK_WAIT
     pause = 0.005
     while True:
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            sqlite.execute("BEGIN IMMEDIATE")
             return
-        except OperationalError as exc:
-            busy = getattr(exc.orig, "sqlite_errorcode", 0) & 0xFF == _SQLITE_BUSY
+        except sqlite3.OperationalError as exc:
+            busy = exc.sqlite_errorcode & 0xFF == _SQLITE_BUSY
             if not busy or time.monotonic() >= deadline:
                 raise
         log.debug("SQLite write lock held by another process; waiting %.3f s", pause)

@@ -9,6 +9,7 @@ COMMITs are counted by SQLite's own trace, as `bench.updates` counts statements.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -161,6 +162,52 @@ async def test_transactions_queued_together_commit_once(app: GuongSang) -> None:
         assert not any("sa_savepoint" in line for line in log), log
     for key in ["first", *keys]:
         assert await claimed(app, key)
+
+
+async def test_one_group_after_another_runs_on_the_connection_kept(app: GuongSang) -> None:
+    """A group's connection is kept for the next group (taking one from the pool and giving
+    it back cost more than a step's whole transaction); one whose group failed goes back to
+    the pool and the next group takes one from there; disposing of the database closes the
+    one kept."""
+    checked_out: list[sqlite3.Connection] = []
+
+    def checkout(dbapi_connection: object, *_args: object) -> None:
+        checked_out.append(sqlite_inline.driver(dbapi_connection))
+
+    async def transaction(key: str) -> sqlite3.Connection:
+        async with app.db.transaction() as session:
+            assert await updates.claim(session, "telegram", key)
+            driver = await sqlite_inline.driver_of(session)
+            assert driver is not None
+        return driver
+
+    await app.db.dispose()
+    pool = app.db.engine.sync_engine.pool
+    event.listen(pool, "checkout", checkout)
+    try:
+        kept = [await transaction(key) for key in ("a", "b", "c")]
+        assert kept[0] is kept[1] is kept[2]
+        assert sum(1 for c in checked_out if c is kept[0]) == 1, "taken from the pool once"
+        failed_on: list[sqlite3.Connection] = []
+
+        async def failing() -> None:
+            async with app.db.transaction() as session:
+                assert await updates.claim(session, "telegram", "d")
+                failed_on.append(await sqlite_inline.driver_of(session))  # type: ignore[arg-type]
+                raise RuntimeError("d failed")
+
+        with pytest.raises(RuntimeError):
+            await failing()
+        assert failed_on == [kept[0]]
+        taken = len(checked_out)
+        after = await transaction("e")
+        assert len(checked_out) == taken + 1, "after a failed group, one from the pool"
+        assert await claimed(app, "e") and not await claimed(app, "d")
+        await app.db.dispose()
+        with pytest.raises(sqlite3.ProgrammingError):
+            after.execute("SELECT 1")
+    finally:
+        event.remove(pool, "checkout", checkout)
 
 
 async def test_transactions_ready_together_join_one_group(app: GuongSang) -> None:
