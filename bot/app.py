@@ -258,7 +258,7 @@ class GuongSang:
             await self._ticker
             self._ticker = None
         await self.delivery.stop()
-        await self.db.dispose()
+        await self.db.close()
 
 
 def _rate(settings: Settings, channel: str) -> float:

@@ -97,9 +97,17 @@ class Database:
             await session.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
 
     async def dispose(self) -> None:
-        """Close every pooled connection, and group commit's own."""
+        """Close every pooled connection, and group commit's own (the next transactions
+        open new ones)."""
         if self._group_commit is not None:
             await self._group_commit.close()
+        await self.engine.dispose()
+
+    async def close(self) -> None:
+        """Close every connection, for good: used after this (a test reading what a stopped
+        bot left), the database opens a connection per transaction and keeps none open."""
+        if self._group_commit is not None:
+            await self._group_commit.close(for_good=True)
         await self.engine.dispose()
 
 

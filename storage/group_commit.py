@@ -139,10 +139,15 @@ class GroupCommit:
         # the pool and giving it back (with the pool's reset) cost more than the whole
         # transaction of a step. Given back to the pool after a group that failed.
         self._writer: AsyncConnection | None = None
+        self._keep_writer = True
 
-    async def close(self) -> None:
+    async def close(self, for_good: bool = False) -> None:
         """Close the connection kept between groups (before the pool is disposed of: a
-        connection taken out of it is not closed with it)."""
+        connection taken out of it is not closed with it). After closing `for_good`,
+        transactions still work, but each group takes a connection from the pool and gives
+        it back: nobody would close one kept then."""
+        if for_good:
+            self._keep_writer = False
         writer, self._writer = self._writer, None
         if writer is not None:
             await writer.close()
@@ -259,7 +264,7 @@ class GroupCommit:
                 with contextlib.suppress(Exception):
                     await connection.rollback()
                 await connection.close()
-            elif self._writer is None:
+            elif self._writer is None and self._keep_writer:
                 self._writer = connection
             else:
                 await connection.close()

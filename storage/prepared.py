@@ -19,7 +19,7 @@ defaults left to SQLAlchemy (every inserted value is given).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Executable, Insert, Table, bindparam
@@ -41,40 +41,43 @@ class _Compiled:
         self.sql = str(compiled)
         if "POSTCOMPILE" in self.sql:
             raise ValueError("a Prepared statement takes no IN lists: their text varies")
-        self.names: Sequence[str] = compiled.positiontup or []
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
         binds = {name: compiled.binds[name] for name in self.names}
         # Values the statement carries itself (a role's name, a LIMIT); a bindparam()
         # without one must come with each call (a KeyError otherwise).
         self.own = {name: b.effective_value for name, b in binds.items() if not b.required}
-        self.binders: list[Callable[[Any], Any] | None] = [
+        # Only the positions whose type converts a value (a timestamp to SQLite's text, JSON
+        # to a string): most values go to the driver as they are.
+        processors = [
             binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in self.names
         ]
+        self.binders = tuple((i, p) for i, p in enumerate(processors) if p is not None)
         readers = [
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in getattr(statement, "exported_columns", ())
         ]
-        self.readers: list[Callable[[Any], Any] | None] | None = (
-            readers if any(r is not None for r in readers) else None
-        )
+        self.readers = tuple((i, r) for i, r in enumerate(readers) if r is not None)
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
         """The positional values for one run."""
-        values = self.own | dict(params) if self.own else params
-        out = []
-        for name, binder in zip(self.names, self.binders, strict=True):
-            value = values[name]
-            out.append(binder(value) if binder is not None else value)
+        values = {**self.own, **params} if self.own else params
+        out = [values[name] for name in self.names]
+        for i, binder in self.binders:
+            out[i] = binder(out[i])
         return out
 
-    def read(self, rows: Sequence[Any]) -> list[Row]:
-        """Rows as SQLAlchemy would give them."""
+    def read(self, rows: Sequence[Sequence[Any]]) -> list[Row]:
+        """Rows as SQLAlchemy would give them, as tuples."""
         readers = self.readers
-        if readers is None:
-            return [tuple(row) for row in rows]
-        return [
-            tuple(v if r is None else r(v) for v, r in zip(row, readers, strict=True))
-            for row in rows
-        ]
+        if not readers:
+            return [row if type(row) is tuple else tuple(row) for row in rows]
+        out = []
+        for row in rows:
+            values = list(row)
+            for i, reader in readers:
+                values[i] = reader(values[i])
+            out.append(tuple(values))
+        return out
 
 
 def insert_row(table: Table, prefix: str) -> Insert:

@@ -168,7 +168,7 @@ async def test_one_group_after_another_runs_on_the_connection_kept(app: GuongSan
     """A group's connection is kept for the next group (taking one from the pool and giving
     it back cost more than a step's whole transaction); one whose group failed goes back to
     the pool and the next group takes one from there; disposing of the database closes the
-    one kept."""
+    one kept; closing it for good keeps none after."""
     checked_out: list[sqlite3.Connection] = []
 
     def checkout(dbapi_connection: object, *_args: object) -> None:
@@ -206,6 +206,17 @@ async def test_one_group_after_another_runs_on_the_connection_kept(app: GuongSan
         await app.db.dispose()
         with pytest.raises(sqlite3.ProgrammingError):
             after.execute("SELECT 1")
+        again = await transaction("f")
+        assert await transaction("g") is again, "kept again after a dispose"
+        # Closed for good (the bot stopped), it still works, keeping nothing out of the pool
+        # (nobody would close it again).
+        await app.db.close()
+        with pytest.raises(sqlite3.ProgrammingError):
+            again.execute("SELECT 1")
+        taken = len(checked_out)
+        await transaction("h")
+        await transaction("i")
+        assert len(checked_out) == taken + 2
     finally:
         event.remove(pool, "checkout", checkout)
 

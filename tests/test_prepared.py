@@ -3,13 +3,24 @@ the transaction's own uncommitted rows, and refuses what it cannot run as is."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
+
 import pytest
-from sqlalchemy import bindparam, event, select, update
+from sqlalchemy import DateTime, bindparam, event, select, update
+from sqlalchemy.dialects import sqlite
 
 from bot.app import GuongSang
 from storage import audience, conversations, drafts, people, roles, units, updates
 from storage import submissions as repo
-from storage.models import Attachment, AudienceMember, Person, RoleGrant, Submission, Unit
+from storage.models import (
+    Attachment,
+    AudienceMember,
+    Person,
+    RoleGrant,
+    Submission,
+    Unit,
+    UTCDateTime,
+)
 from storage.prepared import Prepared
 from tests.backends import sqlite_only
 from tests.factories import add_audience
@@ -154,3 +165,30 @@ async def test_a_missing_parameter_or_an_in_list_is_refused(app: GuongSang) -> N
             await _GRANTS.rows(session)
         with pytest.raises(ValueError):
             await listed.rows(session, ids=[1, 2])
+
+
+def test_timestamps_go_to_sqlite_as_sqlalchemy_writes_them() -> None:
+    """`UTCDateTime` formats for SQLite in one step; the text is what SQLAlchemy's own two
+    steps make of it (so old rows and new compare as text), and a naive time is refused."""
+    dialect = sqlite.dialect()
+    column = UTCDateTime()
+    # What the ORM binds: the column's type as the dialect adapts it.
+    fast = column.dialect_impl(dialect).bind_processor(dialect)
+    formats = DateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert fast is not None and formats is not None
+
+    def reference(value: datetime | None) -> str | None:
+        return formats(column.process_bind_param(value, dialect))
+
+    hanoi = timezone(timedelta(hours=7))
+    for value in (
+        datetime(2024, 1, 10, 3, 0, tzinfo=UTC),
+        datetime(2024, 1, 10, 10, 0, 0, 5, tzinfo=hanoi),
+        datetime(2026, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(999, 2, 3, 4, 5, 6, tzinfo=UTC),
+        None,
+    ):
+        assert fast(value) == reference(value), value
+    assert fast(datetime(2024, 1, 10, 10, 0, tzinfo=hanoi)) == "2024-01-10 03:00:00.000000"
+    with pytest.raises(ValueError, match="naive"):
+        fast(datetime(2024, 1, 10, 3, 0))
