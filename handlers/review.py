@@ -125,31 +125,38 @@ def campaign_of(services: Services, sub: Submission | DraftRecord) -> CampaignSp
 
 
 async def send_for_review(
-    session: AsyncSession, services: Services, sub: Submission, reminder: int = 0
+    session: AsyncSession,
+    services: Services,
+    sub: Submission | DraftRecord,
+    reminder: int = 0,
+    unit: units.UnitBrief | None = None,
 ) -> None:
     """Notify whoever must act next: the unit heads (or admins), or the reviewers' route.
 
     With `reminder` (days waited) the same people get the card again, marked as a reminder.
+    `unit`, if the caller has read the story's unit already, saves reading it again.
     """
     notifier = Notifier(session, services)
-    unit = await units.brief(session, sub.unit_id)
+    unit = await _unit(session, sub, unit)
     if sub.status == repo.SUBMITTED:
         heads = await roles.unit_heads(session, sub.unit_id) if sub.unit_id else []
         if heads:
-            reply = await card(session, services, sub, UNIT, reminder=reminder)
+            reply = await card(session, services, sub, UNIT, reminder=reminder, unit=unit)
             for head in heads:
                 await notifier.to_person(
                     head, reply, submission_id=sub.id, stage=UNIT, version=sub.version
                 )
             return
-        reply = await card(session, services, sub, UNIT, no_unit_head=True, reminder=reminder)
+        reply = await card(
+            session, services, sub, UNIT, no_unit_head=True, reminder=reminder, unit=unit
+        )
         await notifier.to_admins(reply, submission_id=sub.id, stage=UNIT, version=sub.version)
         return
     if sub.status != repo.IN_REVIEW:
         return
     level = unit.level if unit else "other"
     route = campaign_of(services, sub).review.route(level)
-    reply = await card(session, services, sub, REVIEW, reminder=reminder)
+    reply = await card(session, services, sub, REVIEW, reminder=reminder, unit=unit)
     if route != REVIEWERS:
         channel, _, chat_id = route.partition(":")
         await notifier.to_chat(
@@ -169,20 +176,22 @@ async def send_for_review(
 async def card(
     session: AsyncSession,
     services: Services,
-    sub: Submission,
+    sub: Submission | DraftRecord,
     stage: str,
     *,
     outcome: str = "",
     no_unit_head: bool = False,
     reminder: int = 0,
+    unit: units.UnitBrief | None = None,
 ) -> Reply:
-    """The notification for a stage: summary, changes since the last version, and buttons."""
+    """The notification for a stage: summary, changes since the last version, and buttons.
+    `unit`, if the caller has read the story's unit already, saves reading it again."""
     # The author's name as submitted goes with the story; their row only for older stories.
     author = sub.values.get("_author", {}).get("full_name")
     if not author:
         row = await session.get(Person, sub.author_id)
         author = row.full_name if row else None
-    unit = await units.brief(session, sub.unit_id)
+    unit = await _unit(session, sub, unit)
     changes = await _changes(session, services, sub)
     form = form_for(campaign_of(services, sub))
     shown = [
@@ -222,8 +231,17 @@ async def card(
     return Reply(text, choices=choices, columns=2 if stage == UNIT else 3, typed_hint=hint)
 
 
+async def _unit(
+    session: AsyncSession, sub: Submission | DraftRecord, known: units.UnitBrief | None
+) -> units.UnitBrief | None:
+    """The story's unit: `known` if it is that one, else read."""
+    if known is not None and known.id == sub.unit_id:
+        return known
+    return await units.brief(session, sub.unit_id)
+
+
 async def _changes(
-    session: AsyncSession, services: Services, sub: Submission
+    session: AsyncSession, services: Services, sub: Submission | DraftRecord
 ) -> dict[str, object] | None:
     """What the author changed since the version reviewers saw last."""
     if sub.version <= 1:

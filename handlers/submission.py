@@ -398,49 +398,46 @@ async def _submit(ctx: Ctx, draft: Draft) -> None:
         return
     person = ctx.person
     assert person is not None
-    draft = await _row(ctx, draft)
     now = ctx.services.now()
     before = draft.status
-    if first:
-        draft.code = await repo.next_code(ctx.session, ctx.services.local(now).year)
-        draft.submitted_at = now
-        draft.unit_id = person.unit_id
-    else:
-        draft.version += 1
-    draft.status = _status_after_submit(campaign, before)
-    draft.status_since = now
-    draft.channel, draft.chat_id = ctx.event.channel, ctx.event.chat_id
+    status = _status_after_submit(campaign, before)
+    own_head = status == repo.SUBMITTED and await _heads_own_unit(ctx)
     # Its unit's name goes with the story (the unit read once: the texts below show it too).
     unit = await units.brief(ctx.session, person.unit_id)
-    await _set_value(
-        ctx,
+    author = {
+        "full_name": person.full_name,
+        "phone": person.phone,
+        "unit": unit.name if unit else None,
+        "unit_id": person.unit_id,
+    }
+    code = await repo.next_code(ctx.session, ctx.services.local(now).year) if first else draft.code
+    # The unit's head sending their own unit's entry is the unit standing behind it: a card
+    # asking them to confirm what they just sent would be a step for nothing, so the story
+    # goes on to review at once, confirmed by them.
+    await repo.send(
+        ctx.session,
         draft,
-        "_author",
-        {
-            "full_name": person.full_name,
-            "phone": person.phone,
-            "unit": unit.name if unit else None,
-            "unit_id": person.unit_id,
-        },
+        code=code,
+        status=repo.IN_REVIEW if own_head else status,
+        version=draft.version if first else draft.version + 1,
+        unit_id=person.unit_id if first else draft.unit_id,
+        channel=ctx.event.channel,
+        chat_id=ctx.event.chat_id,
+        values={**draft.values, "_author": author},
+        now=now,
+        submitted_at=now if first else None,
+        decided_by_id=person.id if own_head else None,
     )
-    await ctx.session.flush()
     await repo.snapshot(ctx.session, draft)
     await _log(
         ctx,
         draft,
         "submitted" if first else "resubmitted",
         before,
-        draft.status,
+        status,
         data={"code": draft.code, "version": draft.version},
     )
-    own_head = draft.status == repo.SUBMITTED and await _heads_own_unit(ctx)
     if own_head:
-        # The unit's head sending their own unit's entry is the unit standing behind it:
-        # a card asking them to confirm what they just sent would be a step for nothing.
-        await repo.transition(
-            ctx.session, draft, (repo.SUBMITTED,), repo.IN_REVIEW, draft.version, now,
-            decided_by_id=person.id,
-        )  # fmt: skip
         await _log(
             ctx,
             draft,
@@ -449,7 +446,7 @@ async def _submit(ctx: Ctx, draft: Draft) -> None:
             repo.IN_REVIEW,
             data={"version": draft.version, "own_submission": True},
         )
-    await review.send_for_review(ctx.session, ctx.services, draft)
+    await review.send_for_review(ctx.session, ctx.services, draft, unit=unit)
     ctx.goto("idle")
     ctx.say(
         "form.submitted",

@@ -6,14 +6,21 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, inspect, select, update
+from sqlalchemy import bindparam, func, inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.db import UPSERT_INSERTS
 from storage.drafts import DraftRecord
-from storage.models import Campaign, CodeCounter, Submission, SubmissionVersion, utcnow
+from storage.models import (
+    Campaign,
+    CodeCounter,
+    Submission,
+    SubmissionVersion,
+    UTCDateTime,
+    utcnow,
+)
 from storage.prepared import Prepared, insert_row
 
 DRAFT = "draft"
@@ -202,6 +209,96 @@ _SET_VALUES = Prepared(
 )
 
 
+# A (re)submission in one UPDATE: a time or decider left None keeps the stored one.
+_SEND = Prepared(
+    update(Submission.__table__)
+    .where(_COLUMNS.id == bindparam("b_id"))
+    .values(
+        {
+            _COLUMNS.code: bindparam("s_code"),
+            _COLUMNS.status: bindparam("s_status"),
+            _COLUMNS.version: bindparam("s_version"),
+            _COLUMNS.unit_id: bindparam("s_unit"),
+            _COLUMNS.channel: bindparam("s_channel"),
+            _COLUMNS.chat_id: bindparam("s_chat"),
+            _COLUMNS["values"]: bindparam("s_values"),
+            _COLUMNS.status_since: bindparam("s_at"),
+            _COLUMNS.updated_at: bindparam("s_at"),
+            _COLUMNS.submitted_at: func.coalesce(
+                bindparam("s_submitted_at", type_=UTCDateTime()), _COLUMNS.submitted_at
+            ),
+            _COLUMNS.decided_by_id: func.coalesce(
+                bindparam("s_decided_by", type_=_COLUMNS.decided_by_id.type),
+                _COLUMNS.decided_by_id,
+            ),
+            _COLUMNS.decided_at: func.coalesce(
+                bindparam("s_decided_at", type_=UTCDateTime()), _COLUMNS.decided_at
+            ),
+        }
+    )
+)
+
+
+async def send(
+    session: AsyncSession,
+    submission: Submission | DraftRecord,
+    *,
+    code: str | None,
+    status: str,
+    version: int,
+    unit_id: int | None,
+    channel: str,
+    chat_id: str,
+    values: dict[str, Any],
+    now: datetime,
+    submitted_at: datetime | None = None,
+    decided_by_id: int | None = None,
+) -> None:
+    """Record a story as (re)submitted: its code, status, version, unit, the chat it came
+    from and its answers, in one UPDATE on the driver (`storage.prepared`); `submitted_at`
+    for a first submission, `decided_by_id` when its sender's own confirmation counts as the
+    unit's. `submission` is given the new values (an ORM row as the stored ones, any of its
+    own unwritten changes written first)."""
+    if isinstance(submission, Submission) and session.sync_session.dirty:
+        await session.flush()
+    decided_at = now if decided_by_id is not None else None
+    await _SEND.rows(
+        session,
+        b_id=submission.id,
+        s_code=code,
+        s_status=status,
+        s_version=version,
+        s_unit=unit_id,
+        s_channel=channel,
+        s_chat=chat_id,
+        s_values=values,
+        s_at=now,
+        s_submitted_at=submitted_at,
+        s_decided_by=decided_by_id,
+        s_decided_at=decided_at,
+    )
+    sent = {
+        "code": code,
+        "status": status,
+        "version": version,
+        "unit_id": unit_id,
+        "channel": channel,
+        "chat_id": chat_id,
+        "values": values,
+    }
+    if isinstance(submission, DraftRecord):
+        for name, value in sent.items():
+            setattr(submission, name, value)
+        return
+    sent |= {"status_since": now, "updated_at": now}
+    if submitted_at is not None:
+        sent["submitted_at"] = submitted_at
+    if decided_by_id is not None:
+        sent |= {"decided_by_id": decided_by_id, "decided_at": decided_at}
+    for name, value in sent.items():
+        set_committed_value(submission, name, value)
+
+
 def touch(submission: Submission, now: datetime) -> None:
     """Mark the submission as changed now (drafts are listed by it)."""
     submission.updated_at = now
@@ -241,7 +338,7 @@ PHOTOS_KEY = "_photos"
 _INSERT_VERSION = Prepared(insert_row(SubmissionVersion.__table__, "v_"))
 
 
-async def snapshot(session: AsyncSession, submission: Submission) -> None:
+async def snapshot(session: AsyncSession, submission: Submission | DraftRecord) -> None:
     """Keep the fields as sent for review under the submission's current version (one
     INSERT on the driver: the submission's own changes must be flushed first)."""
     photos = [a for a in submission.attachments if a.kind == "photo"]

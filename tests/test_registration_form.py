@@ -166,6 +166,9 @@ async def test_a_registration_speaks_of_a_registration_and_a_principals_own_need
     async with app.db.transaction() as session:
         own = await session.scalar(select(Submission).where(Submission.code == "GS-2024-0002"))
         assert own is not None and own.status == "in_review"
+        # Confirmed by its sender as the unit's head, as a press on the card would record.
+        assert own.decided_by_id == own.author_id and own.decided_at == own.submitted_at
+        assert own.status_since == own.submitted_at is not None
         logged = list(
             await session.scalars(
                 select(Event).where(Event.subject == "submission", Event.subject_id == own.id)
