@@ -11,7 +11,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from storage import sqlite_inline
 
@@ -138,7 +141,7 @@ class GroupCommit:
         # The connection groups run on, kept from one group to the next: taking one from
         # the pool and giving it back (with the pool's reset) cost more than the whole
         # transaction of a step. Given back to the pool after a group that failed.
-        self._writer: AsyncConnection | None = None
+        self._writer: tuple[AsyncConnection, sqlite3.Connection] | None = None
         self._keep_writer = True
 
     async def close(self, for_good: bool = False) -> None:
@@ -150,7 +153,7 @@ class GroupCommit:
             self._keep_writer = False
         writer, self._writer = self._writer, None
         if writer is not None:
-            await writer.close()
+            await writer[0].close()
 
     @asynccontextmanager
     async def member(self, urgent: bool) -> AsyncIterator[AsyncSession]:
@@ -160,6 +163,7 @@ class GroupCommit:
         alone = group.members == 1
         session = AsyncSession(
             bind=group.connection,
+            sync_session_class=_MemberSession,
             expire_on_commit=False,
             # The first member's failure is the whole transaction's (rolled back below);
             # a later one's ORM work goes in an ORM SAVEPOINT inside its own.
@@ -201,13 +205,17 @@ class GroupCommit:
                 raise
             if group is not None:
                 return group  # type: ignore[no-any-return]
-        connection, self._writer = self._writer, None
+        kept, self._writer = self._writer, None
+        connection: AsyncConnection | None = None
         try:
-            if connection is None:
+            if kept is None:
                 connection = await self.engine.connect()
-            # BEGIN IMMEDIATE now: it may wait for another process's write lock.
-            await connection.begin()
-            sqlite = sqlite_inline.driver(await connection.get_raw_connection())
+                sqlite = sqlite_inline.driver(await connection.get_raw_connection())
+            else:
+                connection, sqlite = kept
+            # BEGIN IMMEDIATE now, on the driver (SQLAlchemy takes the transaction up only if
+            # a member uses the ORM): it may wait for another process's write lock.
+            await sqlite_inline.begin_immediate_waiting(sqlite)
         except BaseException:
             if connection is not None:
                 with contextlib.suppress(Exception):
@@ -256,16 +264,16 @@ class GroupCommit:
         error: BaseException | None = group.broken
         try:
             if error is None:
-                await connection.commit()
+                await _commit(group)
         except BaseException as exc:  # CancelledError too: the members must hear of it
             error = exc
         try:
             if error is not None:
                 with contextlib.suppress(Exception):
-                    await connection.rollback()
+                    await _roll_back(group)
                 await connection.close()
             elif self._writer is None and self._keep_writer:
-                self._writer = connection
+                self._writer = (connection, group.sqlite)
             else:
                 await connection.close()
         finally:
@@ -281,6 +289,41 @@ class GroupCommit:
                     committed.set_exception(told)
             self.turn.release()
         return error
+
+
+class _MemberSession(Session):
+    """A group member's ORM session (`_take_up_group_transaction`)."""
+
+
+@event.listens_for(_MemberSession, "after_transaction_create")
+def _take_up_group_transaction(session: Session, transaction: SessionTransaction) -> None:
+    # The group's transaction is begun on the driver; SQLAlchemy's connection learns of it
+    # only when a member first uses the ORM (its BEGIN sends nothing then: see
+    # `sqlite_inline.begin_immediate`). Before the session takes its connection, so the
+    # session joins that transaction (the first member) or opens a SAVEPOINT in it (the
+    # others), as for any transaction begun outside it, instead of owning one and ending
+    # the group's with its own COMMIT.
+    if transaction.parent is None:
+        connection = session.bind
+        if isinstance(connection, Connection) and not connection.in_transaction():
+            connection.begin()
+
+
+async def _commit(group: _Group) -> None:
+    """COMMIT the group's transaction: through SQLAlchemy if a member's ORM work made it
+    take the transaction up, else on the driver."""
+    if group.connection.in_transaction():
+        await group.connection.commit()
+    else:
+        group.sqlite.execute("COMMIT")
+
+
+async def _roll_back(group: _Group) -> None:
+    """Roll the group's transaction back, wherever it stands."""
+    if group.connection.in_transaction():
+        await group.connection.rollback()
+    elif group.sqlite.in_transaction:
+        group.sqlite.execute("ROLLBACK")
 
 
 async def _end(session: AsyncSession) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import GuongSang
-from storage import group_commit, outbox, sqlite_inline, updates
+from storage import events, group_commit, outbox, sqlite_inline, updates
 from storage.models import OutboxMessage, ProcessedUpdate
 from tests.backends import sqlite_only
 
@@ -334,6 +334,31 @@ async def test_a_failed_commit_makes_every_member_raise(app: GuongSang) -> None:
     assert [line for line in log if line.startswith("exit")] == []
     assert not await claimed(app, "first") and not await claimed(app, "a")
     # The turn is free, and the next transaction commits on its own.
+    assert await asyncio.wait_for(claim(app, "after"), HANG)
+    assert await claimed(app, "after")
+
+
+async def test_a_commit_failing_on_the_driver_makes_every_member_raise(app: GuongSang) -> None:
+    """The same with no member using the ORM: the group's transaction is begun and
+    committed on the driver alone, and its failed COMMIT reaches every member."""
+
+    async def dangling() -> None:
+        async with app.db.transaction() as session:
+            driver = await sqlite_inline.driver_of(session)
+            assert driver is not None
+            driver.execute("PRAGMA defer_foreign_keys = ON")
+            await events.record(
+                session, subject="test", subject_id=1, action="dangling", actor_id=987_654,
+                channel=None,
+            )  # fmt: skip
+        log.append("exit dangling")
+
+    async with traced(app) as log:
+        raised = await holding(app, log, [claiming(app, log, "a"), dangling])
+        assert "SAVEPOINT sa_savepoint_1" not in log, "no member used the ORM"
+    assert all(isinstance(r, sqlite3.IntegrityError) for r in raised), raised
+    assert [line for line in log if line.startswith("exit")] == []
+    assert not await claimed(app, "first") and not await claimed(app, "a")
     assert await asyncio.wait_for(claim(app, "after"), HANG)
     assert await claimed(app, "after")
 
