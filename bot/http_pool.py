@@ -20,6 +20,7 @@ a webhook worker's time (py-spy during bench.scale).
 
 from __future__ import annotations
 
+import functools
 import math
 import select
 import socket
@@ -186,6 +187,18 @@ class LinearPool(httpcore.AsyncConnectionPool):
             closing.append(found)
 
 
+@functools.cache
+def system_ssl_context() -> ssl.SSLContext:
+    """The system's certificates as an SSL context, loaded once per process: loading them
+    takes tens of milliseconds, and every client (each channel has two) wanted its own."""
+    return httpx.create_ssl_context()
+
+
+def ssl_context(verify: ssl.SSLContext | bool = True) -> ssl.SSLContext:
+    """httpx's `verify` as a context: the shared system one for True."""
+    return system_ssl_context() if verify is True else httpx.create_ssl_context(verify=verify)
+
+
 class Transport(httpx.AsyncHTTPTransport):
     """httpx's transport on a `LinearPool` with `KeptSocketBackend` (no proxy: none is
     configured; httpx still honours the proxy environment variables, on its own transport).
@@ -196,12 +209,12 @@ class Transport(httpx.AsyncHTTPTransport):
     def __init__(
         self, limits: httpx.Limits, verify: ssl.SSLContext | bool = True, retries: int = 0
     ) -> None:
-        ssl_context = httpx.create_ssl_context(verify=verify)
-        super().__init__(verify=ssl_context, limits=limits, retries=retries)
+        context = ssl_context(verify)
+        super().__init__(verify=context, limits=limits, retries=retries)
         # httpx offers no way to choose the network backend; the pool is its one attribute
         # that does the work, built here with the same settings httpx would use.
         self._pool = LinearPool(
-            ssl_context=ssl_context,
+            ssl_context=context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,

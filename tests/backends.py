@@ -8,8 +8,12 @@ PostgreSQL runs are skipped when nothing listens there, except when GUONGSANG_RE
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -63,19 +67,29 @@ def sqlite_only() -> pytest.MarkDecorator:
 
 @asynccontextmanager
 async def empty_database(
-    backend: str, directory: Path, prefix: str = "gs_test"
+    backend: str, directory: Path, prefix: str = "gs_test", migrated: bool = False
 ) -> AsyncIterator[str]:
-    """A fresh, empty database of the backend (a file in `directory`, or a new PostgreSQL
-    database dropped afterwards); yields its SQLAlchemy URL."""
+    """A fresh database of the backend (a file in `directory`, or a new PostgreSQL database
+    dropped afterwards); yields its SQLAlchemy URL.
+
+    Empty, or `migrated`: with the schema already, copied from a template this process
+    migrated once (a file copy on SQLite, CREATE DATABASE … TEMPLATE on PostgreSQL). Every
+    migration run again for each of a thousand tests' apps was a fifth of the suite's time;
+    the migrations themselves run on empty databases (tests/test_migrations.py, and the
+    command-line tests, which start on a new data directory)."""
     if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{directory / 'guongsang.db'}"
+        path = directory / "guongsang.db"
+        if migrated:
+            shutil.copyfile(await _template(backend), path)
+        yield f"sqlite+aiosqlite:///{path}"
         return
     import asyncpg
 
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    template = f' TEMPLATE "{await _template(backend)}"' if migrated else ""
     admin = await asyncpg.connect(PG_ADMIN_DSN)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(f'CREATE DATABASE "{name}"{template}')
     finally:
         await admin.close()
     base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
@@ -87,3 +101,58 @@ async def empty_database(
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+# Migrated once per test process: each test's database is a copy (see `empty_database`).
+_templates: dict[str, str] = {}
+
+
+async def _template(backend: str) -> str:
+    """The migrated template of `backend` (a file's path, or a database's name)."""
+    found = _templates.get(backend)
+    if found is not None:
+        return found
+    from storage.db import Database
+
+    if backend == "sqlite":
+        directory = tempfile.mkdtemp(prefix="gs_template_")
+        atexit.register(shutil.rmtree, directory, True)
+        template = f"{directory}/template.db"
+        url = f"sqlite+aiosqlite:///{template}"
+    else:
+        import asyncpg
+
+        template = f"gs_template_{uuid.uuid4().hex[:12]}"
+        admin = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await admin.execute(f'CREATE DATABASE "{template}"')
+        finally:
+            await admin.close()
+        atexit.register(_drop_now, template)
+        url = _dsn(template).replace("postgresql://", "postgresql+asyncpg://")
+    db = Database(url)
+    try:
+        await db.upgrade()
+    finally:
+        await db.close()
+    _templates[backend] = template
+    return template
+
+
+def _dsn(name: str) -> str:
+    """The asyncpg DSN of database `name` on the test server."""
+    return f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
+
+
+def _drop_now(name: str) -> None:
+    """Drop a template database as the test process ends."""
+    import asyncpg
+
+    async def drop() -> None:
+        admin = await asyncpg.connect(PG_ADMIN_DSN)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    asyncio.run(drop())

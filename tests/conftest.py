@@ -34,9 +34,13 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def database_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
-    """A fresh, empty database of the chosen backend."""
-    async with empty_database(backend, tmp_path) as url:
+async def database_url(
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path
+) -> AsyncIterator[str]:
+    """A fresh database of the chosen backend, migrated (a copy of a template), or empty for
+    a test marked `empty_database` (the migrations' own tests)."""
+    empty = request.node.get_closest_marker("empty_database") is not None
+    async with empty_database(backend, tmp_path, migrated=not empty) as url:
         yield url
 
 

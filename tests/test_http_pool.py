@@ -171,6 +171,18 @@ async def test_bot_api_requests_use_the_cheap_pool() -> None:
     assert ours[1].by_name["getpeername"] == 0
 
 
+def test_clients_share_the_system_certificates_loaded_once() -> None:
+    """Loading the system's certificates takes tens of milliseconds: every client made with
+    the default `verify` uses the one context loaded for the process, one given its own
+    context keeps it."""
+    shared = http_pool.system_ssl_context()
+    assert http_pool.ssl_context() is shared and http_pool.ssl_context(True) is shared
+    pools = [http_pool.Transport(http_pool.limits())._pool for _ in range(2)]
+    assert all(pool._ssl_context is shared for pool in pools)
+    own = ssl.create_default_context()
+    assert http_pool.Transport(http_pool.limits(), verify=own)._pool._ssl_context is own
+
+
 @pytest.fixture(scope="module")
 def certificates() -> tuple[ssl.SSLContext, ssl.SSLContext]:
     """A server context for 127.0.0.1 and a client context trusting only its made-up CA."""

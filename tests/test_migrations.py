@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
@@ -14,6 +15,7 @@ def _differences(connection: Connection) -> list[object]:
     return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
 
 
+@pytest.mark.empty_database
 async def test_migrated_schema_matches_the_models(database_url: str) -> None:
     db = Database(database_url)
     try:

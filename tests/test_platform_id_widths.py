@@ -30,6 +30,7 @@ async def execute(db: Database, sql: str) -> list[tuple[object, ...]]:
         return [tuple(row) for row in result] if result.returns_rows else []
 
 
+@pytest.mark.empty_database
 async def test_ids_survive_the_widening_and_long_ones_block_the_way_back(
     database_url: str,
 ) -> None:

@@ -178,7 +178,12 @@ class TelegramChannel:
             .update_queue(_CountedQueue(app.in_flight))
             .request(bot_api_request())
             # The long poll holds its one connection for up to `poll_timeout` seconds.
-            .get_updates_request(HTTPXRequest(read_timeout=poll_timeout + 10))
+            .get_updates_request(
+                HTTPXRequest(
+                    read_timeout=poll_timeout + 10,
+                    httpx_kwargs={"verify": http_pool.system_ssl_context()},
+                )
+            )
             .build()
         )
         self.application.add_handler(TypeHandler(Update, self._on_update))

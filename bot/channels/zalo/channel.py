@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from bot import http_pool
 from bot.app import GuongSang
 from bot.channels.ordering import ChatLocks
 from bot.channels.parts import Part, send_parts
@@ -175,7 +176,7 @@ class ZaloChannel:
         self.app = app
         self.client = client
         self.locks = ChatLocks()
-        self._photo_http = httpx.AsyncClient()
+        self._photo_http = httpx.AsyncClient(verify=http_pool.system_ssl_context())
         self.fetch_photo = PhotoFetcher(self._photo_http, app.settings.max_upload_bytes)
         self.sender = ZaloSender(client, self.photo_url)
         self._poller: asyncio.Task[None] | None = None
