@@ -147,3 +147,34 @@ def ceiling(echo_cpu_ms: float, floor: Floor) -> float:
     """The highest form/echo ratio possible with the floor's cost on top of echo's own."""
     total = echo_cpu_ms + floor.cpu_ms_per_update
     return echo_cpu_ms / total if total else math.nan
+
+
+async def main(users: int, steps: int, database_url: str | None) -> str:
+    """Run the floor alone and say what it cost; returns the line printed."""
+    from bench.updates import FIXTURES, NOW
+
+    floor = await bench_floor(
+        users, steps, database_url, int(time.time()) * 1000, FIXTURES / "campaigns.toml", NOW
+    )
+    line = (
+        f"floor: {users} people × {steps} steps, {floor.cpu_ms_per_update:.3f} ms of processor "
+        f"time per update, {floor.rate:,.0f} upd/s"
+    )
+    if floor.driver_cpu_seconds is not None:
+        line += f" (the same statements straight on sqlite3: {floor.driver_ms_per_update:.3f} ms)"
+    print(line)
+    return line
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="The transaction every step opens with, alone: "
+        "`python -m bench.step_floor --users 1` for one person at a time (people's pace)."
+    )
+    parser.add_argument("--users", type=int, default=1, help="people writing at once")
+    parser.add_argument("--steps", type=int, default=3000, help="updates per person")
+    parser.add_argument("--database-url", default=None, help="a scratch database")
+    args = parser.parse_args()
+    asyncio.run(main(args.users, args.steps, args.database_url))

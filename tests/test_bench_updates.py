@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import updates
+from bench import step_floor, updates
 from tests.backends import postgresql_only
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,3 +65,10 @@ async def test_on_postgresql_it_counts_what_runs_beneath_sqlalchemy(
     assert result.completed == 2 and result.updates == 28
     # Every update at least begins, claims itself, reads its step, writes it and commits.
     assert result.statements_per_update >= 5.0
+
+
+async def test_the_floor_alone_reports_its_cost_per_update() -> None:
+    """`python -m bench.step_floor`: one person's transactions, with sqlite3's own cost."""
+    line = await step_floor.main(users=1, steps=20, database_url=None)
+    assert line.startswith("floor: 1 people × 20 steps, "), line
+    assert "ms of processor time per update" in line and "straight on sqlite3" in line
