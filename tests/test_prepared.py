@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import DateTime, bindparam, event, select, update
+from sqlalchemy import DateTime, Text, bindparam, cast, event, select, update
 from sqlalchemy.dialects import sqlite
 
 from bot.app import GuongSang
@@ -20,6 +20,7 @@ from storage.models import (
     Submission,
     Unit,
     UTCDateTime,
+    utcnow,
 )
 from storage.prepared import Prepared
 from tests.backends import sqlite_only
@@ -192,3 +193,24 @@ def test_timestamps_go_to_sqlite_as_sqlalchemy_writes_them() -> None:
     assert fast(datetime(2024, 1, 10, 10, 0, tzinfo=hanoi)) == "2024-01-10 03:00:00.000000"
     with pytest.raises(ValueError, match="naive"):
         fast(datetime(2024, 1, 10, 3, 0))
+
+
+async def test_json_is_stored_as_readable_utf8_and_reads_back(app: GuongSang) -> None:
+    """Answers in Vietnamese are kept as they read, not as \\u escapes (a third of the room,
+    and a draft is read and written whole at every step), on the ORM's path and the driver's."""
+    async with app.db.transaction() as session:
+        unit_id = await session.scalar(select(Unit.id).limit(1))
+        person = await people.create_with_identity(session, "telegram", "u7", "c7", "Lan")
+        campaign_id = next(iter(app.services.campaign_ids.values()))
+        draft = await drafts.create(
+            session, campaign_id=campaign_id, author_id=person.id, unit_id=unit_id,
+            status=repo.DRAFT, channel="telegram", chat_id="c7",
+        )  # fmt: skip
+        answers = {"exemplar_name": "Nguyễn Thị Lan", "story": "Cô giáo của những buổi chiều"}
+        await repo.set_values(session, draft, answers, 6, utcnow())
+        stored = await session.scalar(
+            select(cast(Submission.__table__.c["values"], Text)).where(Submission.id == draft.id)
+        )
+        assert stored is not None and "Nguyễn Thị Lan" in stored and "\\u" not in stored
+        row = await session.get(Submission, draft.id)
+        assert row is not None and row.values == answers
