@@ -314,53 +314,55 @@ async def test_a_member_whose_flush_fails_is_rolled_back_alone(app: GuongSang) -
     assert not await claimed(app, "dup")
 
 
-async def test_a_failed_commit_makes_every_member_raise(app: GuongSang) -> None:
-    """The last member leaves a foreign key dangling with the check deferred to COMMIT
-    (PRAGMA defer_foreign_keys): the group's one COMMIT fails, and nobody exits normally."""
+async def left_dangling(
+    app: GuongSang, write: Callable[[AsyncSession], Awaitable[object]]
+) -> tuple[list[BaseException | None], list[str]]:
+    """A group whose last member `write`s a row with a foreign key left dangling, the check
+    deferred to COMMIT (PRAGMA defer_foreign_keys): what each member raised, and the log.
+    The group's one COMMIT fails: nobody exits normally, nothing is kept, and the turn is
+    free for the next transaction, which commits on its own."""
 
     async def dangling() -> None:
         async with app.db.transaction() as session:
             driver = await sqlite_inline.driver_of(session)
             assert driver is not None
             driver.execute("PRAGMA defer_foreign_keys = ON")
-            await outbox.enqueue(
-                session, "telegram", "42", {"text": "x"}, broadcast_id=987_654, now=NOW
-            )
+            await write(session)
         log.append("exit dangling")
 
     async with traced(app) as log:
         raised = await holding(app, log, [claiming(app, log, "a"), dangling])
-    assert all(isinstance(r, IntegrityError) for r in raised), raised
     assert [line for line in log if line.startswith("exit")] == []
     assert not await claimed(app, "first") and not await claimed(app, "a")
-    # The turn is free, and the next transaction commits on its own.
     assert await asyncio.wait_for(claim(app, "after"), HANG)
     assert await claimed(app, "after")
+    return raised, log
+
+
+async def test_a_failed_commit_makes_every_member_raise(app: GuongSang) -> None:
+    """A member using the ORM (an outbox row for a broadcast that does not exist): the
+    COMMIT goes through SQLAlchemy, which took the group's transaction up."""
+    raised, _log = await left_dangling(
+        app,
+        lambda session: outbox.enqueue(
+            session, "telegram", "42", {"text": "x"}, broadcast_id=987_654, now=NOW
+        ),
+    )
+    assert all(isinstance(r, IntegrityError) for r in raised), raised
 
 
 async def test_a_commit_failing_on_the_driver_makes_every_member_raise(app: GuongSang) -> None:
-    """The same with no member using the ORM: the group's transaction is begun and
-    committed on the driver alone, and its failed COMMIT reaches every member."""
-
-    async def dangling() -> None:
-        async with app.db.transaction() as session:
-            driver = await sqlite_inline.driver_of(session)
-            assert driver is not None
-            driver.execute("PRAGMA defer_foreign_keys = ON")
-            await events.record(
-                session, subject="test", subject_id=1, action="dangling", actor_id=987_654,
-                channel=None,
-            )  # fmt: skip
-        log.append("exit dangling")
-
-    async with traced(app) as log:
-        raised = await holding(app, log, [claiming(app, log, "a"), dangling])
-        assert "SAVEPOINT sa_savepoint_1" not in log, "no member used the ORM"
+    """The same with no member using the ORM (an event by a person who does not exist): the
+    group's transaction is begun and committed on the driver alone."""
+    raised, log = await left_dangling(
+        app,
+        lambda session: events.record(
+            session, subject="test", subject_id=1, action="dangling", actor_id=987_654,
+            channel=None,
+        ),
+    )  # fmt: skip
+    assert "SAVEPOINT sa_savepoint_1" not in log, "no member used the ORM"
     assert all(isinstance(r, sqlite3.IntegrityError) for r in raised), raised
-    assert [line for line in log if line.startswith("exit")] == []
-    assert not await claimed(app, "first") and not await claimed(app, "a")
-    assert await asyncio.wait_for(claim(app, "after"), HANG)
-    assert await claimed(app, "after")
 
 
 async def test_a_group_whose_transaction_is_lost_fails_and_the_next_starts_afresh(

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import DateTime, Text, bindparam, cast, event, select, update
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import GuongSang
 from storage import audience, conversations, drafts, people, roles, units, updates
@@ -60,17 +61,23 @@ async def test_rows_are_what_the_session_reads(app: GuongSang) -> None:
         assert await units.brief(session, None) is None
 
 
+async def new_draft(app: GuongSang, session: AsyncSession, chat: str) -> drafts.DraftRecord:
+    """A new person's empty draft in the first unit, written on the driver."""
+    unit_id = await session.scalar(select(Unit.id).limit(1))
+    person = await people.create_with_identity(session, "telegram", chat, chat, "Hoa")
+    return await drafts.create(
+        session, campaign_id=next(iter(app.services.campaign_ids.values())),
+        author_id=person.id, unit_id=unit_id, status=repo.DRAFT, channel="telegram",
+        chat_id=chat,
+    )  # fmt: skip
+
+
 async def test_a_story_written_on_the_driver_is_what_the_orm_reads(app: GuongSang) -> None:
     """A draft, its photo, its code and its kept version, each written in one statement on
     the driver, read back through the ORM in the same transaction."""
     async with app.db.transaction() as session:
-        unit_id = await session.scalar(select(Unit.id).limit(1))
-        person = await people.create_with_identity(session, "telegram", "u9", "c9", "Hoa")
-        campaign_id = next(iter(app.services.campaign_ids.values()))
-        draft = await drafts.create(
-            session, campaign_id=campaign_id, author_id=person.id, unit_id=unit_id,
-            status=repo.DRAFT, channel="telegram", chat_id="c9",
-        )  # fmt: skip
+        draft = await new_draft(app, session, "c9")
+        unit_id, person_id, campaign_id = draft.unit_id, draft.author_id, draft.campaign_id
         assert (draft.status, draft.version, draft.values, draft.attachments) == (
             repo.DRAFT, 1, {}, [],
         )  # fmt: skip
@@ -84,7 +91,7 @@ async def test_a_story_written_on_the_driver_is_what_the_orm_reads(app: GuongSan
         row = await session.get(Submission, draft.id)
         assert row is not None
         assert (row.author_id, row.unit_id, row.campaign_id, row.chat_id, row.values) == (
-            person.id, unit_id, campaign_id, "c9", {},
+            person_id, unit_id, campaign_id, "c9", {},
         )  # fmt: skip
         assert [(a.sha256, a.stored_path, a.size) for a in row.attachments] == [
             ("ab" * 32, "ab/cd.jpg", 123)
@@ -199,13 +206,7 @@ async def test_json_is_stored_as_readable_utf8_and_reads_back(app: GuongSang) ->
     """Answers in Vietnamese are kept as they read, not as \\u escapes (a third of the room,
     and a draft is read and written whole at every step), on the ORM's path and the driver's."""
     async with app.db.transaction() as session:
-        unit_id = await session.scalar(select(Unit.id).limit(1))
-        person = await people.create_with_identity(session, "telegram", "u7", "c7", "Lan")
-        campaign_id = next(iter(app.services.campaign_ids.values()))
-        draft = await drafts.create(
-            session, campaign_id=campaign_id, author_id=person.id, unit_id=unit_id,
-            status=repo.DRAFT, channel="telegram", chat_id="c7",
-        )  # fmt: skip
+        draft = await new_draft(app, session, "c7")
         answers = {"exemplar_name": "Nguyễn Thị Lan", "story": "Cô giáo của những buổi chiều"}
         await repo.set_values(session, draft, answers, 6, utcnow())
         stored = await session.scalar(
