@@ -181,44 +181,30 @@ def immediate_begins(dialect: Dialect) -> None:
 
 
 def begin_immediate(dbapi_connection: Any) -> None:
-    """BEGIN IMMEDIATE, waiting for another process's write lock without blocking the loop;
-    nothing on a connection whose transaction group commit has begun on the driver already
-    (`storage.group_commit`: SQLAlchemy takes that one up only if a member uses the ORM).
-
-    Runs inside the async engine's greenlet (SQLAlchemy's begin), where `await_` can sleep
-    on the event loop; straight on the driver, as a statement through SQLAlchemy costs
-    several times SQLite's own work for it.
-    """
+    """SQLAlchemy's BEGIN (`immediate_begins`): BEGIN IMMEDIATE on the driver
+    (`begin_immediate_waiting`), or nothing on a connection whose transaction group commit
+    has begun on the driver already (`storage.group_commit`: SQLAlchemy takes that one up
+    only if a member uses the ORM). Runs inside the async engine's greenlet, where `await_`
+    can wait on the event loop."""
     sqlite = driver(dbapi_connection)
-    if sqlite.in_transaction:
-        return
-    deadline = time.monotonic() + WRITE_LOCK_WAIT
-    pause = 0.005
-    while not _began_immediate(sqlite, deadline):
-        log.debug("SQLite write lock held by another process; waiting %.3f s", pause)
-        await_(asyncio.sleep(pause))
-        pause = min(pause * 2, 0.25)
+    if not sqlite.in_transaction:
+        await_(begin_immediate_waiting(sqlite))
 
 
 async def begin_immediate_waiting(sqlite: sqlite3.Connection) -> None:
-    """BEGIN IMMEDIATE on the driver, waiting for another process's write lock on the event
-    loop (for code outside SQLAlchemy's greenlet)."""
+    """BEGIN IMMEDIATE on the driver (a statement through SQLAlchemy costs several times
+    SQLite's own work for it), waiting for another process's write lock on the event loop
+    rather than inside SQLite, which would block it."""
     deadline = time.monotonic() + WRITE_LOCK_WAIT
     pause = 0.005
-    while not _began_immediate(sqlite, deadline):
+    while True:
+        try:
+            sqlite.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            busy = exc.sqlite_errorcode & 0xFF == _SQLITE_BUSY
+            if not busy or time.monotonic() >= deadline:
+                raise
         log.debug("SQLite write lock held by another process; waiting %.3f s", pause)
         await asyncio.sleep(pause)
         pause = min(pause * 2, 0.25)
-
-
-def _began_immediate(sqlite: sqlite3.Connection, deadline: float) -> bool:
-    """BEGIN IMMEDIATE; False if another process holds the write lock and `deadline` (the
-    monotonic clock's) is still ahead, the lock's error if it is past."""
-    try:
-        sqlite.execute("BEGIN IMMEDIATE")
-    except sqlite3.OperationalError as exc:
-        busy = exc.sqlite_errorcode & 0xFF == _SQLITE_BUSY
-        if not busy or time.monotonic() >= deadline:
-            raise
-        return False
-    return True
