@@ -100,19 +100,17 @@ class Database:
         if not self.is_sqlite:
             await session.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"))
 
-    async def dispose(self) -> None:
-        """Close every pooled connection, and group commit's own (the next transactions
-        open new ones)."""
+    async def dispose(self, for_good: bool = False) -> None:
+        """Close every pooled connection, and group commit's own; the next transactions open
+        new ones. After closing `for_good` (`close`), none is kept open between them."""
         if self._group_commit is not None:
-            await self._group_commit.close()
+            await self._group_commit.close(for_good)
         await self.engine.dispose()
 
     async def close(self) -> None:
         """Close every connection, for good: used after this (a test reading what a stopped
         bot left), the database opens a connection per transaction and keeps none open."""
-        if self._group_commit is not None:
-            await self._group_commit.close(for_good=True)
-        await self.engine.dispose()
+        await self.dispose(for_good=True)
 
 
 # Each database's `insert` construct, the one with ON CONFLICT clauses (SQLite and PostgreSQL
