@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -101,12 +101,12 @@ class Event:
     # evidence document goes as a signed, expiring download link instead.
     sends_files: bool = True
 
-    def __post_init__(self) -> None:
-        # Every channel's input passes here, so nothing after it meets a lone surrogate.
-        for name in _EVENT_FIELDS:
-            value = getattr(self, name)
-            if isinstance(value, str):
-                setattr(self, name, whole_characters(value))
+    def __setattr__(self, name: str, value: object) -> None:
+        # Every channel's input passes here, given at construction or set after it (the
+        # converters fill the text in later), so nothing after it meets a lone surrogate.
+        if type(value) is str:
+            value = whole_characters(value)
+        object.__setattr__(self, name, value)
 
     @property
     def caps(self) -> Capabilities:
@@ -120,10 +120,6 @@ class Event:
             message_chars=self.message_chars,
             files=self.sends_files,
         )
-
-
-# Looked up once: every update builds an Event.
-_EVENT_FIELDS = tuple(f.name for f in fields(Event))
 
 
 @dataclass(frozen=True)

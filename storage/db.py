@@ -143,7 +143,13 @@ def _upgrade(connection: Connection, url: str) -> None:
 
 
 def _json_text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (half an emoji) has no UTF-8: escaped, as JSON allows, it is kept.
+        return json.dumps(value)
+    return text
 
 
 def _drop_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:

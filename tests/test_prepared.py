@@ -215,3 +215,13 @@ async def test_json_is_stored_as_readable_utf8_and_reads_back(app: GuongSang) ->
         assert stored is not None and "Nguyễn Thị Lan" in stored and "\\u" not in stored
         row = await session.get(Submission, draft.id)
         assert row is not None and row.values == answers
+
+
+async def test_json_holding_half_a_character_is_still_stored(app: GuongSang) -> None:
+    """A lone surrogate has no UTF-8: such a value is stored escaped, as before, not lost."""
+    async with app.db.transaction() as session:
+        draft = await new_draft(app, session, "c8")
+        answers = {"exemplar_name": "Hoa \ud83c"}
+        await repo.set_values(session, draft, answers, 1, utcnow())
+        row = await session.get(Submission, draft.id)
+        assert row is not None and row.values == answers
