@@ -67,7 +67,7 @@ def sqlite_only() -> pytest.MarkDecorator:
 
 
 @asynccontextmanager
-async def empty_database(
+async def fresh_database(
     backend: str, directory: Path, prefix: str = "gs_test", migrated: bool = False
 ) -> AsyncIterator[str]:
     """A fresh database of the backend (a file in `directory`, or a new PostgreSQL database
@@ -84,27 +84,16 @@ async def empty_database(
             shutil.copyfile(await _template(backend), path)
         yield f"sqlite+aiosqlite:///{path}"
         return
-    import asyncpg
-
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     template = f' TEMPLATE "{await _template(backend)}"' if migrated else ""
-    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    await _admin(f'CREATE DATABASE "{name}"{template}')
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"{template}')
+        yield _url(name)
     finally:
-        await admin.close()
-    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        admin = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-# Migrated once per test process: each test's database is a copy (see `empty_database`).
+# Migrated once per test process: each test's database is a copy (see `fresh_database`).
 _templates: dict[str, str] = {}
 
 
@@ -121,16 +110,10 @@ async def _template(backend: str) -> str:
         template = f"{directory}/template.db"
         url = f"sqlite+aiosqlite:///{template}"
     else:
-        import asyncpg
-
         template = f"gs_template_{uuid.uuid4().hex[:12]}"
-        admin = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await admin.execute(f'CREATE DATABASE "{template}"')
-        finally:
-            await admin.close()
+        await _admin(f'CREATE DATABASE "{template}"')
         atexit.register(_drop_now, template)
-        url = _dsn(template).replace("postgresql://", "postgresql+asyncpg://")
+        url = _url(template)
     db = Database(url)
     try:
         await db.upgrade()
@@ -140,9 +123,21 @@ async def _template(backend: str) -> str:
     return template
 
 
-def _dsn(name: str) -> str:
-    """The asyncpg DSN of database `name` on the test server."""
-    return f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
+async def _admin(sql: str) -> None:
+    """Run `sql` as the test server's administrator (creating, dropping databases)."""
+    import asyncpg
+
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await admin.execute(sql)
+    finally:
+        await admin.close()
+
+
+def _url(name: str) -> str:
+    """The SQLAlchemy URL of database `name` on the test server."""
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    return f"{base}/{name}"
 
 
 def _drop_now(name: str) -> None:
@@ -150,12 +145,5 @@ def _drop_now(name: str) -> None:
     the next run makes its own)."""
     import asyncpg
 
-    async def drop() -> None:
-        admin = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
-
     with contextlib.suppress(OSError, asyncpg.PostgresError):
-        asyncio.run(drop())
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -15,7 +15,7 @@ from bot.app import GuongSang
 from bot.channels.telegram.channel import TelegramChannel
 from bot.settings import Settings
 from tests.apps import FIXTURES, Clock, start_app
-from tests.backends import backend_params, empty_database
+from tests.backends import backend_params, fresh_database
 from tests.fakes.telegram_server import FakeTelegram
 
 pytest_plugins = ["tests.zalo_fixtures", "tests.browsers"]
@@ -40,7 +40,7 @@ async def database_url(
     """A fresh database of the chosen backend, migrated (a copy of a template), or empty for
     a test marked `empty_database` (the migrations' own tests)."""
     empty = request.node.get_closest_marker("empty_database") is not None
-    async with empty_database(backend, tmp_path, migrated=not empty) as url:
+    async with fresh_database(backend, tmp_path, migrated=not empty) as url:
         yield url
 
 

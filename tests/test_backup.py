@@ -22,7 +22,7 @@ from bot.settings import Settings
 from storage import events
 from storage.models import Attachment, Event, Honour, Submission
 from tests.apps import FIXTURES, Clock, run_cli_beside, start_app
-from tests.backends import empty_database, postgresql_only
+from tests.backends import fresh_database, postgresql_only
 from tests.factories import honoured_story, story
 
 
@@ -113,7 +113,7 @@ async def test_backup_while_open_then_restore_into_empty_dir(
     assert sum(name.startswith("media/") and not name.endswith("/") for name in names) == 7
 
     target = tmp_path / "restored"
-    async with empty_database(backend, target, "gs_restore") as url:
+    async with fresh_database(backend, target, "gs_restore") as url:
         env = cli_env(target, url)
         done = await run_cli_beside(env, "restore", str(archive))
         assert done.returncode == 0, done.stderr
