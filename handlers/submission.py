@@ -541,10 +541,6 @@ def _form_of(ctx: Ctx, draft: Draft) -> tuple[CampaignSpec, Form]:
     return campaign, form_for(campaign)
 
 
-async def _set_value(ctx: Ctx, draft: Draft, key: str, value: Any) -> None:
-    await store_value(ctx.session, ctx.services, draft, key, value)
-
-
 async def _set_values(ctx: Ctx, draft: Draft, changes: dict[str, Any]) -> None:
     if changes:
         await store_values(ctx.session, ctx.services, draft, changes)
