@@ -6,10 +6,8 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event, exc, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
@@ -22,6 +20,11 @@ from sqlalchemy.ext.asyncio import (
 
 from storage import sqlite_inline
 from storage.group_commit import GroupCommit, WriteTurn
+from storage.migrations import HEAD
+
+# Alembic is imported when a migration runs: a tenth of every command's start otherwise.
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # An arbitrary advisory lock key ("GS" migrate) that only migrations take.
@@ -30,6 +33,8 @@ MIGRATION_LOCK = 0x4753_6D69_6772
 
 def alembic_config(url: str) -> Config:
     """An Alembic config that needs no alembic.ini, so an installed package can migrate too."""
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -90,8 +95,10 @@ class Database:
             yield session
 
     async def upgrade(self) -> None:
-        """Bring the schema to the newest migration."""
+        """Bring the schema to the newest migration; Alembic runs only if it is behind."""
         async with self.engine.begin() as conn:
+            if await conn.run_sync(_at_head):
+                return
             await conn.run_sync(_upgrade, self.url)
 
     async def setup_lock(self, session: AsyncSession) -> None:
@@ -132,11 +139,21 @@ def upsert_insert(session: AsyncSession) -> Any:
     return UPSERT_INSERTS.get(session.get_bind().dialect.name, sqlite.insert)
 
 
+def _at_head(connection: Connection) -> bool:
+    """Whether the database's schema is at the newest migration already."""
+    if not connection.dialect.has_table(connection, "alembic_version"):
+        return False
+    versions = connection.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    return [tuple(row) for row in versions] == [(HEAD,)]
+
+
 def _upgrade(connection: Connection, url: str) -> None:
     if connection.dialect.name == "postgresql":
         # Worker processes start together; one migrates while the others wait, then find
         # the schema current. The lock ends with the migration's transaction.
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+    from alembic import command
+
     cfg = alembic_config(url)
     cfg.attributes["connection"] = connection
     command.upgrade(cfg, "head")

@@ -22,6 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
+from sqlalchemy.engine import Connection
+
+from storage.db import Database, alembic_config
 
 PG_ADMIN_DSN = os.environ.get("GUONGSANG_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 ALL = ("sqlite", "postgresql")
@@ -102,8 +106,6 @@ async def _template(backend: str) -> str:
     found = _templates.get(backend)
     if found is not None:
         return found
-    from storage.db import Database
-
     if backend == "sqlite":
         directory = tempfile.mkdtemp(prefix="gs_template_")
         atexit.register(shutil.rmtree, directory, True)
@@ -147,3 +149,15 @@ def _drop_now(name: str) -> None:
 
     with contextlib.suppress(OSError, asyncpg.PostgresError):
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _migrate(connection: Connection, url: str, target: str, down: bool) -> None:
+    cfg = alembic_config(url)
+    cfg.attributes["connection"] = connection
+    (command.downgrade if down else command.upgrade)(cfg, target)
+
+
+async def migrate(db: Database, target: str, down: bool = False) -> None:
+    """Run Alembic itself up (or `down`) to the revision `target` on `db`."""
+    async with db.engine.begin() as connection:
+        await connection.run_sync(_migrate, db.url, target, down)

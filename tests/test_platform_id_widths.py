@@ -4,24 +4,12 @@ ids fit afterwards, and going back refuses to cut an id that no longer fits."""
 from __future__ import annotations
 
 import pytest
-from alembic import command
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
 
-from storage.db import Database, alembic_config
+from storage.db import Database
+from tests.backends import migrate
 
 LONG_ID = "9f" * 100  # 200 characters
-
-
-def _migrate(connection: Connection, url: str, target: str, down: bool = False) -> None:
-    cfg = alembic_config(url)
-    cfg.attributes["connection"] = connection
-    (command.downgrade if down else command.upgrade)(cfg, target)
-
-
-async def migrate(db: Database, target: str, down: bool = False) -> None:
-    async with db.engine.begin() as connection:
-        await connection.run_sync(_migrate, db.url, target, down)
 
 
 async def execute(db: Database, sql: str) -> list[tuple[object, ...]]:
