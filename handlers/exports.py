@@ -16,20 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
+from typing import TYPE_CHECKING
 
-from docx import Document
-from docx.document import Document as DocumentObject
-from docx.enum.section import WD_ORIENT
-from docx.enum.table import WD_TABLE_ALIGNMENT
-from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.oxml import OxmlElement
-from docx.oxml.ns import qn
-from docx.shared import Mm, Pt, RGBColor
-from docx.styles.style import ParagraphStyle
-from docx.table import _Row
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-from openpyxl.utils import get_column_letter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers.collation import vietnamese_key
@@ -37,6 +25,14 @@ from handlers.paper import one_page_wide, row_height
 from handlers.phones import mask_phones
 from storage import honours
 from templates import Texts
+
+# python-docx and openpyxl are imported by the functions that build a file, as in the other
+# export modules: importing them took a seventh of every start of the bot and of every
+# command, and most never build a file.
+if TYPE_CHECKING:
+    from docx.document import Document as DocumentObject
+    from docx.styles.style import ParagraphStyle
+    from docx.table import _Row
 
 # Column header macros in `summary.j2`, in column order.
 HEADER_MACROS = (
@@ -199,6 +195,10 @@ def summary_xlsx(rows: Sequence[SummaryRow], heading: SummaryHeading) -> bytes:
     """The list as an Excel workbook: the issuing body and the national motto, the title and
     the letter it goes with, a bordered table whose rows are as tall as their wrapped text;
     printed landscape, one page wide, the header row on every page."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+    from openpyxl.utils import get_column_letter
+
     words = export_texts()
     book = Workbook()
     sheet = book.active
@@ -281,6 +281,10 @@ def summary_xlsx(rows: Sequence[SummaryRow], heading: SummaryHeading) -> bytes:
 def summary_docx(rows: Sequence[SummaryRow], heading: SummaryHeading) -> bytes:
     """The list as a Word document: landscape A4, the issuing body beside the national motto,
     the title and the letter it goes with, a bordered table with a repeated header row."""
+    from docx.enum.table import WD_TABLE_ALIGNMENT
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Mm, Pt
+
     words = export_texts()
     doc = letter_document(heading.body)
     _plain_style(doc.styles["Heading 1"], size=14)
@@ -350,6 +354,11 @@ def _text(value: object) -> str:
 def letter_document(body: Sequence[str]) -> DocumentObject:
     """A landscape A4 Word document headed as letters are: the issuing body's lines beside the
     national motto (a borderless two-cell table), in the plain 12 pt style."""
+    from docx import Document
+    from docx.enum.section import WD_ORIENT
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Mm, Pt
+
     words = export_texts()
     doc = Document()
     section = doc.sections[0]
@@ -380,6 +389,9 @@ def _clean(text: str) -> str:
 
 def _plain_style(style: ParagraphStyle, size: int) -> None:
     """Times New Roman in black: drop the template's theme font and theme colour."""
+    from docx.oxml.ns import qn
+    from docx.shared import Pt, RGBColor
+
     style.font.name = FONT
     style.font.size = Pt(size)
     style.font.color.rgb = RGBColor(0, 0, 0)
@@ -393,6 +405,9 @@ def _plain_style(style: ParagraphStyle, size: int) -> None:
 
 def _repeat_as_header(row: _Row) -> None:
     """Mark a table row as the header Word repeats at the top of every page."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
     tr_pr = row._tr.get_or_add_trPr()
     flag = OxmlElement("w:tblHeader")
     flag.set(qn("w:val"), "true")

@@ -18,12 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-from docx.enum.table import WD_TABLE_ALIGNMENT
-from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.shared import Mm, Pt
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-from openpyxl.utils import get_column_letter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import reports
@@ -196,6 +190,10 @@ def _values(row: ExemplarRow) -> list[object]:
 def xlsx(table: Sequence[ExemplarRow], frame: ExemplarHeading) -> bytes:
     """The list as an Excel workbook: the sending body and the national motto, the title, to
     whom, the table (header repeated on every page), the signature; landscape, one page wide."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+    from openpyxl.utils import get_column_letter
+
     words = export_texts()
     book = Workbook()
     sheet = book.active
@@ -273,6 +271,10 @@ def xlsx(table: Sequence[ExemplarRow], frame: ExemplarHeading) -> bytes:
 def docx(table: Sequence[ExemplarRow], frame: ExemplarHeading) -> bytes:
     """The list as a Word document: landscape A4, the body beside the national motto, the
     title, to whom, a bordered table with a repeated header row, the signature."""
+    from docx.enum.table import WD_TABLE_ALIGNMENT
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Mm, Pt
+
     words = export_texts()
     doc = letter_document(frame.body)
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from openpyxl.worksheet.worksheet import Worksheet
+if TYPE_CHECKING:
+    from openpyxl.worksheet.worksheet import Worksheet
 
 # How many characters of 12 pt Times New Roman fit in one Excel width unit (the width of
 # a "0" in the default font), on the safe side: a row a little too tall reads well, a row too

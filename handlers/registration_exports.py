@@ -14,9 +14,6 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Border, Font, Side
-from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -135,6 +132,10 @@ def registrations_xlsx(
 ) -> bytes:
     """Letter 003's table: the issuing body's name, one title, the table with its header row
     repeated on every page, and the signature; printed landscape, one page wide."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Border, Font, Side
+    from openpyxl.utils import get_column_letter
+
     words = export_texts()
     book = Workbook()
     sheet = book.active

@@ -19,16 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from docx import Document
-from docx.document import Document as WordDocument
-from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.image.exceptions import UnrecognizedImageError
-from docx.shared import Cm, Mm
-from docx.text.paragraph import Paragraph
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
 from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,6 +31,11 @@ from handlers.services import Services
 from storage import roles
 from storage import submissions as repo
 from storage.models import Campaign, Event, Honour, Person, Submission
+
+# python-docx and openpyxl are imported where a file is built (see handlers.exports).
+if TYPE_CHECKING:
+    from docx.document import Document as WordDocument
+    from docx.text.paragraph import Paragraph
 
 # Column header macros in `submissions.j2`, in column order (SubmissionRow's field order).
 HEADER_MACROS = (
@@ -70,7 +67,7 @@ AWAITING_CONFIRMATION = (repo.DRAFT, repo.SUBMITTED, repo.RETURNED)
 # Excel runs a CSV cell starting with one of these as a formula; numbers are left alone.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[+-]?[\d .,]+")
-PHOTO_WIDTH = Cm(12)
+PHOTO_WIDTH_CM = 12
 STORY_FONT_SIZE = 13
 
 
@@ -210,6 +207,10 @@ async def submission_rows(
 
 def submissions_xlsx(rows: Sequence[SubmissionRow]) -> bytes:
     """The list as an Excel workbook: bold frozen header with filters, one row per story."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
     book = Workbook()
     sheet = book.active
     assert sheet is not None  # a new Workbook always has its one sheet
@@ -328,6 +329,11 @@ async def _title(
 
 def story_docx(story: StoryDocument) -> bytes:
     """The story as a Word document on A4, ready to print and bind; raises MissingPhoto."""
+    from docx import Document
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.image.exceptions import UnrecognizedImageError
+    from docx.shared import Cm, Mm
+
     words = export_texts()
     doc = Document()
     section = doc.sections[0]
@@ -357,7 +363,7 @@ def story_docx(story: StoryDocument) -> bytes:
         paragraph = doc.add_paragraph()
         paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
         try:
-            paragraph.add_run().add_picture(_printable(path), width=PHOTO_WIDTH)
+            paragraph.add_run().add_picture(_printable(path), width=Cm(PHOTO_WIDTH_CM))
         except (OSError, UnrecognizedImageError) as exc:
             raise MissingPhoto(path) from exc
 
@@ -389,6 +395,9 @@ def _confirmation(doc: WordDocument, story: StoryDocument) -> None:
     """The confirmation block, right of centre: date, who confirms in what role, a note, room
     to sign, the name. Kept on one page: a heading at the foot of a page with the name alone
     on the next is not a signature block an office accepts."""
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Cm
+
     words = export_texts()
     when = story.confirmed_at
     block: list[Paragraph] = []

@@ -71,8 +71,13 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
 
     Blocks the caller: use `run_cli_beside` while an app is running in this event loop.
     """
+    return run_python(env, "-m", "bot", *args)
+
+
+def run_python(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `python ARGS` from the checkout as `run_cli` runs the command line."""
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
+        [sys.executable, *args],
         env=_cli_environment(env),
         cwd=REPO,
         capture_output=True,

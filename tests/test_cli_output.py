@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot.app import GuongSang
 from bot.settings import Settings
 from storage.models import Broadcast
-from tests.apps import FIXTURES, SECOND_CAMPAIGN, run_cli, run_cli_beside
+from tests.apps import FIXTURES, SECOND_CAMPAIGN, run_cli, run_cli_beside, run_python
 from tests.factories import honour_and_send, story
 
 HANOI = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -24,6 +24,27 @@ def fresh_env(tmp_path: Path) -> dict[str, str]:
     """A first run, as after a fresh clone: the default SQLite file in an empty data dir."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUONGSANG_")}
     return {**env, "GUONGSANG_DATA_DIR": str(tmp_path / "data")}
+
+
+def test_a_command_loads_neither_file_builders_nor_alembic_unless_it_uses_them(
+    tmp_path: Path,
+) -> None:
+    # They were a third of every command's start (and of the bot's): python-docx and
+    # openpyxl load when a file is built, Alembic when the schema is behind.
+    env = fresh_env(tmp_path)
+    lazy = ("alembic", "docx", "openpyxl")
+
+    def loaded(*args: str) -> set[str]:
+        done = run_python(env, "-X", "importtime", "-m", "bot", *args)
+        assert done.returncode == 0, done.stderr[-2000:]
+        names = (line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines())
+        return {name.split(".")[0] for name in names} & set(lazy)
+
+    assert loaded("campaigns") == {"alembic"}  # the first run creates the schema
+    assert loaded("campaigns") == set()
+    out = tmp_path / "bai.xlsx"
+    assert loaded("export", "submissions", "--format", "xlsx", "--output", str(out)) == {"openpyxl"}
+    assert out.stat().st_size > 0
 
 
 def test_commands_print_their_answer_without_the_log(tmp_path: Path) -> None:
