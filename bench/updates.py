@@ -60,7 +60,6 @@ from telegram.ext import (
     CallbackQueryHandler,
     ContextTypes,
     MessageHandler,
-    TypeHandler,
     filters,
 )
 
@@ -356,13 +355,14 @@ class InProcessTelegramChannel(TelegramChannel):
     """The real Telegram channel, its PTB application talking to an in-process Bot API."""
 
     def __init__(self, app: GuongSang, api: BotApi, poll_timeout: int = POLL_TIMEOUT) -> None:
-        # The parent sets up its state and an HTTP application; replace the latter with the
-        # same application on the in-process transport (PTB refuses a read timeout together
-        # with a request object, so the long poll's margin is the request's read timeout).
-        super().__init__(app, api.token, api.root, poll_timeout)
-        self.application = build_application(api)
-        self.application.add_handler(TypeHandler(Update, self._on_update))
-        self.application.add_error_handler(self._on_error)
+        super().__init__(
+            app,
+            api.token,
+            api.root,
+            poll_timeout,
+            request=InProcessRequest(api),
+            updates_request=InProcessRequest(api),
+        )
 
 
 def build_application(api: BotApi, persistence: BasePersistence | None = None) -> Application:  # type: ignore[type-arg]

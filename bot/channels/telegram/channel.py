@@ -1,4 +1,7 @@
-"""Runs the bot on Telegram: long polling through python-telegram-bot, one handler for all."""
+"""Runs the bot on Telegram: long polling through python-telegram-bot, one handler for all.
+
+Updates are read from their JSON (`convert`, `polling`); python-telegram-bot polls, dispatches
+and calls the Bot API."""
 
 from __future__ import annotations
 
@@ -8,17 +11,18 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from telegram import Bot, BotCommand, CallbackQuery, MenuButtonWebApp, Update, WebAppInfo
+from telegram import Bot, BotCommand, MenuButtonWebApp, Update, WebAppInfo
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
-from telegram.request import HTTPXRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
 from bot import http_pool
 from bot.app import GuongSang
 from bot.channels.chat_ids import MalformedUpdate
 from bot.channels.ordering import ChatLocks
 from bot.channels.parts import Part
-from bot.channels.telegram.convert import CHANNEL, check, to_event
+from bot.channels.telegram.convert import CHANNEL, JSON, RawUpdate, check, to_event
+from bot.channels.telegram.polling import JsonUpdatesBot
 from bot.channels.telegram.render import (
     call_with_retry,
     edit_reply,
@@ -35,6 +39,8 @@ log = logging.getLogger(__name__)
 
 # Photos of one album arrive as separate updates; wait this long for the rest of the album.
 ALBUM_WAIT = 0.8
+# How much longer than its long poll a getUpdates answer may take to arrive, in seconds.
+POLL_MARGIN = 10.0
 COMMANDS = (
     "new",
     "continue",
@@ -164,29 +170,41 @@ class _Album:
 class TelegramChannel:
     """The Telegram side of one bot."""
 
-    def __init__(self, app: GuongSang, token: str, api_root: str, poll_timeout: int = 30) -> None:
+    def __init__(
+        self,
+        app: GuongSang,
+        token: str,
+        api_root: str,
+        poll_timeout: int = 30,
+        *,
+        request: BaseRequest | None = None,
+        updates_request: BaseRequest | None = None,
+    ) -> None:
+        """The channel of bot `token` on the Bot API at `api_root`; `request` and
+        `updates_request` (the long poll's) replace the HTTP requests (a benchmark's)."""
         self.app = app
         self.poll_timeout = poll_timeout
         self.locks = ChatLocks()
         self.albums: dict[str, _Album] = {}
+        bot = JsonUpdatesBot(
+            token,
+            base_url=f"{api_root}/bot",
+            base_file_url=f"{api_root}/file/bot",
+            request=request or bot_api_request(),
+            get_updates_request=updates_request
+            or HTTPXRequest(httpx_kwargs={"verify": http_pool.system_ssl_context()}),
+            # The long poll holds its one connection for up to `poll_timeout` seconds, and
+            # its answer may take this much longer.
+            poll_read_timeout=POLL_MARGIN,
+        )
         self.application: Application = (  # type: ignore[type-arg]
             ApplicationBuilder()
-            .token(token)
-            .base_url(f"{api_root}/bot")
-            .base_file_url(f"{api_root}/file/bot")
+            .bot(bot)
             .concurrent_updates(True)
             .update_queue(_CountedQueue(app.in_flight))
-            .request(bot_api_request())
-            # The long poll holds its one connection for up to `poll_timeout` seconds.
-            .get_updates_request(
-                HTTPXRequest(
-                    read_timeout=poll_timeout + 10,
-                    httpx_kwargs={"verify": http_pool.system_ssl_context()},
-                )
-            )
             .build()
         )
-        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_handler(TypeHandler(RawUpdate, self._on_update))
         self.application.add_error_handler(self._on_error)
 
     async def start(self, polling: bool = True) -> str:
@@ -219,15 +237,11 @@ class TelegramChannel:
 
     async def process(self, data: object) -> None:
         """Handle one update posted to the webhook; ValueError for a body that is none."""
-        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-            raise ValueError("no update_id")
-        try:
-            update = Update.de_json(data, self.application.bot)
-        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
-            # OverflowError: a date too far from now for a datetime.
-            raise ValueError(f"not an update: {exc!r}") from exc
+        if not isinstance(data, dict):
+            raise ValueError("not an update")
         # Refused before the 200, so nothing of it is handled (MalformedUpdate is a ValueError).
-        check(update)
+        update = RawUpdate(data)
+        check(data)
         with self.app.in_flight.held():
             await self.application.process_update(update)
 
@@ -253,7 +267,7 @@ class TelegramChannel:
         finally:
             await self.stop()
 
-    async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _on_update(self, update: RawUpdate, _context: ContextTypes.DEFAULT_TYPE) -> None:
         try:
             event = to_event(update, self.application.bot)
         except MalformedUpdate as exc:
@@ -262,27 +276,31 @@ class TelegramChannel:
             await self._answer_malformed(update)
             return
         if event is None:
-            if update.callback_query is not None:
-                await update.callback_query.answer()
+            query = update.callback_query
+            if query is not None:
+                await self.application.bot.answer_callback_query(query["id"])
             return
         message = update.message
-        if message is not None and message.media_group_id and event.kind in ("photo", "document"):
+        album = message.get("media_group_id") if message is not None else None
+        if album and event.kind in ("photo", "document"):
             # The update is done only when its album is: a webhook answers 200 (and Telegram
             # forgets the photo) only once the photos are in the draft, never while they wait
             # in memory for the rest of the album.
-            await asyncio.shield(self._hold_album(event, message.media_group_id))
+            await asyncio.shield(self._hold_album(event, album))
             return
         await self._flush_album(event.chat_id)
         async with self.locks.hold(event.chat_id):
             await self._handle_and_deliver(update, event)
 
-    async def _answer_malformed(self, update: Update) -> None:
+    async def _answer_malformed(self, update: RawUpdate) -> None:
         """Stop the spinner of a press whose update was malformed, if it can be answered."""
         query = update.callback_query
-        if query is None or not isinstance(query.id, str):
+        if query is None or not isinstance(query.get("id"), str):
             return
         with contextlib.suppress(TelegramError):
-            await query.answer(chat_texts().render("review.bad_button"))
+            await self.application.bot.answer_callback_query(
+                query["id"], chat_texts().render("review.bad_button")
+            )
 
     def _hold_album(self, event: Event, group_id: str) -> asyncio.Future[None]:
         """Gather an album's photos into one event, so the person gets one answer per album;
@@ -319,7 +337,7 @@ class TelegramChannel:
             if not album.handled.done():
                 album.handled.set_result(None)
 
-    async def _handle_and_deliver(self, update: Update | None, event: Event) -> None:
+    async def _handle_and_deliver(self, update: RawUpdate | None, event: Event) -> None:
         try:
             response = await self.app.handle(event)
         except Exception:
@@ -332,7 +350,7 @@ class TelegramChannel:
             )
         await self._deliver(update, event, response)
 
-    async def _deliver(self, update: Update | None, event: Event, response: Response) -> None:
+    async def _deliver(self, update: RawUpdate | None, event: Event, response: Response) -> None:
         query = update.callback_query if update is not None else None
         if query is None:
             await self._send_replies(event, response)
@@ -351,20 +369,18 @@ class TelegramChannel:
         if isinstance(settled, BaseException):
             log.warning("press in %s not answered: %r", event.chat_id, settled)
 
-    async def _settle_press(self, query: CallbackQuery, response: Response) -> None:
+    async def _settle_press(self, query: JSON, response: Response) -> None:
         """Stop the pressed button's spinner and, if the press was taken, remove its buttons."""
+        bot = self.application.bot
         with contextlib.suppress(TelegramError):
             # Telegram shows the answer as plain text, at most 200 characters of it.
-            await query.answer(to_plain(response.notice)[:200] or None)
-        if response.press_accepted and not response.keep_buttons and query.message is not None:
+            await bot.answer_callback_query(query["id"], to_plain(response.notice)[:200] or None)
+        message = query.get("message")
+        if response.press_accepted and not response.keep_buttons and message is not None:
             # The pressed message's buttons have done their job.
             with contextlib.suppress(BadRequest):
-                message = query.message
-                await call_with_retry(
-                    lambda: remove_buttons(
-                        self.application.bot, message.chat.id, message.message_id
-                    )
-                )
+                chat_id, message_id = message["chat"]["id"], message["message_id"]
+                await call_with_retry(lambda: remove_buttons(bot, chat_id, message_id))
 
     async def _send_replies(self, event: Event, response: Response) -> None:
         """The replies, in order."""

@@ -1,10 +1,18 @@
-"""Telegram updates → the core's Event."""
+"""Telegram updates → the core's Event, read from the update's JSON as Telegram sends it.
+
+python-telegram-bot's `Update.de_json` builds an object for every part of an update (the
+message, its chat, sender, entities, the keyboard it answers) and an attribute at a time
+through the frozen objects' `__setattr__`: 0.1 ms an update, more than the rest of taking it
+in, for the handful of fields the bot reads. So the bot reads those fields from the JSON
+here, checking the type of each (`check`), and python-telegram-bot is used to call the Bot API.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from telegram import Bot, Message, Update, User
+from telegram import Bot
 
 from bot.channels.chat_ids import MalformedUpdate
 from handlers.types import Event, IncomingFile
@@ -16,82 +24,134 @@ _UNSUPPORTED = (
     "poll", "dice", "game", "story",
 )  # fmt: skip
 
+JSON = Mapping[str, Any]
 
-def to_event(update: Update, bot: Bot) -> Event | None:
+
+class RawUpdate:
+    """An update as Telegram's JSON, with its id: what the channel takes from polling and
+    from its webhook, and hands to python-telegram-bot's application to dispatch."""
+
+    __slots__ = ("data", "update_id")
+
+    def __init__(self, data: JSON) -> None:
+        update_id = data.get("update_id")
+        if isinstance(update_id, bool) or not isinstance(update_id, int):
+            raise MalformedUpdate("update_id is not an integer")
+        self.update_id = update_id
+        self.data = data
+
+    @property
+    def callback_query(self) -> JSON | None:
+        """The press, if the update is one and shaped as a dict."""
+        query = self.data.get("callback_query")
+        return query if isinstance(query, Mapping) else None
+
+    @property
+    def message(self) -> JSON | None:
+        """The new message (not an edited one), if the update is one shaped as a dict."""
+        message = self.data.get("message")
+        return message if isinstance(message, Mapping) else None
+
+    def __repr__(self) -> str:
+        # The update's content may hold a phone number: logs show what it is, not what it says.
+        kinds = [key for key in self.data if key != "update_id"]
+        return f"RawUpdate({self.update_id}, {'/'.join(kinds) or 'empty'})"
+
+
+def to_event(update: RawUpdate, bot: Bot) -> Event | None:
     """The Event for an update, or None for updates the bot does not take.
 
     Messages are taken in private chats only; button presses also in groups, where review
     cards are posted. Raises MalformedUpdate for an update whose fields are not of the types
     Telegram documents (see `check`).
     """
-    check(update)
-    query = update.callback_query
+    data = update.data
+    check(data)
+    query = data.get("callback_query")
     if query is not None:
-        message = query.message
+        message = query.get("message")
         if message is None:
             return None
         return Event(
             channel=CHANNEL,
-            chat_id=str(message.chat.id),
-            user_id=str(query.from_user.id),
-            user_name=query.from_user.full_name,
+            chat_id=str(message["chat"]["id"]),
+            user_id=str(query["from"]["id"]),
+            user_name=full_name(query["from"]),
             update_key=str(update.update_id),
             kind="button",
-            button=query.data or "",
+            button=query.get("data") or "",
         )
-    message = update.message or update.edited_message
-    if message is None or message.chat.type != "private" or message.from_user is None:
+    edited = data.get("message") is None and data.get("edited_message") is not None
+    message = data.get("message") or data.get("edited_message")
+    if message is None or message["chat"]["type"] != "private" or message.get("from") is None:
         return None
+    sender = message["from"]
     event = Event(
         channel=CHANNEL,
-        chat_id=str(message.chat.id),
-        user_id=str(message.from_user.id),
-        user_name=message.from_user.full_name,
+        chat_id=str(message["chat"]["id"]),
+        user_id=str(sender["id"]),
+        user_name=full_name(sender),
         update_key=str(update.update_id),
         kind="unsupported",
     )
-    if update.edited_message is not None:
+    if edited:
         event.unsupported = "edited"
         return event
     _fill(event, message, bot)
     return event
 
 
-def _fill(event: Event, message: Message, bot: Bot) -> None:
-    if message.text is not None:
-        text = message.text
-        entity = message.entities[0] if message.entities else None
-        if entity is not None and entity.type == "bot_command" and entity.offset == 0:
-            command = text[1 : entity.length].split("@", 1)[0].lower()
+def full_name(user: JSON) -> str:
+    """First and last name, as Telegram's apps show a person."""
+    last = user.get("last_name")
+    return f"{user['first_name']} {last}" if last else str(user["first_name"])
+
+
+def _fill(event: Event, message: JSON, bot: Bot) -> None:
+    text = message.get("text")
+    if text is not None:
+        entities = message.get("entities")
+        entity = entities[0] if entities else None
+        if entity is not None and entity.get("type") == "bot_command" and entity["offset"] == 0:
+            length = entity["length"]
+            command = text[1:length].split("@", 1)[0].lower()
             event.kind, event.command = "command", command
-            event.args = text[entity.length :].strip()
+            event.args = text[length:].strip()
         else:
             event.kind = "text"
         event.text = text
         return
-    if message.photo:
-        largest = message.photo[-1]
+    photo = message.get("photo")
+    if photo:
+        largest = photo[-1]
         event.kind = "photo"
-        event.text = message.caption or ""
-        event.files = [_incoming("photo", largest.file_id, largest.file_size, None, None, bot)]
-        return
-    if message.document is not None:
-        doc = message.document
-        event.kind = "document"
-        event.text = message.caption or ""
+        event.text = message.get("caption") or ""
         event.files = [
-            _incoming("document", doc.file_id, doc.file_size, doc.file_name, doc.mime_type, bot)
+            _incoming("photo", largest["file_id"], largest.get("file_size"), None, None, bot)
         ]
         return
-    if message.contact is not None:
-        contact = message.contact
-        event.kind = "contact"
-        event.contact_phone = contact.phone_number
-        event.contact_is_own = contact.user_id == message.from_user.id  # type: ignore[union-attr]
+    doc = message.get("document")
+    if doc is not None:
+        event.kind = "document"
+        event.text = message.get("caption") or ""
+        event.files = [
+            _incoming(
+                "document",
+                doc["file_id"],
+                doc.get("file_size"),
+                doc.get("file_name"),
+                doc.get("mime_type"),
+                bot,
+            )
+        ]
         return
-    event.unsupported = next(
-        (name for name in _UNSUPPORTED if getattr(message, name, None)), "other"
-    )
+    contact = message.get("contact")
+    if contact is not None:
+        event.kind = "contact"
+        event.contact_phone = contact["phone_number"]
+        event.contact_is_own = contact.get("user_id") == message["from"]["id"]
+        return
+    event.unsupported = next((name for name in _UNSUPPORTED if message.get(name)), "other")
 
 
 def _incoming(
@@ -111,67 +171,97 @@ def _incoming(
     )
 
 
-def check(update: Update) -> None:
+def check(update: JSON) -> None:
     """Raise MalformedUpdate unless every field the bot reads has the type Telegram documents.
 
-    python-telegram-bot builds its objects from whatever JSON arrives: a chat id "abc", a
-    message without a chat or a text that is a number all become objects that fail later,
-    after the update was acknowledged and perhaps half handled. Checked here, at the edge,
-    such an update is refused (webhook: 400) or skipped with a warning (polling) instead.
+    A chat id "abc", a message without a chat, a text that is a number or a message that is
+    a list would fail later, after the update was acknowledged and perhaps half handled.
+    Checked here, at the edge, such an update is refused (webhook: 400) or skipped with a
+    warning (polling) instead.
     """
-    query = update.callback_query
+    query = _optional_object(update, "callback_query", "")
     if query is not None:
-        _string(query.id, "callback_query.id")
-        _user(query.from_user, "callback_query.from")
-        _string(query.data, "callback_query.data", optional=True)
-        if query.message is not None:
-            _chat(query.message, "callback_query.message")
+        _string(query.get("id"), "callback_query.id")
+        _user(query.get("from"), "callback_query.from")
+        _string(query.get("data"), "callback_query.data", optional=True)
+        message = _optional_object(query, "message", "callback_query.")
+        if message is not None:
+            _chat(message, "callback_query.message")
+            _integer(message.get("message_id"), "callback_query.message.message_id")
         return
-    message = update.message or update.edited_message
+    message = _optional_object(update, "message", "")
+    edited = _optional_object(update, "edited_message", "")
+    message = message if message is not None else edited
     if message is None:
         return
-    _chat(message, "message")
-    if message.from_user is not None:
-        _user(message.from_user, "message.from")
-    elif message.chat.type == "private":
+    chat = _chat(message, "message")
+    # Not read, but a message without a date Telegram could send is not one of its messages.
+    _integer(message.get("date"), "message.date")
+    sender = message.get("from")
+    if sender is not None:
+        _user(sender, "message.from")
+    elif chat["type"] == "private":
         raise MalformedUpdate("message.from missing in a private chat")
     for name in ("text", "caption", "media_group_id"):
-        _string(getattr(message, name), f"message.{name}", optional=True)
-    for entity in message.entities or ():
-        _integer(entity.offset, "message.entities.offset")
-        _integer(entity.length, "message.entities.length")
-    for size in message.photo or ():
-        _file(size.file_id, size.file_size, "message.photo")
-    doc = message.document
+        _string(message.get(name), f"message.{name}", optional=True)
+    for entity in _objects(message, "entities", "message."):
+        _string(entity.get("type"), "message.entities.type")
+        _integer(entity.get("offset"), "message.entities.offset")
+        _integer(entity.get("length"), "message.entities.length")
+    for size in _objects(message, "photo", "message."):
+        _file(size, "message.photo")
+    doc = _optional_object(message, "document", "message.")
     if doc is not None:
-        _file(doc.file_id, doc.file_size, "message.document")
-        _string(doc.file_name, "message.document.file_name", optional=True)
-        _string(doc.mime_type, "message.document.mime_type", optional=True)
-    contact = message.contact
+        _file(doc, "message.document")
+        _string(doc.get("file_name"), "message.document.file_name", optional=True)
+        _string(doc.get("mime_type"), "message.document.mime_type", optional=True)
+    contact = _optional_object(message, "contact", "message.")
     if contact is not None:
-        _string(contact.phone_number, "message.contact.phone_number")
-        if contact.user_id is not None:
-            _integer(contact.user_id, "message.contact.user_id")
+        _string(contact.get("phone_number"), "message.contact.phone_number")
+        if contact.get("user_id") is not None:
+            _integer(contact["user_id"], "message.contact.user_id")
 
 
-def _chat(message: Any, where: str) -> None:
-    chat = getattr(message, "chat", None)
+def _optional_object(parent: JSON, key: str, prefix: str) -> JSON | None:
+    value = parent.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise MalformedUpdate(f"{prefix}{key} is not an object")
+    return value
+
+
+def _objects(parent: JSON, key: str, prefix: str) -> list[JSON]:
+    value = parent.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+        raise MalformedUpdate(f"{prefix}{key} is not a list of objects")
+    return value
+
+
+def _chat(message: JSON, where: str) -> JSON:
+    chat = _optional_object(message, "chat", f"{where}.")
     if chat is None:
         raise MalformedUpdate(f"{where}.chat missing")
-    _integer(chat.id, f"{where}.chat.id")
-    _string(chat.type, f"{where}.chat.type")
+    _integer(chat.get("id"), f"{where}.chat.id")
+    _string(chat.get("type"), f"{where}.chat.type")
+    return chat
 
 
-def _user(user: User | None, where: str) -> None:
+def _user(user: object, where: str) -> None:
     if user is None:
         raise MalformedUpdate(f"{where} missing")
-    _integer(user.id, f"{where}.id")
-    _string(user.first_name, f"{where}.first_name")
-    _string(user.last_name, f"{where}.last_name", optional=True)
+    if not isinstance(user, Mapping):
+        raise MalformedUpdate(f"{where} is not an object")
+    _integer(user.get("id"), f"{where}.id")
+    _string(user.get("first_name"), f"{where}.first_name")
+    _string(user.get("last_name"), f"{where}.last_name", optional=True)
 
 
-def _file(file_id: object, size: object, where: str) -> None:
-    _string(file_id, f"{where}.file_id")
+def _file(file: JSON, where: str) -> None:
+    _string(file.get("file_id"), f"{where}.file_id")
+    size = file.get("file_size")
     if size is not None:
         _integer(size, f"{where}.file_size")
 

@@ -156,10 +156,10 @@ def _document_call(bot: Bot, chat_id: int, sent: OutgoingFile) -> Part:
 
 # `Bot.do_api_request` warns when a named method exists; here it is used on purpose, so the
 # answer (all that is kept of it is the message id) is not turned into a `Message`.
-_QUIET = re.compile(r"Please use 'Bot\.(send_message|edit_message_reply_markup)'", re.I)
+_QUIET = re.compile(r"Please use 'Bot\.(send_message|edit_message_reply_markup|get_updates)'", re.I)
 
 
-def _raw_call_unwarned() -> None:
+def raw_call_unwarned() -> None:
     """Ignore the warning about the deliberate raw calls; checked on each call because a
     `warnings.catch_warnings` block (pytest wraps imports in one) restores the filters."""
     if not any(f[0] == "ignore" and f[1] == _QUIET for f in warnings.filters):
@@ -183,7 +183,7 @@ async def send_text(
     arguments: dict[str, object] = {"chat_id": chat_id, "text": text, "parse_mode": ParseMode.HTML}
     if markup is not None:
         arguments["reply_markup"] = markup
-    _raw_call_unwarned()
+    raw_call_unwarned()
     sent = await bot.do_api_request("send_message", api_kwargs=arguments)
     return str(sent["message_id"])
 
@@ -192,7 +192,7 @@ async def remove_buttons(bot: Bot, chat_id: int | str, message_id: int) -> None:
     """editMessageReplyMarkup without markup: the message's inline buttons go. The answer
     (the edited message) is not parsed; errors are raised as `Bot`'s own methods raise them."""
     arguments = {"chat_id": chat_id, "message_id": message_id}
-    _raw_call_unwarned()
+    raw_call_unwarned()
     await bot.do_api_request("edit_message_reply_markup", api_kwargs=arguments)
 
 
