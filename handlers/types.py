@@ -16,6 +16,9 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 def whole_characters(text: str) -> str:
     """`text` with each lone surrogate replaced by U+FFFD, the mark for a lost character."""
+    # Vietnamese stays below the surrogates: most text is looked at once, in C, and kept.
+    if not text or max(text) < "\ud800":
+        return text
     return _LONE_SURROGATE.sub("\ufffd", text)
 
 
@@ -104,7 +107,7 @@ class Event:
     def __setattr__(self, name: str, value: object) -> None:
         # Every channel's input passes here, given at construction or set after it (the
         # converters fill the text in later), so nothing after it meets a lone surrogate.
-        if type(value) is str:
+        if type(value) is str and not value.isascii():
             value = whole_characters(value)
         object.__setattr__(self, name, value)
 

@@ -8,11 +8,17 @@ import warnings
 from pathlib import Path
 
 import pytest
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import (
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    WebAppInfo,
+)
 from telegram.error import BadRequest, Forbidden
 
 from bot.channels.telegram.channel import standalone_sender
-from bot.channels.telegram.render import _markup, folded, markup_json, remove_buttons, send_text
+from bot.channels.telegram.render import folded, markup_json, remove_buttons, send_text
 from handlers.types import Choice, Reply, WebLink
 from tests.fakes.telegram_server import FakeTelegram
 
@@ -47,6 +53,7 @@ async def test_sends_without_parsing_the_answer_keep_the_librarys_errors(
     try:
         user = telegram.user(4601, "Hoa")
         markup = InlineKeyboardMarkup.from_button(InlineKeyboardButton("Có", callback_data="y"))
+        markup = json.dumps(markup.to_dict())
         with warnings.catch_warnings(record=True) as caught:
             message_id = await send_text(bot, user.user_id, "<b>Chào</b> bạn", markup)
         assert [str(w.message) for w in caught] == []  # the deliberate raw call: no warning
@@ -63,24 +70,62 @@ async def test_sends_without_parsing_the_answer_keep_the_librarys_errors(
         await bot.shutdown()
 
 
+MINI_APP = "https://gs.example/e?t=1&tg=1"
+
+
 @pytest.mark.parametrize(
-    "reply",
+    ("reply", "library"),
     [
-        Reply("Chọn lĩnh vực", choices=[Choice("An toàn &amp; trường học", "7|0")], columns=2),
-        Reply("Chọn", choices=[Choice(f"Mục {n}", f"3|{n}") for n in range(5)], columns=2),
-        Reply("Viết", link=WebLink("✍️ Viết trên web", "https://gs.example/e?t=1")),
-        Reply("Số điện thoại", ask_contact="📱 Gửi số điện thoại"),
-        Reply("Chào", menu=[["✍️ Viết bài mới", "📂 Bài nháp"], ["❓ Trợ giúp"]]),
-        Reply("Không nút"),
+        (
+            Reply("Chọn lĩnh vực", choices=[Choice("An toàn &amp; trường học", "7|0")], columns=2),
+            InlineKeyboardMarkup(
+                [[InlineKeyboardButton("An toàn & trường học", callback_data="7|0")]]
+            ),
+        ),
+        (
+            Reply("Chọn", choices=[Choice(f"Mục {n}", f"3|{n}") for n in range(5)], columns=2),
+            InlineKeyboardMarkup(
+                [
+                    [InlineKeyboardButton(f"Mục {n}", callback_data=f"3|{n}") for n in row]
+                    for row in ((0, 1), (2, 3), (4,))
+                ]
+            ),
+        ),
+        (
+            Reply("Viết", link=WebLink("✍️ Viết trên web", "https://gs.example/e?t=1")),
+            InlineKeyboardMarkup(
+                [[InlineKeyboardButton("✍️ Viết trên web", web_app=WebAppInfo(MINI_APP))]]
+            ),
+        ),
+        (
+            Reply("Số điện thoại", ask_contact="📱 Gửi số điện thoại"),
+            ReplyKeyboardMarkup(
+                [[KeyboardButton("📱 Gửi số điện thoại", request_contact=True)]],
+                resize_keyboard=True,
+                one_time_keyboard=True,
+            ),
+        ),
+        (
+            Reply("Chào", menu=[["✍️ Viết bài mới", "📂 Bài nháp"], ["❓ Trợ giúp"]]),
+            ReplyKeyboardMarkup(
+                [["✍️ Viết bài mới", "📂 Bài nháp"], ["❓ Trợ giúp"]],
+                resize_keyboard=True,
+                is_persistent=True,
+            ),
+        ),
+        (Reply("Không nút"), None),
     ],
 )
-def test_a_serialized_keyboard_is_what_the_library_would_send(reply: Reply) -> None:
-    """`markup_json` keeps each keyboard serialized once; the text must be exactly the
-    library's own serialization of the same markup, the first time and every time after."""
-    markup = _markup(reply)
-    expected = markup.to_dict() if markup is not None else None
+def test_a_serialized_keyboard_is_what_the_library_would_send(
+    reply: Reply, library: InlineKeyboardMarkup | ReplyKeyboardMarkup | None
+) -> None:
+    """`markup_json` builds the Bot API's JSON by hand and keeps each keyboard serialized
+    once; it must be exactly python-telegram-bot's own serialization of the same markup, the
+    first time and every time after."""
     first = markup_json(reply)
-    assert (json.loads(first) if first is not None else None) == expected
+    assert (json.loads(first) if first is not None else None) == (
+        library.to_dict() if library is not None else None
+    )
     again = Reply(reply.text + " nữa", reply.choices, reply.columns, reply.menu,
                   reply.ask_contact, link=reply.link)  # fmt: skip
     assert markup_json(again) is first

@@ -13,15 +13,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-from telegram import (
-    Bot,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    InputMediaPhoto,
-    KeyboardButton,
-    ReplyKeyboardMarkup,
-    WebAppInfo,
-)
+from telegram import Bot, InputMediaPhoto
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.warnings import PTBUserWarning
@@ -101,7 +93,7 @@ def reply_calls(
     one carries the buttons. `photo_ids` remembers Telegram's file id for each photo already
     uploaded, so a post to thousands uploads its photo once.
     """
-    markup = _markup(reply)
+    serialized = markup_json(reply)
     reply_text = _text(reply)
     if len(reply.photos) == 1 and len(reply_text) <= MAX_CAPTION:
         path = reply.photos[0]
@@ -114,7 +106,7 @@ def reply_calls(
                 cached or path.read_bytes(),
                 caption=reply_text,
                 parse_mode=ParseMode.HTML,
-                reply_markup=markup,
+                reply_markup=serialized,  # type: ignore[arg-type]  # the Bot API's JSON
             )
             if photo_ids is not None and sent.photo:
                 photo_ids[str(path)] = sent.photo[-1].file_id
@@ -123,7 +115,6 @@ def reply_calls(
         return [captioned]
     calls = _photo_calls(bot, chat_id, reply.photos)
     chunks = split_text(reply_text)
-    serialized = markup_json(reply)
     for i, chunk in enumerate(chunks):
         last = i == len(chunks) - 1
 
@@ -170,10 +161,10 @@ async def send_text(
     bot: Bot,
     chat_id: int,
     text: str,
-    markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | str | None = None,
+    markup: str | None = None,
 ) -> str:
-    """sendMessage with HTML text; returns the sent message's id. `markup` may be given
-    already serialized (`markup_json`), as the Bot API takes it.
+    """sendMessage with HTML text and `markup` (`markup_json`); returns the sent message's
+    id.
 
     Through `Bot.do_api_request`: the same request and the same errors (BadRequest,
     Forbidden, RetryAfter, …) as `Bot.send_message`, without parsing the returned message
@@ -198,7 +189,7 @@ async def remove_buttons(bot: Bot, chat_id: int | str, message_id: int) -> None:
 
 async def edit_reply(bot: Bot, chat_id: int, message_id: int, reply: Reply) -> None:
     """Replace a message's text and inline buttons (none when the reply has no choices)."""
-    markup = _markup(reply) if reply.choices or _web_app(reply) else None
+    markup = markup_json(reply) if reply.choices or _web_app(reply) else None
     try:
         await call_with_retry(
             lambda: bot.edit_message_text(
@@ -237,14 +228,15 @@ def _flush(pieces: list[str], current: str) -> list[str]:
     return [*pieces, current] if current.strip() else pieces
 
 
-def _web_app(reply: Reply) -> InlineKeyboardButton | None:
-    """The reply's link as a Mini App button; Telegram opens only https pages that way."""
+def _web_app(reply: Reply) -> dict[str, object] | None:
+    """The reply's link as a Mini App button (the Bot API's JSON); Telegram opens only https
+    pages that way."""
     link = reply.link
     if link is None or not link.url.startswith("https://"):
         return None
     # The page loads Telegram's script (its theme, closing the app) only when asked to.
     url = link.url + ("&" if "?" in link.url else "?") + "tg=1"
-    return InlineKeyboardButton(to_plain(link.label), web_app=WebAppInfo(url))
+    return {"text": to_plain(link.label), "web_app": {"url": url}}
 
 
 def _text(reply: Reply) -> str:
@@ -255,29 +247,26 @@ def _text(reply: Reply) -> str:
     return f"{reply.text}\n\n{label}: {url}"
 
 
-def _markup(reply: Reply) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+def _markup(reply: Reply) -> dict[str, object] | None:
+    """The reply's inline buttons or reply keyboard as the Bot API's JSON object (built as
+    plain dicts: python-telegram-bot's button objects cost more than the send), or None."""
     # Labels are in the texts' HTML subset like everything rendered, but Telegram shows a
     # button's text as it is: "&amp;" would be seen as such.
     web_app = _web_app(reply)
     if reply.choices or web_app:
-        rows = [
-            [
-                InlineKeyboardButton(to_plain(c.label), callback_data=c.payload)
-                for c in reply.choices[i:j]
-            ]
+        rows: list[list[dict[str, object]]] = [
+            [{"text": to_plain(c.label), "callback_data": c.payload} for c in reply.choices[i:j]]
             for i, j in _row_bounds(len(reply.choices), reply.columns)
         ]
-        return InlineKeyboardMarkup([[web_app], *rows] if web_app else rows)
+        return {"inline_keyboard": [[web_app], *rows] if web_app else rows}
     if reply.ask_contact:
-        return ReplyKeyboardMarkup(
-            [[KeyboardButton(to_plain(reply.ask_contact), request_contact=True)]],
-            resize_keyboard=True,
-            one_time_keyboard=True,
-        )
+        button = {"text": to_plain(reply.ask_contact), "request_contact": True}
+        return {"keyboard": [[button]], "resize_keyboard": True, "one_time_keyboard": True}
     if reply.menu:
         # The menu's labels are fixed texts with nothing to unescape: the person's tap sends
         # the label back, and it is matched as rendered.
-        return ReplyKeyboardMarkup(reply.menu, resize_keyboard=True, is_persistent=True)
+        keyboard = [[{"text": label} for label in row] for row in reply.menu]
+        return {"keyboard": keyboard, "resize_keyboard": True, "is_persistent": True}
     return None
 
 
@@ -289,8 +278,8 @@ SERIALIZED_KEEP = 2048
 
 
 def markup_json(reply: Reply) -> str | None:
-    """The reply's buttons or keyboard as the Bot API's JSON text (what python-telegram-bot
-    would send for `_markup(reply)`), or None when it has none."""
+    """The reply's buttons or keyboard as the Bot API's JSON text, or None when it has none:
+    python-telegram-bot sends a `reply_markup` given as text as it is."""
     link = reply.link
     key = (
         tuple(reply.choices),
@@ -302,7 +291,7 @@ def markup_json(reply: Reply) -> str | None:
     if key in _SERIALIZED:
         return _SERIALIZED[key]
     markup = _markup(reply)
-    serialized = json.dumps(markup.to_dict()) if markup is not None else None
+    serialized = json.dumps(markup) if markup is not None else None
     if len(_SERIALIZED) >= SERIALIZED_KEEP:
         _SERIALIZED.clear()
     _SERIALIZED[key] = serialized
