@@ -165,7 +165,10 @@ class BotApi:
         self._chats: defaultdict[int, _ChatState] = defaultdict(_ChatState)
         self._pending: list[JSONDict] = []
         self._updates_changed = asyncio.Condition()
-        self._update_ids = itertools.count(1)
+        # Unlike Telegram's, these ids start afresh with each run; from the clock, a run on a
+        # database an earlier run used (PostgreSQL's scratch database) is not taken for the
+        # earlier run's updates redelivered, and ignored.
+        self._update_ids = itertools.count(time.time_ns() // 1000)
         self._message_ids: defaultdict[int, int] = defaultdict(int)
         self._file_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
