@@ -565,7 +565,9 @@ async def _store_photo(fc: FieldCtx, incoming: Any) -> str:
     if check.problem:
         return ctx.text("fields.photo_not_image", name=incoming.file_name or "")
     extension = check.extension
-    stored = files.store(ctx.services.media_dir, data, extension, f"image/{extension}")
+    stored = incoming.stored or files.store(
+        ctx.services.media_dir, data, extension, f"image/{extension}"
+    )
     if any(a.kind == "photo" and a.sha256 == stored.sha256 for a in submission.attachments):
         return ctx.text("fields.photo_duplicate")
     attachment = Attachment(

@@ -8,14 +8,13 @@ import io
 import struct
 import zipfile
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 from xml.etree import ElementTree
 
 from PIL import Image, UnidentifiedImageError
 
-from handlers.types import DocumentText, ImageCheck, IncomingFile
+from handlers.types import DocumentText, ImageCheck, IncomingFile, StoredFile
 
 IMAGE_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -35,16 +34,6 @@ class FileTooLarge(Exception):
 
 class FileUnavailable(Exception):
     """The file could not be fetched (a link that timed out, failed or answered no file)."""
-
-
-@dataclass(frozen=True)
-class StoredFile:
-    """A file written to the media folder under its checksum."""
-
-    path: Path
-    sha256: str
-    size: int
-    mime_type: str
 
 
 async def download(file: IncomingFile, max_bytes: int) -> bytes:
@@ -78,6 +67,13 @@ def check_image(data: bytes) -> ImageCheck:
         return ImageCheck(problem="not_image")
     extension = IMAGE_FORMATS.get(fmt or "")
     return ImageCheck(extension) if extension else ImageCheck(problem="not_image")
+
+
+def _check_and_store(data: bytes, media_dir: Path) -> tuple[ImageCheck, StoredFile | None]:
+    check = check_image(data)
+    if check.problem:
+        return check, None
+    return check, store(media_dir, data, check.extension, f"image/{check.extension}")
 
 
 def store(media_dir: Path, data: bytes, extension: str, mime_type: str) -> StoredFile:
@@ -150,13 +146,17 @@ async def read_story_aside(data: bytes, kind: str) -> DocumentText:
     return await asyncio.to_thread(read_story, data, kind)
 
 
-async def prepare(incoming: IncomingFile, data: bytes) -> None:
-    """Read a story file's text, or check a photo, as soon as its bytes are here: in a worker
-    thread, before the update's transaction (the router fetches files first). The result is
-    kept on `incoming` for the form to use."""
+async def prepare(incoming: IncomingFile, data: bytes, media_dir: Path) -> None:
+    """Read a story file's text, or check a photo and store it, as soon as its bytes are
+    here: in a worker thread, before the update's transaction (the router fetches files
+    first), so neither the event loop nor the database waits for the disk. The result is kept
+    on `incoming` for the form to use. A photo stored but then not attached (a duplicate, a
+    failed transaction) is a file nothing points to, as a photo replaced is."""
     kind = "image" if incoming.kind == "photo" else document_type(incoming)
     if kind == "image":
-        incoming.image_check = await asyncio.to_thread(check_image, data)
+        incoming.image_check, incoming.stored = await asyncio.to_thread(
+            _check_and_store, data, media_dir
+        )
     elif is_story_file(kind):
         assert kind is not None
         incoming.document_text = await read_story_aside(data, kind)

@@ -47,6 +47,16 @@ class ImageCheck:
     pixels: int = 0
 
 
+@dataclass(frozen=True)
+class StoredFile:
+    """A file written to the media folder under its checksum."""
+
+    path: Path
+    sha256: str
+    size: int
+    mime_type: str
+
+
 @dataclass
 class IncomingFile:
     """A photo or document someone sent; `fetch` downloads its bytes from the platform."""
@@ -61,6 +71,8 @@ class IncomingFile:
     # transaction, so a heavy file never holds up other people's messages (handlers.files).
     document_text: DocumentText | None = None
     image_check: ImageCheck | None = None
+    # A photo that passed its check, stored by then (its channel may send it again by id).
+    stored: StoredFile | None = None
 
     def __post_init__(self) -> None:
         if self.file_name is not None:

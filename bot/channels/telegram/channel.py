@@ -22,6 +22,7 @@ from bot.channels.chat_ids import MalformedUpdate
 from bot.channels.ordering import ChatLocks
 from bot.channels.parts import Part
 from bot.channels.telegram.convert import CHANNEL, JSON, RawUpdate, check, to_event
+from bot.channels.telegram.photos import PhotoIds
 from bot.channels.telegram.polling import JsonUpdatesBot
 from bot.channels.telegram.render import (
     call_with_retry,
@@ -67,9 +68,10 @@ class TelegramSender:
     has_buttons = True
     can_edit = True
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, photo_ids: PhotoIds | None = None) -> None:
         self.bot = bot
-        self.photo_ids: dict[str, str] = {}
+        # Shared with the channel's own answers: a photo goes up once (`photos`).
+        self.photo_ids = photo_ids if photo_ids is not None else PhotoIds()
         self._uploading: dict[str, asyncio.Lock] = {}
 
     def parts(self, chat_id: str, reply: Reply) -> list[Part]:
@@ -186,6 +188,7 @@ class TelegramChannel:
         self.poll_timeout = poll_timeout
         self.locks = ChatLocks()
         self.albums: dict[str, _Album] = {}
+        self.photo_ids = PhotoIds()
         bot = JsonUpdatesBot(
             token,
             base_url=f"{api_root}/bot",
@@ -226,7 +229,7 @@ class TelegramChannel:
             )
         await self.application.start()
         self.app.services.bot_usernames[CHANNEL] = bot.username
-        self.app.delivery.register(CHANNEL, TelegramSender(bot))
+        self.app.delivery.register(CHANNEL, TelegramSender(bot, self.photo_ids))
         self.app.start_workers()
         if polling:
             assert self.application.updater is not None
@@ -340,6 +343,7 @@ class TelegramChannel:
     async def _handle_and_deliver(self, update: RawUpdate | None, event: Event) -> None:
         try:
             response = await self.app.handle(event)
+            self._remember_photos(event)
         except Exception:
             # The transaction was rolled back, so the draft is as it was before this message.
             log.exception("handling %s/%s failed", event.channel, event.update_key)
@@ -349,6 +353,13 @@ class TelegramChannel:
                 press_accepted=False,
             )
         await self._deliver(update, event, response)
+
+    def _remember_photos(self, event: Event) -> None:
+        """The photos the person sent, stored by the handling, go back to them (a preview) and
+        to reviewers by Telegram's own id for them, not uploaded again."""
+        for incoming in event.files:
+            if incoming.kind == "photo" and incoming.stored is not None:
+                self.photo_ids.remember(incoming.stored.path, incoming.file_id)
 
     async def _deliver(self, update: RawUpdate | None, event: Event, response: Response) -> None:
         query = update.callback_query if update is not None else None
@@ -389,7 +400,8 @@ class TelegramChannel:
         for index, reply in enumerate(replies):
             made = 0
             try:
-                for call in reply_calls(self.application.bot, int(event.chat_id), reply):
+                calls = reply_calls(self.application.bot, int(event.chat_id), reply, self.photo_ids)
+                for call in calls:
                     await call_with_retry(call)
                     made += 1
             except (Forbidden, BadRequest) as exc:

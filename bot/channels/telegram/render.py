@@ -10,15 +10,15 @@ import logging
 import re
 import warnings
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TypeVar
 
-from telegram import Bot, InputMediaPhoto
+from telegram import Bot
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.warnings import PTBUserWarning
 
 from bot.channels.parts import Part, send_parts
+from bot.channels.telegram.photos import PhotoIds, photo_calls, send_photo
 from handlers.types import OutgoingFile, Reply
 from templates import to_plain
 
@@ -27,7 +27,6 @@ T = TypeVar("T")
 
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
-MAX_ALBUM = 10
 ATTEMPTS = 4
 
 
@@ -75,7 +74,7 @@ def _foldable(first: Reply, second: Reply) -> bool:
 
 
 async def send_reply(
-    bot: Bot, chat_id: int, reply: Reply, photo_ids: dict[str, str] | None = None
+    bot: Bot, chat_id: int, reply: Reply, photo_ids: PhotoIds | None = None
 ) -> list[str]:
     """Send one reply as an answer, each message retried on its own; returns the ids kept
     (see `reply_calls`)."""
@@ -83,15 +82,15 @@ async def send_reply(
 
 
 def reply_calls(
-    bot: Bot, chat_id: int, reply: Reply, photo_ids: dict[str, str] | None = None
+    bot: Bot, chat_id: int, reply: Reply, photo_ids: PhotoIds | None = None
 ) -> list[Part]:
     """The Bot API calls that send one reply: its photos first, then its text with buttons
     or keyboard, in pieces Telegram takes.
 
     One photo with a short text goes as a single captioned photo (a broadcast post). Each
     call returns the id of the message it sent, or None for photos without text; the last
-    one carries the buttons. `photo_ids` remembers Telegram's file id for each photo already
-    uploaded, so a post to thousands uploads its photo once.
+    one carries the buttons. `photo_ids` holds Telegram's file id for the photos it has
+    carried, so a photo goes up once (`photos`).
     """
     serialized = markup_json(reply)
     reply_text = _text(reply)
@@ -100,20 +99,19 @@ def reply_calls(
 
         async def captioned() -> str | None:
             # Looked up when sent: another send of the same post may have uploaded it since.
-            cached = (photo_ids or {}).get(str(path))
-            sent = await bot.send_photo(
+            sent = await send_photo(
+                bot,
                 chat_id,
-                cached or path.read_bytes(),
+                path,
+                photo_ids,
                 caption=reply_text,
                 parse_mode=ParseMode.HTML,
-                reply_markup=serialized,  # type: ignore[arg-type]  # the Bot API's JSON
+                reply_markup=serialized,
             )
-            if photo_ids is not None and sent.photo:
-                photo_ids[str(path)] = sent.photo[-1].file_id
             return str(sent.message_id)
 
         return [captioned]
-    calls = _photo_calls(bot, chat_id, reply.photos)
+    calls = photo_calls(bot, chat_id, reply.photos, photo_ids)
     chunks = split_text(reply_text)
     for i, chunk in enumerate(chunks):
         last = i == len(chunks) - 1
@@ -302,23 +300,6 @@ def _row_bounds(count: int, columns: int) -> list[tuple[int, int]]:
     # Long labels (campaign titles, focus areas) need a row each; short ones share rows.
     step = max(1, columns)
     return [(i, min(i + step, count)) for i in range(0, count, step)]
-
-
-def _photo_calls(bot: Bot, chat_id: int, photos: list[Path]) -> list[Part]:
-    calls: list[Part] = []
-    for start in range(0, len(photos), MAX_ALBUM):
-        batch = photos[start : start + MAX_ALBUM]
-
-        async def send(batch: list[Path] = batch) -> str | None:
-            if len(batch) == 1:
-                await bot.send_photo(chat_id, batch[0].read_bytes())
-            else:
-                media = [InputMediaPhoto(p.read_bytes()) for p in batch]
-                await bot.send_media_group(chat_id, media)
-            return None
-
-        calls.append(send)
-    return calls
 
 
 async def call_with_retry(call: Callable[[], Awaitable[T]]) -> T:
