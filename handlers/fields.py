@@ -565,8 +565,9 @@ async def _store_photo(fc: FieldCtx, incoming: Any) -> str:
     if check.problem:
         return ctx.text("fields.photo_not_image", name=incoming.file_name or "")
     extension = check.extension
-    stored = incoming.stored or files.store(
-        ctx.services.media_dir, data, extension, f"image/{extension}"
+    # Written off the event loop; only a photo the form takes is written at all.
+    stored = await asyncio.to_thread(
+        files.store, ctx.services.media_dir, data, extension, f"image/{extension}"
     )
     if any(a.kind == "photo" and a.sha256 == stored.sha256 for a in submission.attachments):
         return ctx.text("fields.photo_duplicate")
@@ -581,6 +582,7 @@ async def _store_photo(fc: FieldCtx, incoming: Any) -> str:
         file_name=incoming.file_name,
     )
     await drafts.add_attachment(ctx.session, submission, attachment)
+    incoming.stored = stored
     return ctx.text("fields.photo_received")
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import os
 import struct
+import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -69,22 +71,18 @@ def check_image(data: bytes) -> ImageCheck:
     return ImageCheck(extension) if extension else ImageCheck(problem="not_image")
 
 
-def _check_and_store(data: bytes, media_dir: Path) -> tuple[ImageCheck, StoredFile | None]:
-    check = check_image(data)
-    if check.problem:
-        return check, None
-    return check, store(media_dir, data, check.extension, f"image/{check.extension}")
-
-
 def store(media_dir: Path, data: bytes, extension: str, mime_type: str) -> StoredFile:
     """Write `data` under media_dir/<sha[:2]>/<sha>.<ext>; the same bytes land in the same file."""
     digest = hashlib.sha256(data).hexdigest()
     path = media_dir / digest[:2] / f"{digest}.{extension}"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        # A name of its own: the same photo may be stored by two threads at once (forwarded
+        # to two chats), and either rename leaves the same whole file in place.
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{digest[:16]}-", suffix=".part")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
     return StoredFile(path=path, sha256=digest, size=len(data), mime_type=mime_type)
 
 
@@ -146,17 +144,13 @@ async def read_story_aside(data: bytes, kind: str) -> DocumentText:
     return await asyncio.to_thread(read_story, data, kind)
 
 
-async def prepare(incoming: IncomingFile, data: bytes, media_dir: Path) -> None:
-    """Read a story file's text, or check a photo and store it, as soon as its bytes are
-    here: in a worker thread, before the update's transaction (the router fetches files
-    first), so neither the event loop nor the database waits for the disk. The result is kept
-    on `incoming` for the form to use. A photo stored but then not attached (a duplicate, a
-    failed transaction) is a file nothing points to, as a photo replaced is."""
+async def prepare(incoming: IncomingFile, data: bytes) -> None:
+    """Read a story file's text, or check a photo, as soon as its bytes are here: in a worker
+    thread, before the update's transaction (the router fetches files first). The result is
+    kept on `incoming` for the form to use."""
     kind = "image" if incoming.kind == "photo" else document_type(incoming)
     if kind == "image":
-        incoming.image_check, incoming.stored = await asyncio.to_thread(
-            _check_and_store, data, media_dir
-        )
+        incoming.image_check = await asyncio.to_thread(check_image, data)
     elif is_story_file(kind):
         assert kind is not None
         incoming.document_text = await read_story_aside(data, kind)

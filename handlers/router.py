@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 from handlers import (
     admin,
@@ -81,7 +80,7 @@ async def handle(services: Services, event: Event) -> Response:
     if not taken:
         # Nothing is read or written for a message refused here.
         return _too_fast(services, event, tell)
-    await _prefetch(event, services.max_upload_bytes, services.media_dir)
+    await _prefetch(event, services.max_upload_bytes)
     async with services.db.transaction() as session:
         await conversations.lock_chat(session, event.channel, event.chat_id)
         taken, tell = await services.flood.admit_shared(session, event.channel, event.user_id)
@@ -125,7 +124,7 @@ def _too_fast(services: Services, event: Event, tell: bool) -> Response:
     return Response(replies=[Reply(text)], notice=text, press_accepted=False)
 
 
-async def _prefetch(event: Event, max_bytes: int, media_dir: Path) -> None:
+async def _prefetch(event: Event, max_bytes: int) -> None:
     """Download files before the transaction, so no database lock is held during network I/O.
 
     Files over the limit are left alone: the handler refuses them without downloading. A
@@ -153,7 +152,7 @@ async def _prefetch(event: Event, max_bytes: int, media_dir: Path) -> None:
             return data
 
         incoming.fetch = cached
-        await files.prepare(incoming, data, media_dir)
+        await files.prepare(incoming, data)
 
 
 async def _dispatch(ctx: Ctx) -> None:

@@ -71,7 +71,7 @@ class IncomingFile:
     # transaction, so a heavy file never holds up other people's messages (handlers.files).
     document_text: DocumentText | None = None
     image_check: ImageCheck | None = None
-    # A photo that passed its check, stored by then (its channel may send it again by id).
+    # Where a photo the form attached was stored (its channel may send it again by its id).
     stored: StoredFile | None = None
 
     def __post_init__(self) -> None:

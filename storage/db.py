@@ -143,8 +143,8 @@ def _at_head(connection: Connection) -> bool:
     """Whether the database's schema is at the newest migration already."""
     if not connection.dialect.has_table(connection, "alembic_version"):
         return False
-    versions = connection.exec_driver_sql("SELECT version_num FROM alembic_version").all()
-    return [tuple(row) for row in versions] == [(HEAD,)]
+    versions = connection.exec_driver_sql("SELECT version_num FROM alembic_version")
+    return versions.scalars().all() == [HEAD]
 
 
 def _upgrade(connection: Connection, url: str) -> None:

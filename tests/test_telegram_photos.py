@@ -3,11 +3,16 @@ Telegram's file id for them, and a photo the bot uploaded is sent by the id it g
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import pytest
+from telegram.error import BadRequest
 
 from bot.app import GuongSang
 from bot.channels.telegram.channel import standalone_sender
 from bot.channels.telegram.photos import PhotoIds, photo_calls, send_photo
+from handlers import files
 from tests.drivers import Chat, fill_until_story, jpeg, register
 from tests.fakes.telegram_server import FakeTelegram, UploadedFile
 
@@ -76,3 +81,45 @@ def test_the_ids_kept_are_bounded() -> None:
         ids.remember(Path(f"/media/{n}.jpg"), f"id{n}")
     assert ids.get(Path(f"/media/{PhotoIds.KEEP}.jpg")) == f"id{PhotoIds.KEEP}"
     assert ids.get(Path("/media/0.jpg")) is None
+
+
+async def test_a_photo_the_form_does_not_take_is_not_kept(
+    app: GuongSang, telegram: FakeTelegram, channel: object
+) -> None:
+    chat = Chat(telegram.user(133, "Hoa"))
+    await chat.send("/start")
+    await chat.photo(jpeg(3))  # while asked for a name: no photo is taken here
+    await chat.replies()
+    await register(chat)
+    assert [p for p in app.services.media_dir.rglob("*") if p.is_file()] == []
+
+
+def test_the_same_photo_stored_at_once_by_several_threads(tmp_path: Path) -> None:
+    data = jpeg(5)
+    with ThreadPoolExecutor(8) as pool:
+        stored = list(
+            pool.map(lambda _n: files.store(tmp_path, data, "jpg", "image/jpeg"), range(32))
+        )
+    assert {s.path for s in stored} == {stored[0].path}
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [stored[0].path]
+    assert stored[0].path.read_bytes() == data
+
+
+async def test_a_refusal_that_is_not_about_the_id_is_not_an_upload(
+    telegram: FakeTelegram, tmp_path: Path
+) -> None:
+    photo = tmp_path / "a.jpg"
+    photo.write_bytes(jpeg(7))
+    user = telegram.user(134, "Hoa")
+    ids = PhotoIds()
+    bot, _sender = await standalone_sender(telegram.token, telegram.api_root)
+    try:
+        await send_photo(bot, user.chat_id, photo, ids)
+        known = ids.get(photo)
+        telegram.fail_next("sendPhoto", 400, "Bad Request: not enough rights to send photos")
+        with pytest.raises(BadRequest):
+            await send_photo(bot, user.chat_id, photo, ids)
+        assert len(telegram.calls_to("sendPhoto")) == 2, "no upload after a refusal of the chat"
+        assert ids.get(photo) == known
+    finally:
+        await bot.shutdown()

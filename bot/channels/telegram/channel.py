@@ -355,8 +355,8 @@ class TelegramChannel:
         await self._deliver(update, event, response)
 
     def _remember_photos(self, event: Event) -> None:
-        """The photos the person sent, stored by the handling, go back to them (a preview) and
-        to reviewers by Telegram's own id for them, not uploaded again."""
+        """The photos the person sent that the form attached go back to them (a preview), to
+        reviewers and into posts by Telegram's own id for them, not uploaded again."""
         for incoming in event.files:
             if incoming.kind == "photo" and incoming.stored is not None:
                 self.photo_ids.remember(incoming.stored.path, incoming.file_id)

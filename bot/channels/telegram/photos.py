@@ -3,7 +3,9 @@
 Telegram keeps every photo it has carried: a file id the bot received (a teacher's photo of
 their exemplar) or got back from an upload (a broadcast post) sends the same photo again
 without its bytes. So a draft's preview, its review cards and a post to thousands upload a
-photo once, or never when it came from Telegram in the first place.
+photo once, or never when it came from Telegram in the first place. The ids are kept in
+memory, per process: each attachment's id is in the database too (`platform_file_id`), but a
+reply names its photos by path, and a restart costs one upload a photo.
 """
 
 from __future__ import annotations
@@ -54,12 +56,12 @@ async def send_photo(
     """sendPhoto of the file at `path`: by its file id if known, else its bytes (and its new
     id remembered). A file id Telegram refuses is forgotten and the photo uploaded."""
     cached = photo_ids.get(path) if photo_ids is not None else None
-    if photo_ids is not None and cached is not None:
+    if cached is not None:
         try:
             return await bot.send_photo(chat_id, cached, **kwargs)
-        except BadRequest:
-            # Telegram may stop taking an old id; whatever else was wrong fails again below.
-            photo_ids.forget(path)
+        except BadRequest as exc:
+            if not _refuses_file_id(exc):
+                raise  # the chat, the caption, the rights: uploading would not help
     sent = await bot.send_photo(chat_id, await _read(path), **kwargs)
     if photo_ids is not None and sent.photo:
         photo_ids.remember(path, sent.photo[-1].file_id)
@@ -94,9 +96,9 @@ async def _send_album(
         media = [InputMediaPhoto(k or await _read(p)) for k, p in zip(known, batch, strict=True)]
         try:
             sent = await bot.send_media_group(chat_id, media)
-        except BadRequest:
-            for path in batch:
-                photo_ids.forget(path)
+        except BadRequest as exc:
+            if not _refuses_file_id(exc):
+                raise
     if sent is None:
         media = [InputMediaPhoto(await _read(p)) for p in batch]
         sent = await bot.send_media_group(chat_id, media)
@@ -104,6 +106,14 @@ async def _send_album(
         for path, message in zip(batch, sent, strict=False):
             if message.photo:
                 photo_ids.remember(path, message.photo[-1].file_id)
+
+
+# How Telegram says it no longer takes a file id (it may forget one, or it was another bot's).
+_STALE_ID = ("file identifier", "file reference", "type of file", "file_id")
+
+
+def _refuses_file_id(exc: BadRequest) -> bool:
+    return any(words in exc.message.lower() for words in _STALE_ID)
 
 
 async def _read(path: Path) -> bytes:

@@ -12,14 +12,22 @@ JSON. Every other call is python-telegram-bot's own. Tested against the real `Up
 from __future__ import annotations
 
 import datetime as dtm
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from telegram.ext import ExtBot
 from telegram.request import BaseRequest
 
+from bot.channels.chat_ids import MalformedUpdate
 from bot.channels.telegram.convert import RawUpdate
 from bot.channels.telegram.render import raw_call_unwarned
+
+log = logging.getLogger(__name__)
+# python-telegram-bot's "not given", as its public request class names it: a timeout not
+# given is the request's own; None, as there, is none.
+DEFAULT_NONE: Any = BaseRequest.DEFAULT_NONE
+_DefaultValue = type(DEFAULT_NONE)
 
 
 class JsonUpdatesBot(ExtBot[None]):
@@ -54,33 +62,52 @@ class JsonUpdatesBot(ExtBot[None]):
         timeout: int | float | dtm.timedelta | None = None,  # noqa: ASYNC109 (Bot API's)
         allowed_updates: Sequence[str] | None = None,
         *,
-        read_timeout: Any = None,
-        write_timeout: Any = None,
-        connect_timeout: Any = None,
-        pool_timeout: Any = None,
+        read_timeout: float | None = DEFAULT_NONE,
+        write_timeout: float | None = DEFAULT_NONE,
+        connect_timeout: float | None = DEFAULT_NONE,
+        pool_timeout: float | None = DEFAULT_NONE,
         api_kwargs: dict[str, Any] | None = None,
     ) -> tuple[RawUpdate, ...]:
-        """getUpdates, its answer left as JSON: one `RawUpdate` per update that has an id.
+        """getUpdates, its answer left as JSON: one `RawUpdate` per update.
 
-        An update without an integer `update_id` cannot be confirmed or told apart from the
-        next; such an element (never seen from Telegram) is left out, and the rest of the
-        batch is kept.
+        The read timeout is the long poll's plus the margin (or `read_timeout`, as
+        `Bot.get_updates` adds them). An element without an integer `update_id` cannot be
+        confirmed or told apart from the next; it (never seen from Telegram) is logged and
+        left out, and the rest of the batch kept.
         """
         seconds = timeout.total_seconds() if isinstance(timeout, dtm.timedelta) else timeout or 0
-        arguments: dict[str, Any] = {**(api_kwargs or {}), "offset": offset, "timeout": seconds}
+        arguments: dict[str, Any] = {
+            **(api_kwargs or {}),
+            "offset": offset,
+            # Whole seconds go as Telegram documents them, an integer.
+            "timeout": int(seconds) if float(seconds).is_integer() else seconds,
+        }
         if limit is not None:
             arguments["limit"] = limit
         if allowed_updates is not None:
             arguments["allowed_updates"] = list(allowed_updates)
+        margin = (
+            self._poll_read_timeout
+            if isinstance(read_timeout, _DefaultValue)
+            else read_timeout or 0
+        )
         raw_call_unwarned()
         answer = await self.do_api_request(
             "get_updates",
             api_kwargs=arguments,
-            read_timeout=(read_timeout or self._poll_read_timeout) + seconds,
+            read_timeout=margin + seconds,
+            write_timeout=write_timeout,
+            connect_timeout=connect_timeout,
+            pool_timeout=pool_timeout,
         )
-        return tuple(RawUpdate(item) for item in answer if isinstance(item, dict) and _has_id(item))
+        return tuple(update for item in answer if (update := _update(item)) is not None)
 
 
-def _has_id(item: dict[str, Any]) -> bool:
-    update_id = item.get("update_id")
-    return isinstance(update_id, int) and not isinstance(update_id, bool)
+def _update(item: object) -> RawUpdate | None:
+    try:
+        if not isinstance(item, dict):
+            raise MalformedUpdate("not an object")
+        return RawUpdate(item)
+    except MalformedUpdate as exc:
+        log.warning("telegram update skipped: %s", exc)
+        return None

@@ -17,7 +17,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.warnings import PTBUserWarning
 
-from bot.channels.parts import Part, send_parts
+from bot.channels.parts import Part
 from bot.channels.telegram.photos import PhotoIds, photo_calls, send_photo
 from handlers.types import OutgoingFile, Reply
 from templates import to_plain
@@ -73,14 +73,6 @@ def _foldable(first: Reply, second: Reply) -> bool:
     return len(_text(first)) + len(_text(second)) + 2 <= MAX_TEXT
 
 
-async def send_reply(
-    bot: Bot, chat_id: int, reply: Reply, photo_ids: PhotoIds | None = None
-) -> list[str]:
-    """Send one reply as an answer, each message retried on its own; returns the ids kept
-    (see `reply_calls`)."""
-    return await send_parts(reply_calls(bot, chat_id, reply, photo_ids), call_with_retry)
-
-
 def reply_calls(
     bot: Bot, chat_id: int, reply: Reply, photo_ids: PhotoIds | None = None
 ) -> list[Part]:
@@ -133,7 +125,7 @@ def _document_call(bot: Bot, chat_id: int, sent: OutgoingFile) -> Part:
         # two days: the tick deletes older exports).
         message = await bot.send_document(
             chat_id,
-            sent.path.read_bytes(),
+            await asyncio.to_thread(sent.path.read_bytes),  # an export may be megabytes
             filename=sent.name,
             caption=sent.caption[:MAX_CAPTION] or None,
             parse_mode=ParseMode.HTML if sent.caption else None,
