@@ -125,6 +125,22 @@ class Prepared:
         result = await (connection or session).execute(statement, params)
         return [tuple(row) for row in result] if getattr(result, "returns_rows", True) else []
 
+    async def changed(self, session: AsyncSession, **params: Any) -> int:
+        """How many rows the statement inserted, updated or deleted (one without RETURNING:
+        on SQLite, RETURNING costs as much again as the insert it reports)."""
+        sqlite = await sqlite_inline.driver_of(session)
+        if sqlite is not None:
+            compiled = self._compiled.get("sqlite") or self._compile(session)
+            return int(sqlite.execute(compiled.sql, compiled.arguments(params)).rowcount)
+        asyncpg, connection = await _asyncpg_of(session)
+        if asyncpg is not None:
+            compiled = self._compiled.get("postgresql") or self._compile(session)
+            status = await asyncpg.execute(compiled.sql, *compiled.arguments(params))
+            return int(status.rsplit(" ", 1)[-1])  # "INSERT 0 1", "UPDATE 3"
+        statement = self.statement(session.get_bind().dialect.name)
+        result = await (connection or session).execute(statement, params)
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
     async def first(self, session: AsyncSession, **params: Any) -> Row | None:
         """The first row, or None."""
         rows = await self.rows(session, **params)

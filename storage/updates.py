@@ -12,13 +12,12 @@ from storage.models import ProcessedUpdate, utcnow
 from storage.prepared import Prepared
 
 _TABLE = ProcessedUpdate.__table__
-# The key comes back only if this statement inserted it.
+# Inserts one row, or none if the key is there: the count says which.
 _CLAIM = Prepared(
     {
         dialect: insert(_TABLE)
         .values(channel=bindparam("p_channel"), update_key=bindparam("p_key"), at=bindparam("p_at"))
         .on_conflict_do_nothing()
-        .returning(_TABLE.c.update_key)
         for dialect, insert in UPSERT_INSERTS.items()
     }
 )
@@ -32,8 +31,7 @@ async def claim(session: AsyncSession, channel: str, update_key: str) -> bool:
     worker process claiming an update another one is handling waits for that one to finish,
     then finds it claimed.
     """
-    row = await _CLAIM.first(session, p_channel=channel, p_key=update_key, p_at=utcnow())
-    return row is not None
+    return await _CLAIM.changed(session, p_channel=channel, p_key=update_key, p_at=utcnow()) == 1
 
 
 async def forget_before(session: AsyncSession, before: datetime) -> int:

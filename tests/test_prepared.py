@@ -153,6 +153,18 @@ async def test_it_runs_on_the_driver_once_the_transaction_has_begun(app: GuongSa
         assert not await updates.claim(session, "telegram", "prepared")
 
 
+async def test_a_count_of_changed_rows_on_every_path(app: GuongSang) -> None:
+    """`changed` counts through SQLAlchemy (the transaction's first statement on PostgreSQL)
+    and on the driver (SQLite's, asyncpg's once the transaction has begun there)."""
+    async with app.db.transaction() as session:
+        assert await updates.claim(session, "telegram", "count-1")  # SQLAlchemy on PostgreSQL
+        assert await updates.claim(session, "telegram", "count-2")  # the driver on both
+        assert not await updates.claim(session, "telegram", "count-2")
+        assert not await updates.claim(session, "telegram", "count-1")
+    async with app.db.transaction() as session:
+        assert not await updates.claim(session, "telegram", "count-1")
+
+
 async def test_a_chats_subscription(app: GuongSang) -> None:
     await add_audience(app, [555])
     async with app.db.transaction() as session:
