@@ -3,10 +3,12 @@ Telegram's file id for them, and a photo the bot uploaded is sent by the id it g
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from telegram import Bot
 from telegram.error import BadRequest
 
 from bot.app import GuongSang
@@ -42,37 +44,41 @@ async def test_the_preview_shows_the_persons_photos_by_their_file_ids(
     assert sorted(stored) == sorted(sent.values())
 
 
+@pytest.fixture
+async def bot(telegram: FakeTelegram) -> AsyncIterator[Bot]:
+    """A connected bot on the fake Bot API, without polling."""
+    connected, _sender = await standalone_sender(telegram.token, telegram.api_root)
+    yield connected
+    await connected.shutdown()
+
+
 async def test_an_uploaded_photo_is_sent_by_its_id_and_a_refused_id_uploads_again(
-    telegram: FakeTelegram, tmp_path: Path
+    telegram: FakeTelegram, bot: Bot, tmp_path: Path
 ) -> None:
     photo, other = tmp_path / "a.jpg", tmp_path / "b.jpg"
     photo.write_bytes(jpeg(7))
     other.write_bytes(jpeg(8))
     user = telegram.user(132, "Hoa")
     ids = PhotoIds()
-    bot, _sender = await standalone_sender(telegram.token, telegram.api_root)
-    try:
-        await send_photo(bot, user.chat_id, photo, ids)
-        await send_photo(bot, user.chat_id, photo, ids)
-        first, second = (c.params["photo"] for c in telegram.calls_to("sendPhoto"))
-        assert isinstance(first, UploadedFile) and second == ids.get(photo)
+    await send_photo(bot, user.chat_id, photo, ids)
+    await send_photo(bot, user.chat_id, photo, ids)
+    first, second = (c.params["photo"] for c in telegram.calls_to("sendPhoto"))
+    assert isinstance(first, UploadedFile) and second == ids.get(photo)
 
-        ids.remember(other, "AgACAgUAAxkBAAI-forgotten-by-telegram")
-        await send_photo(bot, user.chat_id, other, ids)
-        refused, uploaded = telegram.calls_to("sendPhoto")[2:]
-        assert refused.status == 400 and isinstance(uploaded.params["photo"], UploadedFile)
-        assert ids.get(other) not in (None, "AgACAgUAAxkBAAI-forgotten-by-telegram")
+    ids.remember(other, "AgACAgUAAxkBAAI-forgotten-by-telegram")
+    await send_photo(bot, user.chat_id, other, ids)
+    refused, uploaded = telegram.calls_to("sendPhoto")[2:]
+    assert refused.status == 400 and isinstance(uploaded.params["photo"], UploadedFile)
+    assert ids.get(other) not in (None, "AgACAgUAAxkBAAI-forgotten-by-telegram")
 
-        # An album: the known photos by id, and every one of them known afterwards.
-        third = tmp_path / "c.jpg"
-        third.write_bytes(jpeg(9))
-        (album,) = photo_calls(bot, user.chat_id, [photo, third], ids)
-        await album()
-        media = telegram.calls_to("sendMediaGroup")[0].params["media"]
-        assert media[0]["media"] == ids.get(photo) and third in ids
-        assert [m.file_data for m in user.messages()[-2:]] == [jpeg(7), jpeg(9)]
-    finally:
-        await bot.shutdown()
+    # An album: the known photos by id, and every one of them known afterwards.
+    third = tmp_path / "c.jpg"
+    third.write_bytes(jpeg(9))
+    (album,) = photo_calls(bot, user.chat_id, [photo, third], ids)
+    await album()
+    media = telegram.calls_to("sendMediaGroup")[0].params["media"]
+    assert media[0]["media"] == ids.get(photo) and third in ids
+    assert [m.file_data for m in user.messages()[-2:]] == [jpeg(7), jpeg(9)]
 
 
 def test_the_ids_kept_are_bounded() -> None:
@@ -106,20 +112,16 @@ def test_the_same_photo_stored_at_once_by_several_threads(tmp_path: Path) -> Non
 
 
 async def test_a_refusal_that_is_not_about_the_id_is_not_an_upload(
-    telegram: FakeTelegram, tmp_path: Path
+    telegram: FakeTelegram, bot: Bot, tmp_path: Path
 ) -> None:
     photo = tmp_path / "a.jpg"
     photo.write_bytes(jpeg(7))
     user = telegram.user(134, "Hoa")
     ids = PhotoIds()
-    bot, _sender = await standalone_sender(telegram.token, telegram.api_root)
-    try:
+    await send_photo(bot, user.chat_id, photo, ids)
+    known = ids.get(photo)
+    telegram.fail_next("sendPhoto", 400, "Bad Request: not enough rights to send photos")
+    with pytest.raises(BadRequest):
         await send_photo(bot, user.chat_id, photo, ids)
-        known = ids.get(photo)
-        telegram.fail_next("sendPhoto", 400, "Bad Request: not enough rights to send photos")
-        with pytest.raises(BadRequest):
-            await send_photo(bot, user.chat_id, photo, ids)
-        assert len(telegram.calls_to("sendPhoto")) == 2, "no upload after a refusal of the chat"
-        assert ids.get(photo) == known
-    finally:
-        await bot.shutdown()
+    assert len(telegram.calls_to("sendPhoto")) == 2, "no upload after a refusal of the chat"
+    assert ids.get(photo) == known

@@ -42,10 +42,6 @@ class PhotoIds:
             self._ids.clear()
         self._ids[str(path)] = file_id
 
-    def forget(self, path: Path) -> None:
-        """Upload `path` again next time."""
-        self._ids.pop(str(path), None)
-
     def __contains__(self, path: object) -> bool:
         return str(path) in self._ids
 
@@ -54,7 +50,7 @@ async def send_photo(
     bot: Bot, chat_id: int, path: Path, photo_ids: PhotoIds | None, **kwargs: Any
 ) -> Message:
     """sendPhoto of the file at `path`: by its file id if known, else its bytes (and its new
-    id remembered). A file id Telegram refuses is forgotten and the photo uploaded."""
+    id remembered). A file id Telegram no longer takes is replaced by a new upload's id."""
     cached = photo_ids.get(path) if photo_ids is not None else None
     if cached is not None:
         try:
